@@ -1,0 +1,17 @@
+//! The reference forward in burn: the truth that the trainer trains and the exporter's ONNX
+//! must match.
+
+pub mod encoder;
+pub mod expert;
+pub mod gate;
+pub mod head;
+pub mod model;
+pub mod store;
+
+pub use model::{ClipFeatures, ClipOutput, FrameFeatures, HybridModel, Routing};
+pub use store::{ParamSpec, WeightsError};
+
+/// Burn's portable CPU device (the `flex` backend).
+pub fn cpu() -> burn::tensor::Device {
+    burn::tensor::Device::flex()
+}

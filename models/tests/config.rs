@@ -1,0 +1,70 @@
+use emoedge_models::{Config, ConfigError, ModelCost};
+
+#[test]
+fn default_config_is_valid_and_round_trips_through_json() {
+    let config = Config::default();
+    config.validate().unwrap();
+    assert_eq!(config.token_grid(), 8);
+    assert_eq!(config.expert_tokens(), 16);
+    assert_eq!(Config::from_json(&config.to_json()).unwrap(), config);
+}
+
+fn refused(config: Config) -> String {
+    match config.validate() {
+        Err(e @ ConfigError::Invalid { .. }) => e.to_string(),
+        other => panic!("expected an invalid-config error, got {other:?}"),
+    }
+}
+
+#[test]
+fn odd_token_grid_is_refused_naming_the_merge() {
+    // 40 / 8 = a 5×5 grid: the 2×2 merge cannot tile it.
+    let message = refused(Config { crop_size: 40, ..Config::default() });
+    assert!(message.contains("5×5") && message.contains("2×2 token merge"), "{message}");
+    assert!(message.contains("multiple of 16"), "the fix is named: {message}");
+}
+
+#[test]
+fn crop_not_divisible_by_stride_is_refused() {
+    let message = refused(Config { crop_size: 60, ..Config::default() });
+    assert!(message.contains("not divisible by the encoder stride 8"), "{message}");
+}
+
+#[test]
+fn token_dim_must_match_last_stage() {
+    let message = refused(Config { token_dim: 96, ..Config::default() });
+    assert!(message.contains("token_dim") && message.contains("128 channels"), "{message}");
+}
+
+#[test]
+fn heads_must_divide_token_dim() {
+    let message = refused(Config { gate_heads: 3, ..Config::default() });
+    assert!(message.contains("gate_heads"), "{message}");
+}
+
+#[test]
+fn zero_sizes_and_bad_strides_are_refused() {
+    assert!(refused(Config { clip_length: 0, ..Config::default() }).contains("`clip_length` is 0"));
+    let mut config = Config::default();
+    config.encoder.stages[0].stride = 3;
+    assert!(refused(config).contains("encoder.stages[0]"));
+}
+
+#[test]
+fn unknown_json_fields_and_missing_files_give_clear_errors() {
+    let mut json: serde_json::Value = serde_json::from_str(&Config::default().to_json()).unwrap();
+    json["tokn_dim"] = 5.into();
+    let err = Config::from_json(&json.to_string()).unwrap_err().to_string();
+    assert!(err.contains("unknown field `tokn_dim`"), "{err}");
+
+    let err = Config::load("/nonexistent/config.json").unwrap_err().to_string();
+    assert!(err.contains("/nonexistent/config.json"), "{err}");
+}
+
+#[test]
+fn default_model_fits_the_frame_budget() {
+    let cost = ModelCost::of(&Config::default());
+    // The edge target: at most 60 MFLOPs per 64×64 face frame.
+    assert!(cost.frame_flops <= 60_000_000, "{} FLOPs per frame", cost.frame_flops);
+    assert!(cost.clip_flops > 0 && cost.frame_params > 0 && cost.clip_params > 0);
+}

