@@ -1,7 +1,16 @@
 //! # emoedge-runtime
 //!
-//! The edge side of emoedge: what runs on a Jetson. It links the model's definition without
-//! the training framework (`emoedge-models` with `default-features = false`), so the edge
-//! binary carries config, labels and cost figures but no burn.
+//! The edge side of emoedge: what runs on a Jetson. ONNX Runtime sessions on the
+//! TensorRT → CUDA → CPU chain ([`onnx`]), video decoding with GStreamer ([`video`]), face
+//! capture with the MTCNN detector, aligned crops and an IoU tracker ([`face`]).
+//!
+//! It links the model's definition without the training framework (`emoedge-models` with
+//! `default-features = false`), so the edge binary carries config, labels and preprocessing
+//! but no burn.
 
+pub mod assets;
+pub mod capture;
+pub mod face;
 pub mod info;
+pub mod onnx;
+pub mod video;

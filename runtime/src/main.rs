@@ -1,29 +1,10 @@
-use std::path::PathBuf;
+mod cli;
+
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::Parser;
+use cli::{Cli, Command};
 use emoedge_models::Config;
-
-/// emoedge: video emotion recognition on the edge.
-#[derive(Parser)]
-#[command(name = "emoedge", version, about)]
-struct Cli {
-    #[command(subcommand)]
-    command: Command,
-}
-
-#[derive(Subcommand)]
-enum Command {
-    /// Print the parameter count and FLOPs per frame and per clip of a model config.
-    Info {
-        /// A model config.json; the built-in default config when omitted.
-        #[arg(long)]
-        config: Option<PathBuf>,
-        /// Print the config as JSON instead of the table.
-        #[arg(long)]
-        json: bool,
-    },
-}
 
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
@@ -37,16 +18,19 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             } else {
                 print!("{}", emoedge_runtime::info::report(&config));
             }
+            Ok(())
         }
+        Command::Faces(args) => cli::faces::run(args),
     }
-    Ok(())
 }
 
 fn main() -> ExitCode {
     match run(Cli::parse()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("emoedge: error: {e:#}");
+            // One line: what went wrong and how to fix it.
+            let message = format!("{e:#}").replace('\n', " ");
+            eprintln!("emoedge: error: {message}");
             ExitCode::FAILURE
         }
     }

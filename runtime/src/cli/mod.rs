@@ -1,0 +1,51 @@
+//! The `emoedge` command line.
+
+pub mod faces;
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+use emoedge_runtime::onnx::{Provider, SessionOptions};
+
+/// emoedge: video emotion recognition on the edge.
+#[derive(Parser)]
+#[command(name = "emoedge", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Print the parameter count and FLOPs per frame and per clip of a model config.
+    Info {
+        /// A model config.json; the built-in default config when omitted.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Print the config as JSON instead of the table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Detect, track and crop the faces of a video: PNG crops and DIR/index.jsonl.
+    Faces(faces::FacesArgs),
+}
+
+/// Where ONNX Runtime comes from and which execution provider runs the models.
+#[derive(Args, Debug, Clone)]
+pub struct OrtArgs {
+    /// libonnxruntime.so to load (default: $EMOEDGE_ORT_LIB, then assets/onnxruntime from scripts/setup).
+    #[arg(long)]
+    pub ort_lib: Option<PathBuf>,
+    /// auto (TensorRT → CUDA → CPU), tensorrt, cuda or cpu.
+    #[arg(long, default_value = "auto", value_parser = |s: &str| s.parse::<Provider>())]
+    pub execution_provider: Provider,
+    /// GPU index for CUDA and TensorRT.
+    #[arg(long, default_value_t = 0)]
+    pub device_id: i32,
+}
+
+impl OrtArgs {
+    pub fn session_options(&self) -> SessionOptions {
+        SessionOptions { provider: self.execution_provider, device_id: self.device_id, ..SessionOptions::default() }
+    }
+}

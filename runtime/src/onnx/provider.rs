@@ -1,0 +1,105 @@
+//! Execution providers: the user's preference, the options of each GPU provider, and which one
+//! actually serves a session.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::str::FromStr;
+
+/// What the user asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Provider {
+    /// TensorRT, else CUDA, else CPU; the one that registers is reported.
+    #[default]
+    Auto,
+    TensorRt,
+    Cuda,
+    Cpu,
+}
+
+impl Provider {
+    pub const NAMES: [&'static str; 4] = ["auto", "tensorrt", "cuda", "cpu"];
+
+    /// The providers to try, in order.
+    pub fn chain(self) -> &'static [ActiveProvider] {
+        match self {
+            Provider::Auto => &[ActiveProvider::TensorRt, ActiveProvider::Cuda, ActiveProvider::Cpu],
+            Provider::TensorRt => &[ActiveProvider::TensorRt],
+            Provider::Cuda => &[ActiveProvider::Cuda],
+            Provider::Cpu => &[ActiveProvider::Cpu],
+        }
+    }
+}
+
+impl FromStr for Provider {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_lowercase().as_str() {
+            "auto" => Ok(Provider::Auto),
+            "tensorrt" | "trt" => Ok(Provider::TensorRt),
+            "cuda" => Ok(Provider::Cuda),
+            "cpu" => Ok(Provider::Cpu),
+            other => Err(format!("unknown execution provider `{other}`; use one of {}", Provider::NAMES.join(", "))),
+        }
+    }
+}
+
+impl fmt::Display for Provider {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Provider::Auto => "auto",
+            Provider::TensorRt => "tensorrt",
+            Provider::Cuda => "cuda",
+            Provider::Cpu => "cpu",
+        })
+    }
+}
+
+/// The provider that a session runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ActiveProvider {
+    TensorRt,
+    Cuda,
+    Cpu,
+}
+
+impl fmt::Display for ActiveProvider {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ActiveProvider::TensorRt => "tensorrt",
+            ActiveProvider::Cuda => "cuda",
+            ActiveProvider::Cpu => "cpu",
+        })
+    }
+}
+
+/// One TensorRT optimisation profile: `input:NxCxHxW` lists, as ONNX Runtime expects them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProfileShapes {
+    pub min: String,
+    pub opt: String,
+    pub max: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct TensorRtOptions {
+    pub fp16: bool,
+    pub int8: bool,
+    /// Built engines are cached here; the first run on a device builds them (minutes on a Jetson).
+    pub engine_cache_dir: Option<PathBuf>,
+    /// Cache TensorRT's kernel timings beside the engines.
+    pub timing_cache: bool,
+    pub max_workspace_bytes: Option<usize>,
+    pub profile: Option<ProfileShapes>,
+}
+
+/// How to open sessions.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SessionOptions {
+    pub provider: Provider,
+    /// GPU index for CUDA and TensorRT.
+    pub device_id: i32,
+    pub tensorrt: TensorRtOptions,
+    /// CPU threads for one session's operators; 0 lets ONNX Runtime decide.
+    pub intra_threads: usize,
+}

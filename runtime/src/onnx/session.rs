@@ -1,0 +1,130 @@
+//! Opening a session on the first provider of the chain that works.
+
+use std::path::Path;
+
+use ort::environment::Environment;
+use ort::ep::ExecutionProviderDispatch;
+use ort::session::Session;
+
+use super::{ActiveProvider, OnnxError, SessionOptions};
+
+/// A loaded model and the provider that runs it.
+pub struct ModelSession {
+    pub session: Session,
+    pub provider: ActiveProvider,
+    /// The model's file name, for messages.
+    pub name: String,
+    /// Why each provider tried before `provider` was passed over (empty when the first worked).
+    pub fallbacks: Vec<String>,
+}
+
+impl std::fmt::Debug for ModelSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ModelSession").field("name", &self.name).field("provider", &self.provider).finish()
+    }
+}
+
+/// Opens `model` with the first provider of `options.provider`'s chain that registers and
+/// accepts the model. A GPU provider that the user named explicitly must work: its failure is
+/// an error naming why, and ONNX Runtime may not quietly run parts of the model on the CPU.
+pub fn open_session(env: &Environment, model: &Path, options: &SessionOptions) -> Result<ModelSession, OnnxError> {
+    let shown = model.display().to_string();
+    if !model.is_file() {
+        return Err(OnnxError::ModelMissing { path: shown });
+    }
+    let explicit_gpu = options.provider.chain().len() == 1 && options.provider.chain()[0] != ActiveProvider::Cpu;
+    let mut reasons = Vec::new();
+    for &candidate in options.provider.chain() {
+        match try_open(env, model, candidate, options, explicit_gpu) {
+            Ok(session) => {
+                let name = model.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or(shown);
+                return Ok(ModelSession { session, provider: candidate, name, fallbacks: reasons });
+            }
+            Err(Attempt::Model(message)) => return Err(OnnxError::ModelInvalid { path: shown, message }),
+            Err(Attempt::Provider(reason)) => reasons.push(format!("{candidate}: {reason}")),
+        }
+    }
+    Err(OnnxError::ProviderUnavailable { requested: options.provider, reasons: reasons.join("; ") })
+}
+
+/// Why one candidate failed: the provider (try the next) or the model itself (stop).
+enum Attempt {
+    Provider(String),
+    Model(String),
+}
+
+fn try_open(
+    env: &Environment,
+    model: &Path,
+    candidate: ActiveProvider,
+    options: &SessionOptions,
+    explicit_gpu: bool,
+) -> Result<Session, Attempt> {
+    let provider_err = |e: &dyn std::fmt::Display| Attempt::Provider(e.to_string());
+    let mut builder = Session::builder(env).map_err(|e| provider_err(&e))?;
+    if options.intra_threads > 0 {
+        builder = builder.with_intra_threads(options.intra_threads).map_err(|e| provider_err(&e))?;
+    }
+    if let Some(dispatch) = dispatch(candidate, options).map_err(Attempt::Provider)? {
+        builder = builder.with_execution_providers([dispatch]).map_err(|e| provider_err(&e))?;
+        if explicit_gpu {
+            builder = builder.with_disable_cpu_fallback().map_err(|e| provider_err(&e))?;
+        }
+    }
+    builder.commit_from_file(model).map_err(|e| {
+        // A GPU provider may register and still fail to build the model; only the CPU
+        // provider's failure proves the model itself is bad.
+        if candidate == ActiveProvider::Cpu { Attempt::Model(e.to_string()) } else { Attempt::Provider(e.to_string()) }
+    })
+}
+
+/// The `ort` registration of a GPU provider; `None` for the CPU, which needs none.
+fn dispatch(candidate: ActiveProvider, options: &SessionOptions) -> Result<Option<ExecutionProviderDispatch>, String> {
+    match candidate {
+        ActiveProvider::Cpu => Ok(None),
+        ActiveProvider::Cuda => cuda(options).map(Some),
+        ActiveProvider::TensorRt => tensorrt(options).map(Some),
+    }
+}
+
+#[cfg(feature = "cuda")]
+fn cuda(options: &SessionOptions) -> Result<ExecutionProviderDispatch, String> {
+    Ok(ort::ep::CUDA::default().with_device_id(options.device_id).build().error_on_failure())
+}
+
+#[cfg(not(feature = "cuda"))]
+fn cuda(_: &SessionOptions) -> Result<ExecutionProviderDispatch, String> {
+    Err("this emoedge was built without the `cuda` feature".into())
+}
+
+#[cfg(feature = "tensorrt")]
+fn tensorrt(options: &SessionOptions) -> Result<ExecutionProviderDispatch, String> {
+    let trt = &options.tensorrt;
+    let mut ep = ort::ep::TensorRT::default()
+        .with_device_id(options.device_id)
+        .with_fp16(trt.fp16)
+        .with_int8(trt.int8);
+    if let Some(dir) = &trt.engine_cache_dir {
+        std::fs::create_dir_all(dir).map_err(|e| format!("cannot create engine cache dir {}: {e}", dir.display()))?;
+        let dir = dir.display().to_string();
+        ep = ep.with_engine_cache(true).with_engine_cache_path(&dir);
+        if trt.timing_cache {
+            ep = ep.with_timing_cache(true).with_timing_cache_path(&dir);
+        }
+    }
+    if let Some(bytes) = trt.max_workspace_bytes {
+        ep = ep.with_max_workspace_size(bytes);
+    }
+    if let Some(profile) = &trt.profile {
+        ep = ep
+            .with_profile_min_shapes(&profile.min)
+            .with_profile_opt_shapes(&profile.opt)
+            .with_profile_max_shapes(&profile.max);
+    }
+    Ok(ep.build().error_on_failure())
+}
+
+#[cfg(not(feature = "tensorrt"))]
+fn tensorrt(_: &SessionOptions) -> Result<ExecutionProviderDispatch, String> {
+    Err("this emoedge was built without the `tensorrt` feature".into())
+}
