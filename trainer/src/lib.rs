@@ -3,6 +3,7 @@
 //! Host-side training of the model defined in `emoedge-models` (three stages: general →
 //! emotion → joint, distillation from real teachers, quantization). It trains
 //! [`emoedge_models::reference::HybridModel`] itself; it never re-declares the model.
-//! The `emoedge-train` binary arrives with the trainer issue.
+
+pub mod data;
 
 pub use emoedge_models::reference::HybridModel;
