@@ -128,3 +128,26 @@ fn parameter_count_matches_the_analytic_cost_model() {
     let total: usize = model.param_specs().iter().map(|s| s.shape.iter().product::<usize>()).sum();
     assert_eq!(total, model.num_params());
 }
+
+#[test]
+fn parameter_ids_follow_parameter_paths() {
+    use burn::module::{Module, ModuleVisitor, Param};
+    struct Ids(Vec<u64>);
+    impl ModuleVisitor for Ids {
+        fn visit_float<const D: usize>(&mut self, param: &Param<burn::tensor::Tensor<D>>) {
+            self.0.push(param.id.val());
+        }
+    }
+    let ids = |seed| {
+        let (_, model, _) = model(seed);
+        let mut ids = Ids(Vec::new());
+        model.visit(&mut ids);
+        ids.0
+    };
+    let (a, b) = (ids(31), ids(32));
+    assert_eq!(a, b, "ids depend on paths, not on the seed or the process");
+    let mut unique = a.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), a.len(), "every parameter has its own id");
+}

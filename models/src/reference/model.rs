@@ -4,7 +4,7 @@
 
 use std::sync::Mutex;
 
-use burn::module::{Module, ModuleVisitor, Param};
+use burn::module::{Module, ModuleMapper, ModuleVisitor, Param, ParamId};
 use burn::tensor::activation::softmax;
 use burn::tensor::{Device, Tensor};
 
@@ -97,8 +97,34 @@ impl ModuleVisitor for Materialize {
     }
 }
 
+/// Gives every parameter an id derived from its path (FNV-1a of `encoder.stem.weight`, …).
+/// burn keys optimizer state by parameter id and draws ids at random, so without this an
+/// optimizer checkpoint could not be matched to the same model in a later process.
+struct PathIds {
+    path: Vec<String>,
+}
+
+impl ModuleMapper for PathIds {
+    fn enter_module(&mut self, name: &str, _container_type: &str) {
+        self.path.push(name.to_string());
+    }
+
+    fn exit_module(&mut self, _name: &str, _container_type: &str) {
+        self.path.pop();
+    }
+
+    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+        let (_, value, mapper) = param.consume();
+        let id = self.path.join(".").bytes().fold(0xcbf2_9ce4_8422_2325u64, |hash, byte| {
+            (hash ^ byte as u64).wrapping_mul(0x0000_0100_0000_01b3)
+        });
+        Param::from_mapped_value(ParamId::from(id), value, mapper)
+    }
+}
+
 impl HybridModel {
-    /// A freshly initialised model; the same `seed` gives the same weights bit for bit.
+    /// A freshly initialised model; the same `seed` gives the same weights bit for bit, and
+    /// parameter ids are derived from parameter paths (stable across processes).
     pub fn init(config: &Config, device: &Device, seed: u64) -> Result<Self, ConfigError> {
         config.validate()?;
         let _guard = INIT_LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
@@ -111,7 +137,7 @@ impl HybridModel {
             head: TemporalHead::new(config, device),
         };
         model.visit(&mut Materialize);
-        Ok(model)
+        Ok(model.map(&mut PathIds { path: Vec::new() }))
     }
 
     /// The frame part: `faces` [N, 3, S, S], normalised as [`crate::Preprocessing`] says.
