@@ -4,6 +4,9 @@
 //! emotion → joint, distillation from real teachers, quantization). It trains
 //! [`emoedge_models::reference::HybridModel`] itself; it never re-declares the model.
 
+pub mod augment;
 pub mod data;
+pub mod metrics;
+pub mod train;
 
 pub use emoedge_models::reference::HybridModel;

@@ -4,12 +4,18 @@
 
 use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
-use burn::nn::{LayerNorm, LayerNormConfig, PaddingConfig2d};
+use burn::nn::{Initializer, LayerNorm, LayerNormConfig, PaddingConfig2d};
 use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor};
 
 use crate::config::{Config, STEM_STRIDE};
 use crate::cost::{BlockShape, encoder_blocks};
+
+/// He initialisation: without batch norm, burn's default (Kaiming with gain 1/√3) shrinks the
+/// activations layer by layer until the token LayerNorm sees only its epsilon.
+fn he() -> Initializer {
+    Initializer::KaimingNormal { gain: std::f64::consts::SQRT_2, fan_out_only: false }
+}
 
 /// Depthwise 3×3 (carries the stride) → ReLU → pointwise 1×1 → ReLU, with an identity
 /// shortcut when the shape is kept.
@@ -28,8 +34,9 @@ impl SeparableBlock {
                 .with_stride([shape.stride, shape.stride])
                 .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
                 .with_groups(c)
+                .with_initializer(he())
                 .init(device),
-            pointwise: Conv2dConfig::new([c, shape.out_channels], [1, 1]).init(device),
+            pointwise: Conv2dConfig::new([c, shape.out_channels], [1, 1]).with_initializer(he()).init(device),
             residual: shape.residual(),
         }
     }
@@ -55,6 +62,7 @@ impl FrameEncoder {
             stem: Conv2dConfig::new([3, config.encoder.stem_channels], [3, 3])
                 .with_stride([STEM_STRIDE, STEM_STRIDE])
                 .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
+                .with_initializer(he())
                 .init(device),
             blocks: encoder_blocks(config).into_iter().map(|b| SeparableBlock::new(b, device)).collect(),
             token_norm: LayerNormConfig::new(config.token_dim).with_epsilon(config.layer_norm_eps).init(device),

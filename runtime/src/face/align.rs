@@ -25,16 +25,24 @@ impl AlignedCrop {
 pub fn aligned_crop(image: &RgbImage, face: &Face, crop: AlignedCrop) -> RgbImage {
     let [left_eye, right_eye] = [face.landmarks[0], face.landmarks[1]];
     let angle = (right_eye[1] - left_eye[1]).atan2(right_eye[0] - left_eye[0]);
-    let (cos, sin) = (angle.cos(), angle.sin());
     let side = face.bbox.width().max(face.bbox.height()) * (1.0 + crop.margin);
-    let (cx, cy) = face.bbox.center();
-    let scale = side / crop.size as f32;
-    let mut out = RgbImage::new(crop.size, crop.size);
-    for v in 0..crop.size {
-        for u in 0..crop.size {
+    warp_square(image, face.bbox.center(), angle, side, crop.size)
+}
+
+/// The square of side `side` (source pixels) centred on `center` and rotated by `angle`
+/// (radians), sampled bilinearly to `size`×`size`; black outside the image. Augmentation uses
+/// it too, so training-time affine jitter and inference crops share one sampler.
+pub fn warp_square(image: &RgbImage, center: (f32, f32), angle: f32, side: f32, size: u32) -> RgbImage {
+    let (cos, sin) = (angle.cos(), angle.sin());
+    let (cx, cy) = center;
+    let scale = side / size as f32;
+    let half = size as f32 / 2.0;
+    let mut out = RgbImage::new(size, size);
+    for v in 0..size {
+        for u in 0..size {
             // Offset from the crop centre in source pixels, then rotated into the image.
-            let du = (u as f32 + 0.5 - crop.size as f32 / 2.0) * scale;
-            let dv = (v as f32 + 0.5 - crop.size as f32 / 2.0) * scale;
+            let du = (u as f32 + 0.5 - half) * scale;
+            let dv = (v as f32 + 0.5 - half) * scale;
             let x = cx + du * cos - dv * sin;
             let y = cy + du * sin + dv * cos;
             out.put_pixel(u, v, image::Rgb(bilinear(image, x - 0.5, y - 0.5)));

@@ -8,7 +8,7 @@ pub mod tracker;
 
 use serde::{Deserialize, Serialize};
 
-pub use align::{AlignedCrop, aligned_crop};
+pub use align::{AlignedCrop, aligned_crop, warp_square};
 pub use mtcnn::{DetectorOptions, Mtcnn};
 pub use tracker::{IouTracker, Track};
 
