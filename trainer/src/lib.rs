@@ -7,6 +7,7 @@
 pub mod augment;
 pub mod data;
 pub mod metrics;
+pub mod teachers;
 pub mod train;
 
 pub use emoedge_models::reference::HybridModel;
