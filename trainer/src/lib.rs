@@ -7,6 +7,9 @@
 pub mod augment;
 pub mod data;
 pub mod metrics;
+pub mod plot;
+pub mod prepare;
+pub mod run;
 pub mod teachers;
 pub mod train;
 

@@ -1,0 +1,127 @@
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use emoedge_runtime::capture::FaceCapture;
+use emoedge_runtime::face::tracker::TrackerOptions;
+use emoedge_runtime::face::{AlignedCrop, DetectorOptions, Mtcnn};
+use emoedge_runtime::onnx::{self, SessionOptions};
+use emoedge_trainer::data::Split;
+use emoedge_trainer::prepare::{Source, prepare};
+use emoedge_trainer::run::{RunSpec, describe, run};
+use emoedge_trainer::teachers::Teachers;
+use emoedge_trainer::train::Stage;
+
+/// emoedge-train: host-side training of emoedge's hybrid-experts model.
+#[derive(Parser)]
+#[command(name = "emoedge-train", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum StageArg {
+    General,
+    Emotion,
+    Joint,
+    /// The single-path baseline (general path fine-tuned on emotion data only).
+    SinglePath,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Capture faces of videos/stills with the runtime's face capture and label them with the
+    /// teacher ensemble: DIR/faces.jsonl (a clip manifest) and DIR/teachers.jsonl.
+    Data {
+        /// Videos or stills for training.
+        inputs: Vec<PathBuf>,
+        /// Held out for validation: every frame of these sources.
+        #[arg(long)]
+        val: Vec<PathBuf>,
+        #[arg(long)]
+        out: PathBuf,
+        /// Use every N-th frame.
+        #[arg(long, default_value_t = 2)]
+        every: u64,
+        /// The folder scripts/setup filled.
+        #[arg(long, default_value = "assets")]
+        assets: PathBuf,
+    },
+    /// Train one stage into a run folder (resumes if the folder holds a checkpoint).
+    Train {
+        #[arg(long, value_enum)]
+        stage: StageArg,
+        #[arg(long)]
+        out: PathBuf,
+        /// A finished run folder to start from (weights.safetensors + config.json).
+        #[arg(long)]
+        init: Option<PathBuf>,
+        /// The general task's digits.csv.gz (trained on in general/joint, evaluated always).
+        #[arg(long)]
+        general: Option<PathBuf>,
+        /// An emotion clip manifest (JSON lines).
+        #[arg(long)]
+        emotion: Option<PathBuf>,
+        #[arg(long, default_value_t = 10)]
+        epochs: usize,
+        #[arg(long, default_value_t = 32)]
+        batch_size: usize,
+        #[arg(long, default_value_t = 2e-3)]
+        lr: f64,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+    },
+}
+
+fn main() -> ExitCode {
+    match execute(Cli::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("emoedge-train: error: {}", format!("{e:#}").replace('\n', " "));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn execute(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Data { inputs, val, out, every, assets } => {
+            let env = onnx::environment(None)?;
+            let detector = Mtcnn::load(env, &assets.join("mtcnn"), &SessionOptions::default(), DetectorOptions::default())?;
+            let config = emoedge_models::Config::default();
+            let mut capture = FaceCapture::new(detector, AlignedCrop::new(config.crop_size as u32), TrackerOptions::default());
+            let teachers = Teachers::from_assets(&assets)?;
+            let sources: Vec<Source> = inputs
+                .into_iter()
+                .map(|path| Source { path, split: Split::Train })
+                .chain(val.into_iter().map(|path| Source { path, split: Split::Val }))
+                .collect();
+            let prepared = prepare(&sources, &out, every, &mut capture, &teachers)?;
+            println!(
+                "{} faces ({} train, {} val) labelled by the teachers → {}",
+                prepared.faces,
+                prepared.per_split[0],
+                prepared.per_split[1],
+                prepared.manifest.display()
+            );
+        }
+        Command::Train { stage, out, init, general, emotion, epochs, batch_size, lr, seed } => {
+            let stage = match stage {
+                StageArg::General => Stage::General,
+                StageArg::Emotion => Stage::Emotion,
+                StageArg::Joint => Stage::Joint,
+                StageArg::SinglePath => Stage::Baseline,
+            };
+            let spec = RunSpec { stage, out: out.clone(), init, general, emotion, epochs, batch_size, lr, seed };
+            let summary = run(&spec)?;
+            println!("stage {stage:?}: {} steps, {:.1} s per epoch", summary.steps, summary.seconds_per_epoch);
+            println!("  validation: {}", describe(&summary.val));
+            if let Some(acc) = summary.general_accuracy {
+                println!("  general-task accuracy with this stage's routing: {:.1}%", 100.0 * acc);
+            }
+            println!("  run folder: {} (weights.safetensors, config.json, metrics.jsonl, curves.png, confusion.png)", out.display());
+        }
+    }
+    Ok(())
+}
