@@ -151,3 +151,40 @@ fn parameter_ids_follow_parameter_paths() {
     unique.dedup();
     assert_eq!(unique.len(), a.len(), "every parameter has its own id");
 }
+
+#[test]
+fn taps_see_every_conv_and_linear_input_and_an_identity_tap_changes_nothing() {
+    use std::cell::RefCell;
+    use emoedge_models::reference::Tap;
+    struct Record(RefCell<Vec<String>>);
+    impl Tap for Record {
+        fn tap(&self, site: &str, x: burn::tensor::Tensor<1>) -> burn::tensor::Tensor<1> {
+            self.0.borrow_mut().push(site.to_string());
+            x
+        }
+    }
+    let (config, model, device) = model(8);
+    let input = tensor([1, config.clip_length, 3, config.crop_size, config.crop_size], 9, &device);
+    let record = Record(RefCell::new(Vec::new()));
+    let tapped = model.forward_tapped(input.clone(), Routing::Gated, Some(&record));
+    let plain = model.forward(input);
+    assert_eq!(to_vec(tapped.emotion_logits), to_vec(plain.emotion_logits));
+
+    let mut sites = record.0.into_inner();
+    sites.sort();
+    sites.dedup();
+    let weights: Vec<String> = model.param_specs().into_iter().map(|s| s.name).filter(|n| n.ends_with(".weight")).collect();
+    // Every tapped site is a layer with weights; every conv/linear weight has its input tapped,
+    // except the attention's own projections (q/k/v share the `gate.attention` input).
+    for site in &sites {
+        let layer = if site == "gate.attention" { "gate.attention.query".to_string() } else { site.clone() };
+        assert!(weights.contains(&format!("{layer}.weight")), "site `{site}` is not a layer");
+    }
+    let untapped: Vec<&String> = weights
+        .iter()
+        .filter(|w| !w.contains("norm") && !w.starts_with("gate.attention."))
+        .filter(|w| !sites.contains(&w.trim_end_matches(".weight").to_string()))
+        .collect();
+    assert!(untapped.is_empty(), "layers without a tapped input: {untapped:?}");
+    assert_eq!(sites.len(), 1 + 2 * 5 + 2 * 2 + 4 + 3, "{sites:?}");
+}

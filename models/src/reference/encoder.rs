@@ -8,6 +8,7 @@ use burn::nn::{Initializer, LayerNorm, LayerNormConfig, PaddingConfig2d};
 use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor};
 
+use super::tap::Taps;
 use crate::config::{Config, STEM_STRIDE};
 use crate::cost::{BlockShape, encoder_blocks};
 
@@ -41,9 +42,9 @@ impl SeparableBlock {
         }
     }
 
-    pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let y = relu(self.depthwise.forward(x.clone()));
-        let y = relu(self.pointwise.forward(y));
+    pub fn forward(&self, x: Tensor<4>, taps: &Taps) -> Tensor<4> {
+        let y = relu(self.depthwise.forward(taps.at("depthwise", x.clone())));
+        let y = relu(self.pointwise.forward(taps.at("pointwise", y)));
         if self.residual { y + x } else { y }
     }
 }
@@ -70,10 +71,10 @@ impl FrameEncoder {
     }
 
     /// `faces` [N, 3, S, S] → tokens [N, G·G, D], row-major over the G×G grid.
-    pub fn forward(&self, faces: Tensor<4>) -> Tensor<3> {
-        let mut x = relu(self.stem.forward(faces));
-        for block in &self.blocks {
-            x = block.forward(x);
+    pub fn forward(&self, faces: Tensor<4>, taps: &Taps) -> Tensor<3> {
+        let mut x = relu(self.stem.forward(taps.at("stem", faces)));
+        for (i, block) in self.blocks.iter().enumerate() {
+            x = block.forward(x, &taps.scope(&format!("blocks.{i}")));
         }
         let [n, d, g, _] = x.dims();
         let tokens = x.reshape([n, d, g * g]).swap_dims(1, 2);

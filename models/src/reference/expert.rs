@@ -6,6 +6,7 @@ use burn::nn::{Linear, LinearConfig};
 use burn::tensor::activation::gelu;
 use burn::tensor::{Device, Tensor};
 
+use super::tap::Taps;
 use crate::config::Config;
 
 #[derive(Module, Debug)]
@@ -23,9 +24,10 @@ impl Expert {
     }
 
     /// tokens [N, G·G, D] → [N, (G/2)², D'].
-    pub fn forward(&self, tokens: Tensor<3>) -> Tensor<3> {
+    pub fn forward(&self, tokens: Tensor<3>, taps: &Taps) -> Tensor<3> {
         let merged = merge_2x2(tokens);
-        self.out_proj.forward(gelu(self.merge_proj.forward(merged)))
+        let hidden = gelu(self.merge_proj.forward(taps.at("merge_proj", merged)));
+        self.out_proj.forward(taps.at("out_proj", hidden))
     }
 }
 

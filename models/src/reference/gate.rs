@@ -8,6 +8,7 @@ use burn::nn::{Initializer, LayerNorm, LayerNormConfig, Linear, LinearConfig};
 use burn::tensor::activation::{relu, softmax};
 use burn::tensor::{Device, Tensor};
 
+use super::tap::Taps;
 use crate::config::Config;
 
 #[derive(Module, Debug)]
@@ -40,13 +41,14 @@ impl Gate {
     }
 
     /// pooled [B, T, D] → weights [B, 2] = (g_general, g_emotion), positive, summing to 1.
-    pub fn forward(&self, pooled: Tensor<3>) -> Tensor<2> {
+    pub fn forward(&self, pooled: Tensor<3>, taps: &Taps) -> Tensor<2> {
         let [_, t, _] = pooled.dims();
         let position = self.position.val().narrow(0, 0, t).unsqueeze_dim::<3>(0);
-        let attended = self.attention.forward(MhaInput::self_attn(pooled + position)).context;
+        let frames = taps.at("attention", pooled + position);
+        let attended = self.attention.forward(MhaInput::self_attn(frames)).context;
         let summary = attended.mean_dim(1).squeeze_dim::<2>(1);
-        let h = self.norm1.forward(relu(self.hidden1.forward(summary)));
-        let h = self.norm2.forward(relu(self.hidden2.forward(h)));
-        softmax(self.logits.forward(h), 1)
+        let h = self.norm1.forward(relu(self.hidden1.forward(taps.at("hidden1", summary))));
+        let h = self.norm2.forward(relu(self.hidden2.forward(taps.at("hidden2", h))));
+        softmax(self.logits.forward(taps.at("logits", h)), 1)
     }
 }

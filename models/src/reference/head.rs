@@ -6,6 +6,7 @@ use burn::nn::{Initializer, LayerNorm, LayerNormConfig, Linear, LinearConfig};
 use burn::tensor::activation::softmax;
 use burn::tensor::{Device, Tensor};
 
+use super::tap::Taps;
 use crate::config::Config;
 
 #[derive(Module, Debug)]
@@ -37,16 +38,16 @@ impl TemporalHead {
     }
 
     /// fused [B, N, D'] → logits.
-    pub fn forward(&self, fused: Tensor<3>) -> HeadOutput {
+    pub fn forward(&self, fused: Tensor<3>, taps: &Taps) -> HeadOutput {
         let [b, _, e] = fused.dims();
         let query = self.query.val().reshape([1, e, 1]).expand([b, e, 1]);
-        let scores = self.key.forward(fused.clone()).matmul(query).div_scalar((e as f32).sqrt());
+        let scores = self.key.forward(taps.at("key", fused.clone())).matmul(query).div_scalar((e as f32).sqrt());
         let weights = softmax(scores, 1); // [B, N, 1]
         let pooled = weights.swap_dims(1, 2).matmul(fused).squeeze_dim::<2>(1);
         let pooled = self.norm.forward(pooled);
         HeadOutput {
-            emotion_logits: self.emotion.forward(pooled.clone()),
-            general_logits: self.general.forward(pooled),
+            emotion_logits: self.emotion.forward(taps.at("emotion", pooled.clone())),
+            general_logits: self.general.forward(taps.at("general", pooled)),
         }
     }
 }

@@ -7,9 +7,11 @@ pub mod gate;
 pub mod head;
 pub mod model;
 pub mod store;
+pub mod tap;
 
 pub use model::{ClipFeatures, ClipOutput, FrameFeatures, HybridModel, Routing};
 pub use store::{ParamSpec, WeightsError};
+pub use tap::{Tap, Taps};
 
 /// Burn's portable CPU device (the `flex` backend).
 pub fn cpu() -> burn::tensor::Device {

@@ -12,6 +12,7 @@ use super::encoder::FrameEncoder;
 use super::expert::Expert;
 use super::gate::Gate;
 use super::head::TemporalHead;
+use super::tap::{Tap, Taps};
 use crate::config::{Config, ConfigError};
 
 #[derive(Module, Debug)]
@@ -142,10 +143,15 @@ impl HybridModel {
 
     /// The frame part: `faces` [N, 3, S, S], normalised as [`crate::Preprocessing`] says.
     pub fn forward_frame(&self, faces: Tensor<4>) -> FrameFeatures {
-        let tokens = self.encoder.forward(faces);
+        self.forward_frame_tapped(faces, &Taps::none())
+    }
+
+    /// The frame part with every conv/linear input passed through `taps`.
+    pub fn forward_frame_tapped(&self, faces: Tensor<4>, taps: &Taps) -> FrameFeatures {
+        let tokens = self.encoder.forward(faces, &taps.scope("encoder"));
         FrameFeatures {
-            general_tokens: self.general_expert.forward(tokens.clone()),
-            emotion_tokens: self.emotion_expert.forward(tokens.clone()),
+            general_tokens: self.general_expert.forward(tokens.clone(), &taps.scope("general_expert")),
+            emotion_tokens: self.emotion_expert.forward(tokens.clone(), &taps.scope("emotion_expert")),
             pooled: tokens.mean_dim(1).squeeze_dim::<2>(1),
         }
     }
@@ -157,9 +163,14 @@ impl HybridModel {
 
     /// The clip part with a chosen routing.
     pub fn forward_clip_routed(&self, clip: ClipFeatures, routing: Routing) -> ClipOutput {
+        self.forward_clip_tapped(clip, routing, &Taps::none())
+    }
+
+    /// The clip part with every conv/linear input passed through `taps`.
+    pub fn forward_clip_tapped(&self, clip: ClipFeatures, routing: Routing, taps: &Taps) -> ClipOutput {
         let [b, t, tokens, e] = clip.general_tokens.dims();
         let gate = match routing {
-            Routing::Gated => self.gate.forward(clip.pooled),
+            Routing::Gated => self.gate.forward(clip.pooled, &taps.scope("gate")),
             Routing::GeneralOnly => fixed_gate(b, [1.0, 0.0], &clip.general_tokens.device()),
             Routing::EmotionOnly => fixed_gate(b, [0.0, 1.0], &clip.general_tokens.device()),
         };
@@ -168,7 +179,7 @@ impl HybridModel {
         let general = clip.general_tokens.reshape([b, t * tokens, e]);
         let emotion = clip.emotion_tokens.reshape([b, t * tokens, e]);
         let fused_tokens = general * g_general + emotion * g_emotion;
-        let head = self.head.forward(fused_tokens.clone());
+        let head = self.head.forward(fused_tokens.clone(), &taps.scope("head"));
         ClipOutput {
             emotion_probs: softmax(head.emotion_logits.clone(), 1),
             emotion_logits: head.emotion_logits,
@@ -184,9 +195,15 @@ impl HybridModel {
     }
 
     pub fn forward_routed(&self, clips: Tensor<5>, routing: Routing) -> ClipOutput {
+        self.forward_tapped(clips, routing, None)
+    }
+
+    /// Whole clips with an optional tap on every conv/linear input (calibration, simulation).
+    pub fn forward_tapped(&self, clips: Tensor<5>, routing: Routing, tap: Option<&dyn Tap>) -> ClipOutput {
+        let taps = tap.map_or_else(Taps::none, Taps::new);
         let [b, t, c, h, w] = clips.dims();
-        let frames = self.forward_frame(clips.reshape([b * t, c, h, w]));
-        self.forward_clip_routed(frames.into_clips(t), routing)
+        let frames = self.forward_frame_tapped(clips.reshape([b * t, c, h, w]), &taps);
+        self.forward_clip_tapped(frames.into_clips(t), routing, &taps)
     }
 }
 
