@@ -9,6 +9,8 @@ pub mod data;
 pub mod metrics;
 pub mod plot;
 pub mod prepare;
+pub mod quant;
+pub mod quantize_run;
 pub mod run;
 pub mod teachers;
 pub mod train;

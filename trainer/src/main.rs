@@ -8,6 +8,8 @@ use emoedge_runtime::face::{AlignedCrop, DetectorOptions, Mtcnn};
 use emoedge_runtime::onnx::{self, SessionOptions};
 use emoedge_trainer::data::Split;
 use emoedge_trainer::prepare::{Source, prepare};
+use emoedge_trainer::quant::Calibration;
+use emoedge_trainer::quantize_run::{QuantizeSpec, quantize_run};
 use emoedge_trainer::run::{RunSpec, describe, run};
 use emoedge_trainer::teachers::Teachers;
 use emoedge_trainer::train::Stage;
@@ -72,6 +74,24 @@ enum Command {
         #[arg(long, default_value_t = 0)]
         seed: u64,
     },
+    /// Calibrate a finished run and write its INT8 and FP16 variants (quant.json,
+    /// weights-int8.safetensors, weights-fp16.safetensors), reporting agreement with FP32.
+    Quantize {
+        /// The run folder (weights.safetensors + config.json).
+        #[arg(long)]
+        run: PathBuf,
+        #[arg(long)]
+        general: Option<PathBuf>,
+        /// Clip manifest whose val/test split calibrates and checks the variants.
+        #[arg(long)]
+        emotion: PathBuf,
+        /// max, or a percentile of |x| such as 99.99.
+        #[arg(long, default_value = "max")]
+        calibration: String,
+        /// Held-out samples to calibrate on.
+        #[arg(long, default_value_t = 128)]
+        samples: usize,
+    },
 }
 
 fn main() -> ExitCode {
@@ -121,6 +141,31 @@ fn execute(cli: Cli) -> anyhow::Result<()> {
                 println!("  general-task accuracy with this stage's routing: {:.1}%", 100.0 * acc);
             }
             println!("  run folder: {} (weights.safetensors, config.json, metrics.jsonl, curves.png, confusion.png)", out.display());
+        }
+        Command::Quantize { run, general, emotion, calibration, samples } => {
+            let calibration = match calibration.as_str() {
+                "max" => Calibration::Max,
+                p => Calibration::Percentile {
+                    percentile: p.parse().ok().filter(|v: &f64| *v > 50.0 && *v <= 100.0).ok_or_else(|| {
+                        anyhow::anyhow!("--calibration must be `max` or a percentile in (50, 100], got `{p}`")
+                    })?,
+                },
+            };
+            let spec = QuantizeSpec { run: run.clone(), general, emotion: Some(emotion), calibration, samples };
+            let reports = quantize_run(&spec)?;
+            let pct = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{:.1}%", 100.0 * v));
+            println!("{:<6} {:>22} {:>22} {:>18} {:>12}", "variant", "emotion top-1 = fp32", "general top-1 = fp32", "teacher agreement", "general acc");
+            for r in &reports {
+                println!(
+                    "{:<6} {:>22} {:>22} {:>18} {:>12}",
+                    r.variant,
+                    pct(Some(r.emotion_top1_agreement_with_fp32)),
+                    pct(r.general_top1_agreement_with_fp32),
+                    pct(r.teacher_agreement),
+                    pct(r.general_accuracy)
+                );
+            }
+            println!("wrote {}/quant.json, weights-int8.safetensors, weights-fp16.safetensors", run.display());
         }
     }
     Ok(())

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use emoedge_models::Preprocessing;
-use emoedge_models::reference::{FrameFeatures, HybridModel};
+use emoedge_models::reference::{FrameFeatures, HybridModel, Taps};
 use image::RgbImage;
 use rand::RngExt;
 
@@ -88,8 +88,8 @@ pub fn crops_tensor(crops: &[RgbImage], device: &Device) -> Tensor<4> {
 }
 
 /// The frame part on the batch's distinct crops, gathered into clips.
-pub fn clip_features(model: &HybridModel, batch: &Batch) -> emoedge_models::reference::ClipFeatures {
-    let features = model.forward_frame(batch.frames.clone());
+pub fn clip_features(model: &HybridModel, batch: &Batch, taps: &Taps) -> emoedge_models::reference::ClipFeatures {
+    let features = model.forward_frame_tapped(batch.frames.clone(), taps);
     let gathered = FrameFeatures {
         general_tokens: features.general_tokens.select(0, batch.index.clone()),
         emotion_tokens: features.emotion_tokens.select(0, batch.index.clone()),

@@ -7,4 +7,4 @@ pub mod stage;
 mod trainer;
 
 pub use stage::Stage;
-pub use trainer::{EvalReport, Item, Task, TrainOptions, Trainer, evaluate};
+pub use trainer::{EvalReport, Item, Task, TrainOptions, Trainer, evaluate, evaluate_tapped};

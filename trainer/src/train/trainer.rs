@@ -8,7 +8,7 @@ use burn::optim::{AdamWConfig, GradientsParams, ModuleOptimizer};
 use burn::grad_clipping::GradientClippingConfig;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use emoedge_models::Config;
-use emoedge_models::reference::{HybridModel, Routing};
+use emoedge_models::reference::{HybridModel, Routing, Tap, Taps};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
@@ -120,7 +120,8 @@ impl Trainer {
             &mut Sampling::Train { rng: &mut rng, augment: &self.augment },
             &self.device,
         );
-        let out = self.model.forward_clip_routed(clip_features(&self.model, &batch), self.options.stage.routing());
+        let features = clip_features(&self.model, &batch, &Taps::none());
+        let out = self.model.forward_clip_routed(features, self.options.stage.routing());
         let loss = self.loss(items, &batch.targets, out.emotion_logits, out.general_logits, out.gate);
         let value = loss.clone().into_scalar::<f32>();
         let grads = GradientsParams::from_grads(loss.backward(), &self.model);
@@ -216,10 +217,26 @@ pub struct EvalReport {
     /// Mean (g_general, g_emotion) over emotion items and over general items.
     pub gate_on_emotion: Option<[f64; 2]>,
     pub gate_on_general: Option<[f64; 2]>,
+    /// Top-1 prediction per item, in order.
+    #[serde(skip)]
+    pub predicted: Vec<usize>,
 }
 
 /// Evaluates `model` (inference mode) on `items` with `routing`.
 pub fn evaluate(model: &HybridModel, config: &Config, items: &[Item], routing: Routing, general_classes: usize) -> EvalReport {
+    evaluate_tapped(model, config, items, routing, general_classes, None)
+}
+
+/// [`evaluate`] with a tap on every conv/linear input (quantization simulation).
+pub fn evaluate_tapped(
+    model: &HybridModel,
+    config: &Config,
+    items: &[Item],
+    routing: Routing,
+    general_classes: usize,
+    tap: Option<&dyn Tap>,
+) -> EvalReport {
+    let taps = tap.map_or_else(Taps::none, Taps::new);
     let model = model.valid();
     let device = emoedge_models::reference::cpu();
     let model = model.fork(&device);
@@ -230,7 +247,7 @@ pub fn evaluate(model: &HybridModel, config: &Config, items: &[Item], routing: R
     for chunk in items.chunks(32) {
         let examples: Vec<&Example> = chunk.iter().map(|i| i.example).collect();
         let batch = make_batch::<ChaCha8Rng>(&examples, config.clip_length, &mut Sampling::Eval, &device);
-        let out = model.forward_clip_routed(clip_features(&model, &batch), routing);
+        let out = model.forward_clip_tapped(clip_features(&model, &batch, &taps), routing, &taps);
         let emotion = out.emotion_probs.into_data().try_to_vec::<f32>().unwrap_or_default();
         let general = out.general_logits.into_data().try_to_vec::<f32>().unwrap_or_default();
         let gate = out.gate.into_data().try_to_vec::<f32>().unwrap_or_default();
@@ -241,6 +258,7 @@ pub fn evaluate(model: &HybridModel, config: &Config, items: &[Item], routing: R
                 Task::General => (&general[i * general_classes..(i + 1) * general_classes], general_classes, &mut report.general),
             };
             let predicted = argmax(scores);
+            report.predicted.push(predicted);
             confusion.get_or_insert_with(|| Confusion::new(k)).add(truth, predicted);
             if matches!(item.example.target, Target::Soft(_)) {
                 soft += 1;

@@ -1,0 +1,87 @@
+//! `emoedge-train quantize`: calibrate a finished run on held-out samples, write its INT8 and
+//! FP16 variants with `quant.json`, and report how far each drifts from FP32.
+
+use std::path::PathBuf;
+
+use emoedge_models::reference::Routing;
+
+use crate::data::digits::read_digits;
+use crate::data::manifest::read_manifest;
+use crate::data::{Example, Split};
+use crate::quant::{Calibration, CalibrationTap, Fp16Tap, quantize};
+use crate::run::load_model;
+use crate::train::{EvalReport, Item, Task, evaluate_tapped};
+
+pub struct QuantizeSpec {
+    pub run: PathBuf,
+    pub general: Option<PathBuf>,
+    pub emotion: Option<PathBuf>,
+    pub calibration: Calibration,
+    pub samples: usize,
+}
+
+/// One variant's results on the held-out items.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct VariantReport {
+    pub variant: &'static str,
+    pub emotion_top1_agreement_with_fp32: f64,
+    pub general_top1_agreement_with_fp32: Option<f64>,
+    pub teacher_agreement: Option<f64>,
+    pub general_accuracy: Option<f64>,
+}
+
+pub fn quantize_run(spec: &QuantizeSpec) -> anyhow::Result<Vec<VariantReport>> {
+    let (config, model) = load_model(Some(&spec.run), 0)?;
+    let size = config.crop_size as u32;
+    let general: Vec<Example> = match &spec.general {
+        Some(p) => read_digits(p, size)?.into_iter().filter(|e| e.split != Split::Train).collect(),
+        None => Vec::new(),
+    };
+    let emotion: Vec<Example> = match &spec.emotion {
+        Some(p) => read_manifest(p, size, &mut |_, _| Err("video lines need `emoedge-train data` first".into()))?
+            .into_iter()
+            .filter(|e| e.split != Split::Train)
+            .collect(),
+        None => Vec::new(),
+    };
+    anyhow::ensure!(!emotion.is_empty(), "quantization is calibrated and checked on held-out faces: give --emotion with a val split");
+    let emotion_items: Vec<Item> = emotion.iter().map(|example| Item { task: Task::Emotion, example }).collect();
+    let general_items: Vec<Item> = general.iter().map(|example| Item { task: Task::General, example }).collect();
+
+    // Calibrate on up to `samples` held-out faces and digits, through the gated route.
+    let calibration = CalibrationTap::default();
+    let n_general = general_items.len().min(spec.samples / 2);
+    let n_emotion = emotion_items.len().min(spec.samples - n_general);
+    let mut calibration_items: Vec<Item> = emotion_items[..n_emotion].to_vec();
+    calibration_items.extend_from_slice(&general_items[..n_general]);
+    evaluate_tapped(&model, &config, &calibration_items, Routing::Gated, config.general_classes, Some(&calibration));
+    let quantized = quantize(&config, &model, &calibration, spec.calibration, calibration_items.len())?;
+
+    emoedge_models::write_atomic(&spec.run.join("quant.json"), serde_json::to_string_pretty(&quantized.spec)?.as_bytes())?;
+    emoedge_models::write_atomic(&spec.run.join("weights-int8.safetensors"), &quantized.int8_safetensors)?;
+    emoedge_models::write_atomic(&spec.run.join("weights-fp16.safetensors"), &quantized.fp16_safetensors)?;
+
+    let run = |m, tap: Option<&dyn emoedge_models::reference::Tap>, items: &[Item]| -> EvalReport {
+        evaluate_tapped(m, &config, items, Routing::Gated, config.general_classes, tap)
+    };
+    let fp32 = (run(&model, None, &emotion_items), run(&model, None, &general_items));
+    let int8_tap = quantized.spec.int8_tap();
+    let variants: [(&'static str, (EvalReport, EvalReport)); 3] = [
+        ("fp32", fp32.clone()),
+        ("fp16", (run(&quantized.fp16_model, Some(&Fp16Tap), &emotion_items), run(&quantized.fp16_model, Some(&Fp16Tap), &general_items))),
+        ("int8", (run(&quantized.int8_model, Some(&int8_tap), &emotion_items), run(&quantized.int8_model, Some(&int8_tap), &general_items))),
+    ];
+    let agreement = |a: &[usize], b: &[usize]| a.iter().zip(b).filter(|(x, y)| x == y).count() as f64 / a.len().max(1) as f64;
+    let reports: Vec<VariantReport> = variants
+        .into_iter()
+        .map(|(variant, (emotion, general))| VariantReport {
+            variant,
+            emotion_top1_agreement_with_fp32: agreement(&emotion.predicted, &fp32.0.predicted),
+            general_top1_agreement_with_fp32: (!general.predicted.is_empty()).then(|| agreement(&general.predicted, &fp32.1.predicted)),
+            teacher_agreement: emotion.teacher_agreement,
+            general_accuracy: general.general.map(|c| c.war()),
+        })
+        .collect();
+    emoedge_models::write_atomic(&spec.run.join("quant-report.json"), serde_json::to_string_pretty(&reports)?.as_bytes())?;
+    Ok(reports)
+}
