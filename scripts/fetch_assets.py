@@ -67,6 +67,14 @@ PACKAGES = [
             "digits/digits.csv.gz", "09f66e6debdee2cd2b5ae59e0d6abbb73fc2b0e0185d2e1957e9ebb51e23aa22")},
     ),
     (
+        "scikit-image==0.26.0",
+        ["--only-binary=:all:", "--platform", "manylinux_2_28_x86_64", "--python-version", "311",
+         "--implementation", "cp"],
+        "zip",
+        {"skimage/data/lfw_subset.npy": (
+            "faces/lfw_subset.npy", "9560ec2f5edfac01973f63a8a99d00053fecd11e21877e18038fbe500f8e872c")},
+    ),
+    (
         "facex==1.1.0",
         ["--only-binary=:all:"],
         "zip",

@@ -36,7 +36,7 @@ enum Command {
     /// Capture faces of videos/stills with the runtime's face capture and label them with the
     /// teacher ensemble: DIR/faces.jsonl (a clip manifest) and DIR/teachers.jsonl.
     Data {
-        /// Videos or stills for training.
+        /// Videos or stills for training (and lfw_subset.npy).
         inputs: Vec<PathBuf>,
         /// Held out for validation: every frame of these sources.
         #[arg(long)]
@@ -117,7 +117,7 @@ fn execute(cli: Cli) -> anyhow::Result<()> {
                 .map(|path| Source { path, split: Split::Train })
                 .chain(val.into_iter().map(|path| Source { path, split: Split::Val }))
                 .collect();
-            let prepared = prepare(&sources, &out, every, &mut capture, &teachers)?;
+            let prepared = prepare(&sources, &out, every, &mut capture, config.crop_size as u32, &teachers)?;
             println!(
                 "{} faces ({} train, {} val) labelled by the teachers → {}",
                 prepared.faces,

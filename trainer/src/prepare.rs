@@ -3,7 +3,8 @@
 //! Faces are found, tracked and cut by the runtime's [`FaceCapture`] — the code that cuts them
 //! at inference. Each face gives the student's S×S crop and a larger crop for the teachers;
 //! every crop becomes a one-frame manifest line with the teachers' ensemble as its soft label.
-//! Splits are per source: every frame of a held-out video is held out.
+//! Splits are per source: every frame of a held-out video is held out. A `.npy` source is
+//! scikit-image's `lfw_subset` (already cropped faces).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -13,7 +14,8 @@ use emoedge_runtime::face::aligned_crop;
 use emoedge_runtime::video::VideoSource;
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::data::Split;
+use crate::data::lfw::read_lfw_faces;
+use crate::data::{Split, fit};
 use crate::teachers::{TEACHER_CROP, TeacherLabels, Teachers};
 
 pub struct Source {
@@ -28,7 +30,14 @@ pub struct Prepared {
 }
 
 /// Captures every `every`-th frame's faces of `sources` into `out` and labels them.
-pub fn prepare(sources: &[Source], out: &Path, every: u64, capture: &mut FaceCapture, teachers: &Teachers) -> anyhow::Result<Prepared> {
+pub fn prepare(
+    sources: &[Source],
+    out: &Path,
+    every: u64,
+    capture: &mut FaceCapture,
+    capture_size: u32,
+    teachers: &Teachers,
+) -> anyhow::Result<Prepared> {
     let crops_dir = out.join("crops");
     let teacher_dir = out.join("teacher-crops");
     std::fs::create_dir_all(&crops_dir)?;
@@ -39,6 +48,19 @@ pub fn prepare(sources: &[Source], out: &Path, every: u64, capture: &mut FaceCap
     for source in sources {
         let name = source.path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
         bar.set_message(format!("{name}: {} faces so far", rows.len()));
+        if source.path.extension().is_some_and(|e| e == "npy") {
+            // Already face crops (lfw_subset): no detection, just the two sizes.
+            for (i, face) in read_lfw_faces(&source.path)?.into_iter().enumerate() {
+                let rgb = image::DynamicImage::ImageLuma8(face).to_rgb8();
+                let file = format!("{name}_{i:03}.png");
+                let (student, teacher) = (crops_dir.join(&file), teacher_dir.join(&file));
+                fit(rgb.clone(), capture_size).save(&student)?;
+                fit(rgb, TEACHER_CROP.size).save(&teacher)?;
+                rows.push((student, teacher, source.split, source.path.display().to_string()));
+            }
+            bar.inc(1);
+            continue;
+        }
         let mut video = VideoSource::open(&source.path.display().to_string())?;
         while let Some(frame) = video.next_frame()? {
             if frame.index % every != 0 {

@@ -180,3 +180,18 @@ fn digits_are_the_real_1797_and_hold_out_a_fifth() {
     let err = read_digits(&bad, 64).unwrap_err().to_string();
     assert!(err.contains("bad.csv.gz:1") && err.contains("64 pixel values"), "{err}");
 }
+
+#[test]
+fn lfw_subset_gives_its_100_faces() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../assets/faces/lfw_subset.npy");
+    let faces = emoedge_trainer::data::lfw::read_lfw_faces(&path).expect("run scripts/setup first");
+    assert_eq!(faces.len(), 100);
+    assert!(faces.iter().all(|f| f.dimensions() == (25, 25)));
+    // Real photographs: every face has contrast.
+    assert!(faces.iter().all(|f| f.pixels().map(|p| p.0[0]).max().unwrap() - f.pixels().map(|p| p.0[0]).min().unwrap() > 60));
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.npy");
+    std::fs::write(&bad, b"\x93NUMPY\x01\x00\x10\x00{'descr': '<f4'}").unwrap();
+    let err = emoedge_trainer::data::lfw::read_lfw_faces(&bad).unwrap_err().to_string();
+    assert!(err.contains("bad.npy"), "{err}");
+}

@@ -5,6 +5,7 @@
 pub mod digits;
 pub mod fer_csv;
 pub mod folder;
+pub mod lfw;
 pub mod manifest;
 
 use std::path::{Path, PathBuf};
