@@ -10,7 +10,7 @@ use std::path::Path;
 
 use image::RgbImage;
 use image::imageops::{FilterType, resize};
-use ndarray::{Array4, ArrayViewD};
+use ndarray::{Array4, ArrayD};
 use ort::environment::Environment;
 use ort::value::TensorRef;
 
@@ -89,13 +89,7 @@ impl Mtcnn {
         while min_layer >= 12.0 {
             let (sw, sh) = ((w * scale).ceil() as u32, (h * scale).ceil() as u32);
             let input = transposed_input(&[resize(image, sw, sh, FilterType::Triangle)], sw, sh);
-            let pnet = &mut self.pnet;
-            let outputs = pnet
-                .session
-                .run(ort::inputs![TensorRef::from_array_view(&input).map_err(|e| run_error(&pnet.name, e))?])
-                .map_err(|e| run_error(&pnet.name, e))?;
-            let reg = extract(&outputs["conv2d_4"], &pnet.name)?;
-            let prob = extract(&outputs["softmax"], &pnet.name)?;
+            let [reg, prob] = infer(&mut self.pnet, &input, ["conv2d_4", "softmax"])?;
             let mut level = Vec::new();
             let (cells_x, cells_y) = (prob.shape()[1], prob.shape()[2]);
             for x in 0..cells_x {
@@ -134,14 +128,7 @@ impl Mtcnn {
             return Ok(candidates);
         }
         let crops: Vec<RgbImage> = candidates.iter().map(|c| box_crop(image, &c.b, 24)).collect();
-        let input = transposed_input(&crops, 24, 24);
-        let rnet = &mut self.rnet;
-        let outputs = rnet
-            .session
-            .run(ort::inputs![TensorRef::from_array_view(&input).map_err(|e| run_error(&rnet.name, e))?])
-            .map_err(|e| run_error(&rnet.name, e))?;
-        let reg = extract(&outputs["dense_2"], &rnet.name)?;
-        let prob = extract(&outputs["softmax_1"], &rnet.name)?;
+        let [reg, prob] = infer(&mut self.rnet, &transposed_input(&crops, 24, 24), ["dense_2", "softmax_1"])?;
         let passed: Vec<Candidate> = (0..candidates.len())
             .filter(|&k| prob[[k, 1]] > self.options.thresholds[1])
             .map(|k| Candidate { b: candidates[k].b, score: prob[[k, 1]], reg: std::array::from_fn(|j| reg[[k, j]]) })
@@ -160,15 +147,7 @@ impl Mtcnn {
             return Ok(Vec::new());
         }
         let crops: Vec<RgbImage> = candidates.iter().map(|c| box_crop(image, &c.b, 48)).collect();
-        let input = transposed_input(&crops, 48, 48);
-        let onet = &mut self.onet;
-        let outputs = onet
-            .session
-            .run(ort::inputs![TensorRef::from_array_view(&input).map_err(|e| run_error(&onet.name, e))?])
-            .map_err(|e| run_error(&onet.name, e))?;
-        let reg = extract(&outputs["dense_5"], &onet.name)?;
-        let points = extract(&outputs["dense_6"], &onet.name)?;
-        let prob = extract(&outputs["softmax_2"], &onet.name)?;
+        let [reg, points, prob] = infer(&mut self.onet, &transposed_input(&crops, 48, 48), ["dense_5", "dense_6", "softmax_2"])?;
         let mut passed = Vec::new();
         let mut landmarks = Vec::new();
         for (k, c) in candidates.iter().enumerate() {
@@ -197,8 +176,17 @@ fn run_error(model: &str, e: impl std::fmt::Display) -> OnnxError {
     OnnxError::Run { model: model.to_string(), message: e.to_string() }
 }
 
-fn extract<'a>(value: &'a ort::value::DynValue, model: &str) -> Result<ArrayViewD<'a, f32>, OnnxError> {
-    value.try_extract_array::<f32>().map_err(|e| run_error(model, e))
+/// Runs one network on `input` and returns the named outputs (small: scores and offsets).
+fn infer<const N: usize>(net: &mut ModelSession, input: &Array4<f32>, names: [&str; N]) -> Result<[ArrayD<f32>; N], OnnxError> {
+    let name = net.name.clone();
+    let tensor = TensorRef::from_array_view(input).map_err(|e| run_error(&name, e))?;
+    let outputs = net.session.run(ort::inputs![tensor]).map_err(|e| run_error(&name, e))?;
+    let mut arrays = Vec::with_capacity(N);
+    for output in names {
+        let value = outputs.get(output).ok_or_else(|| run_error(&name, format!("no output `{output}`")))?;
+        arrays.push(value.try_extract_array::<f32>().map_err(|e| run_error(&name, e))?.to_owned());
+    }
+    Ok(arrays.try_into().expect("one array per name"))
 }
 
 /// Images of one size as the networks' `[N, W, H, 3]` input.
