@@ -8,6 +8,7 @@ pub mod augment;
 pub mod data;
 pub mod metrics;
 pub mod plot;
+pub mod predict;
 pub mod prepare;
 pub mod quant;
 pub mod quantize_run;

@@ -7,6 +7,7 @@ use emoedge_runtime::face::tracker::TrackerOptions;
 use emoedge_runtime::face::{AlignedCrop, DetectorOptions, Mtcnn};
 use emoedge_runtime::onnx::{self, SessionOptions};
 use emoedge_trainer::data::Split;
+use emoedge_trainer::predict::predict;
 use emoedge_trainer::prepare::{Source, prepare};
 use emoedge_trainer::quant::Calibration;
 use emoedge_trainer::quantize_run::{QuantizeSpec, quantize_run};
@@ -74,6 +75,14 @@ enum Command {
         #[arg(long, default_value_t = 0)]
         seed: u64,
     },
+    /// Print a finished run's emotion for each face of some images.
+    Predict {
+        #[arg(long)]
+        run: PathBuf,
+        images: Vec<PathBuf>,
+        #[arg(long, default_value = "assets")]
+        assets: PathBuf,
+    },
     /// Calibrate a finished run and write its INT8 and FP16 variants (quant.json,
     /// weights-int8.safetensors, weights-fp16.safetensors), reporting agreement with FP32.
     Quantize {
@@ -104,13 +113,25 @@ fn main() -> ExitCode {
     }
 }
 
+/// The runtime's face capture with the detector that scripts/setup put under `assets`.
+fn face_capture(assets: &std::path::Path) -> anyhow::Result<FaceCapture> {
+    let env = onnx::environment(None)?;
+    let detector = Mtcnn::load(env, &assets.join("mtcnn"), &SessionOptions::default(), DetectorOptions::default())?;
+    let size = emoedge_models::Config::default().crop_size as u32;
+    Ok(FaceCapture::new(detector, AlignedCrop::new(size), TrackerOptions::default()))
+}
+
 fn execute(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
+        Command::Predict { run, images, assets } => {
+            let mut capture = face_capture(&assets)?;
+            for p in predict(&run, &images, &mut capture)? {
+                println!("{} face {}: {}", p.image.display(), p.face, p.label);
+            }
+        }
         Command::Data { inputs, val, out, every, assets } => {
-            let env = onnx::environment(None)?;
-            let detector = Mtcnn::load(env, &assets.join("mtcnn"), &SessionOptions::default(), DetectorOptions::default())?;
             let config = emoedge_models::Config::default();
-            let mut capture = FaceCapture::new(detector, AlignedCrop::new(config.crop_size as u32), TrackerOptions::default());
+            let mut capture = face_capture(&assets)?;
             let teachers = Teachers::from_assets(&assets)?;
             let sources: Vec<Source> = inputs
                 .into_iter()
