@@ -83,3 +83,17 @@ fn garbage_and_missing_files_are_clear_errors() {
     let err = HybridModel::load_safetensors(&config, "/nonexistent/w.safetensors", &device).unwrap_err();
     assert!(err.to_string().contains("/nonexistent/w.safetensors"), "{err}");
 }
+
+#[test]
+fn the_committed_default_model_loads_with_its_config() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("default");
+    let config = Config::load(dir.join("config.json")).unwrap();
+    assert_eq!(config, Config::default(), "the default model uses the default config");
+    let device = emoedge_models::reference::cpu();
+    let model = HybridModel::load_safetensors(&config, dir.join("weights.safetensors"), &device).unwrap();
+    let input = tensor([1, config.clip_length, 3, 64, 64], 15, &device);
+    let probs = to_vec(model.forward(input.clone()).emotion_probs);
+    assert!((probs.iter().sum::<f32>() - 1.0).abs() < 1e-5);
+    let fresh = HybridModel::init(&config, &device, 0).unwrap();
+    assert_ne!(probs, to_vec(fresh.forward(input).emotion_probs), "the committed weights are trained ones");
+}
