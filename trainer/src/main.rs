@@ -32,6 +32,11 @@ enum StageArg {
     SinglePath,
 }
 
+#[derive(Clone, Copy, ValueEnum)]
+enum BaselineArg {
+    SinglePath,
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Capture faces of videos/stills with the runtime's face capture and label them with the
@@ -53,8 +58,12 @@ enum Command {
     },
     /// Train one stage into a run folder (resumes if the folder holds a checkpoint).
     Train {
-        #[arg(long, value_enum)]
-        stage: StageArg,
+        #[arg(long, value_enum, required_unless_present = "baseline")]
+        stage: Option<StageArg>,
+        /// `single-path`: the baseline that fine-tunes the general path on emotion data only
+        /// (same as `--stage single-path`), for measuring forgetting.
+        #[arg(long, value_enum, conflicts_with = "stage")]
+        baseline: Option<BaselineArg>,
         #[arg(long)]
         out: PathBuf,
         /// A finished run folder to start from (weights.safetensors + config.json).
@@ -147,12 +156,13 @@ fn execute(cli: Cli) -> anyhow::Result<()> {
                 prepared.manifest.display()
             );
         }
-        Command::Train { stage, out, init, general, emotion, epochs, batch_size, lr, seed } => {
-            let stage = match stage {
-                StageArg::General => Stage::General,
-                StageArg::Emotion => Stage::Emotion,
-                StageArg::Joint => Stage::Joint,
-                StageArg::SinglePath => Stage::Baseline,
+        Command::Train { stage, baseline, out, init, general, emotion, epochs, batch_size, lr, seed } => {
+            let stage = match (stage, baseline) {
+                (_, Some(BaselineArg::SinglePath)) | (Some(StageArg::SinglePath), _) => Stage::Baseline,
+                (Some(StageArg::General), _) => Stage::General,
+                (Some(StageArg::Emotion), _) => Stage::Emotion,
+                (Some(StageArg::Joint), _) => Stage::Joint,
+                (None, None) => unreachable!("clap requires --stage or --baseline"),
             };
             let spec = RunSpec { stage, out: out.clone(), init, general, emotion, epochs, batch_size, lr, seed };
             let summary = run(&spec)?;

@@ -107,3 +107,25 @@ fn write_lines(path: &Path, lines: &[String]) -> anyhow::Result<()> {
 pub fn top(label: &TeacherLabels) -> usize {
     label.ensemble.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).map_or(0, |(i, _)| i)
 }
+
+/// The face crops of `video` in frame range `[first, end)` for a manifest's `video` line: per
+/// frame, the face of the track seen most often (the clip's subject), cut by the runtime.
+pub fn video_crops(capture: &mut FaceCapture, video: &Path, range: Option<[u64; 2]>) -> Result<Vec<image::RgbImage>, String> {
+    let mut source = VideoSource::open(&video.display().to_string()).map_err(|e| e.to_string())?;
+    let [first, end] = range.unwrap_or([0, u64::MAX]);
+    let mut faces = Vec::new();
+    while let Some(frame) = source.next_frame().map_err(|e| e.to_string())? {
+        if frame.index >= end {
+            break;
+        }
+        if frame.index >= first {
+            faces.extend(capture.process(&frame).map_err(|e| e.to_string())?);
+        }
+    }
+    let mut counts = std::collections::HashMap::new();
+    for face in &faces {
+        *counts.entry(face.track).or_insert(0usize) += 1;
+    }
+    let subject = counts.into_iter().max_by_key(|&(track, n)| (n, std::cmp::Reverse(track))).map(|(t, _)| t);
+    Ok(faces.into_iter().filter(|f| Some(f.track) == subject).map(|f| f.crop).collect())
+}

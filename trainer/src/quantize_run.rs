@@ -38,7 +38,7 @@ pub fn quantize_run(spec: &QuantizeSpec) -> anyhow::Result<Vec<VariantReport>> {
         None => Vec::new(),
     };
     let emotion: Vec<Example> = match &spec.emotion {
-        Some(p) => read_manifest(p, size, &mut |_, _| Err("video lines need `emoedge-train data` first".into()))?
+        Some(p) => read_manifest(p, size, &mut crate::run::manifest_videos())?
             .into_iter()
             .filter(|e| e.split != Split::Train)
             .collect(),

@@ -16,6 +16,11 @@ use rand_chacha::ChaCha8Rng;
 use crate::data::digits::{DIGIT_LABELS, read_digits};
 use crate::data::manifest::read_manifest;
 use crate::data::{Example, Split};
+use crate::prepare::video_crops;
+use emoedge_runtime::capture::FaceCapture;
+use emoedge_runtime::face::tracker::TrackerOptions;
+use emoedge_runtime::face::{AlignedCrop, DetectorOptions, Mtcnn};
+use emoedge_runtime::onnx::{self, SessionOptions};
 use crate::plot::{self, Series};
 use crate::train::{EvalReport, Item, Stage, Task, TrainOptions, Trainer, evaluate};
 
@@ -40,6 +45,21 @@ pub struct Summary {
     pub val: EvalReport,
     /// The general task's validation accuracy as [`validate`] routes it: the forgetting figure.
     pub general_accuracy: Option<f64>,
+}
+
+/// Crops for a manifest's `video` lines, through the runtime's face capture (loaded on first use).
+pub fn manifest_videos() -> impl FnMut(&Path, Option<[u64; 2]>) -> Result<Vec<image::RgbImage>, String> {
+    let mut capture: Option<FaceCapture> = None;
+    move |video, range| {
+        if capture.is_none() {
+            let dir = emoedge_runtime::assets::detector_dir().ok_or("the MTCNN detector (assets/mtcnn) is not set up; run scripts/setup")?;
+            let env = onnx::environment(None).map_err(|e| e.to_string())?;
+            let detector = Mtcnn::load(env, &dir, &SessionOptions::default(), DetectorOptions::default()).map_err(|e| e.to_string())?;
+            let size = Config::default().crop_size as u32;
+            capture = Some(FaceCapture::new(detector, AlignedCrop::new(size), TrackerOptions::default()));
+        }
+        video_crops(capture.as_mut().expect("set above"), video, range)
+    }
 }
 
 /// Loads a finished run's model, or a fresh one.
@@ -67,7 +87,7 @@ pub fn run(spec: &RunSpec) -> anyhow::Result<Summary> {
         None => Vec::new(),
     };
     let emotion = match &spec.emotion {
-        Some(path) => read_manifest(path, size, &mut |_, _| Err("video lines need `emoedge-train data` first".into()))?,
+        Some(path) => read_manifest(path, size, &mut manifest_videos())?,
         None => Vec::new(),
     };
     let pick = |examples: &[Example], task, train: bool| -> Vec<(Task, usize)> {

@@ -62,3 +62,23 @@ fn a_stage_without_its_data_is_refused_clearly() {
     let stderr = String::from_utf8(out.stderr).unwrap();
     assert!(stderr.starts_with("emoedge-train: error: ") && stderr.contains("give --general"), "{stderr}");
 }
+
+#[test]
+fn manifest_video_lines_are_cut_by_the_runtime_face_capture() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = dir.path().join("clips.jsonl");
+    let video = assets().join("media/single_face.mp4");
+    std::fs::write(
+        &manifest,
+        serde_json::json!({"video": video, "frames": [8, 24], "label": "neutral"}).to_string() + "\n",
+    )
+    .unwrap();
+    let examples = emoedge_trainer::data::manifest::read_manifest(&manifest, 64, &mut emoedge_trainer::run::manifest_videos()).unwrap();
+    assert_eq!(examples.len(), 1);
+    assert_eq!(examples[0].frames.len(), 16, "one face crop per frame of the range");
+    assert!(examples[0].frames.iter().all(|f| f.dimensions() == (64, 64)));
+    // And `train` reads such a manifest directly.
+    let run = dir.path().join("run");
+    let stdout = train(&["train", "--stage", "emotion", "--out", run.to_str().unwrap(), "--emotion", manifest.to_str().unwrap(), "--epochs", "1"]);
+    assert!(stdout.contains("stage Emotion: 1 steps"), "{stdout}");
+}
