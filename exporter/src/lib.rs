@@ -2,6 +2,11 @@
 //!
 //! Turns trainer output (safetensors + config + quant.json) into the ONNX model bundle the
 //! runtime loads, and proves parity against [`emoedge_models::reference::HybridModel`]'s
-//! forward in ONNX Runtime. The `emoedge-export` binary arrives with the exporter issue.
+//! forward in ONNX Runtime. ONNX graphs are built over the registry's `onnx-protobuf` types
+//! (`graph`), layer by layer as the reference forward reads (`frame`).
+
+pub mod frame;
+pub mod graph;
+pub mod weights;
 
 pub use emoedge_models::reference::HybridModel;

@@ -1,0 +1,70 @@
+//! `frame.onnx`: the frame part — `faces [B,3,S,S]` → `general_tokens`, `emotion_tokens`
+//! `[B,16,D']`, `pooled [B,D]` — built layer by layer as `HybridModel::forward_frame` runs.
+
+use emoedge_models::Config;
+use emoedge_models::config::STEM_STRIDE;
+use emoedge_models::cost::encoder_blocks;
+use onnx_protobuf::ModelProto;
+
+use crate::graph::{Dim, GraphBuilder};
+use crate::weights::Weights;
+
+/// Adds a parameter as an initializer and returns its name.
+fn param(g: &mut GraphBuilder, w: &Weights, name: &str) -> String {
+    let (shape, values) = w.get(name);
+    g.weight(name, shape, values)
+}
+
+fn conv(g: &mut GraphBuilder, w: &Weights, x: &str, layer: &str, stride: usize, pad: usize, groups: usize) -> String {
+    let (weight, bias) = (param(g, w, &format!("{layer}.weight")), param(g, w, &format!("{layer}.bias")));
+    g.conv(x, &weight, &bias, stride, pad, groups)
+}
+
+pub fn linear(g: &mut GraphBuilder, w: &Weights, x: &str, layer: &str) -> String {
+    let (weight, bias) = (param(g, w, &format!("{layer}.weight")), param(g, w, &format!("{layer}.bias")));
+    g.linear(x, &weight, &bias)
+}
+
+pub fn layer_norm(g: &mut GraphBuilder, w: &Weights, x: &str, layer: &str, epsilon: f64) -> String {
+    let (gamma, beta) = (param(g, w, &format!("{layer}.gamma")), param(g, w, &format!("{layer}.beta")));
+    g.layer_norm(x, &gamma, &beta, epsilon as f32)
+}
+
+fn expert(g: &mut GraphBuilder, w: &Weights, c: &Config, tokens: &str, name: &str) -> String {
+    let (h, d) = ((c.token_grid() / 2) as i64, c.token_dim as i64);
+    let grid = g.reshape(tokens, &[-1, h, 2, h, 2, d]);
+    let neighbourhoods = g.transpose(&grid, &[0, 1, 3, 2, 4, 5]);
+    let merged = g.reshape(&neighbourhoods, &[-1, h * h, 4 * d]);
+    let hidden = linear(g, w, &merged, &format!("{name}.merge_proj"));
+    let hidden = g.gelu(&hidden);
+    linear(g, w, &hidden, &format!("{name}.out_proj"))
+}
+
+pub fn frame_graph(c: &Config, w: &Weights, metadata: &[(&str, String)]) -> ModelProto {
+    let mut g = GraphBuilder::new("emoedge_frame");
+    let s = c.crop_size;
+    let faces = g.input("faces", &[Dim::Dynamic("batch"), Dim::Fixed(3), Dim::Fixed(s), Dim::Fixed(s)]);
+    let mut x = conv(&mut g, w, &faces, "encoder.stem", STEM_STRIDE, 1, 1);
+    x = g.relu(&x);
+    for (i, block) in encoder_blocks(c).into_iter().enumerate() {
+        let name = format!("encoder.blocks.{i}");
+        let y = conv(&mut g, w, &x, &format!("{name}.depthwise"), block.stride, 1, block.in_channels);
+        let y = g.relu(&y);
+        let y = conv(&mut g, w, &y, &format!("{name}.pointwise"), 1, 0, 1);
+        let y = g.relu(&y);
+        x = if block.residual() { g.add(&y, &x) } else { y };
+    }
+    let d = c.token_dim as i64;
+    let flat = g.reshape(&x, &[0, d, -1]);
+    let tokens = g.transpose(&flat, &[0, 2, 1]);
+    let tokens = layer_norm(&mut g, w, &tokens, "encoder.token_norm", c.layer_norm_eps);
+    let general = expert(&mut g, w, c, &tokens, "general_expert");
+    let emotion = expert(&mut g, w, c, &tokens, "emotion_expert");
+    let pooled = g.reduce_mean(&tokens, &[1], false);
+    let (n, e) = (c.expert_tokens(), c.expert_dim);
+    let batch = Dim::Dynamic("batch");
+    g.output(&general, "general_tokens", &[batch.clone(), Dim::Fixed(n), Dim::Fixed(e)]);
+    g.output(&emotion, "emotion_tokens", &[batch.clone(), Dim::Fixed(n), Dim::Fixed(e)]);
+    g.output(&pooled, "pooled", &[batch, Dim::Fixed(c.token_dim)]);
+    g.finish(metadata)
+}

@@ -1,0 +1,217 @@
+//! A small ONNX graph builder over the registry's `onnx-protobuf` types: named helpers for the
+//! layers of the model, so that an export reads like the reference forward.
+
+use onnx_protobuf::tensor_shape_proto::{Dimension, dimension};
+use onnx_protobuf::{
+    AttributeProto, GraphProto, ModelProto, NodeProto, OperatorSetIdProto, StringStringEntryProto, TensorProto,
+    TensorShapeProto, TypeProto, ValueInfoProto, attribute_proto, tensor_proto, type_proto,
+};
+
+/// ONNX opset of every graph (TensorRT 8.5 on JetPack 5 parses up to 17).
+pub const OPSET: i64 = 17;
+
+/// A dimension of a graph input or output.
+#[derive(Debug, Clone)]
+pub enum Dim {
+    Fixed(usize),
+    /// A named dynamic dimension (the batch).
+    Dynamic(&'static str),
+}
+
+pub struct GraphBuilder {
+    graph: GraphProto,
+    next: usize,
+}
+
+fn attr_int(name: &str, value: i64) -> AttributeProto {
+    AttributeProto { name: name.into(), type_: attribute_proto::AttributeType::INT.into(), i: value, ..Default::default() }
+}
+
+fn attr_ints(name: &str, values: &[i64]) -> AttributeProto {
+    AttributeProto { name: name.into(), type_: attribute_proto::AttributeType::INTS.into(), ints: values.to_vec(), ..Default::default() }
+}
+
+fn value_info(name: &str, elem_type: tensor_proto::DataType, dims: &[Dim]) -> ValueInfoProto {
+    let dim = dims
+        .iter()
+        .map(|d| Dimension {
+            value: Some(match d {
+                Dim::Fixed(n) => dimension::Value::DimValue(*n as i64),
+                Dim::Dynamic(name) => dimension::Value::DimParam((*name).into()),
+            }),
+            ..Default::default()
+        })
+        .collect();
+    let tensor = type_proto::Tensor {
+        elem_type: elem_type as i32,
+        shape: Some(TensorShapeProto { dim, ..Default::default() }).into(),
+        ..Default::default()
+    };
+    ValueInfoProto {
+        name: name.into(),
+        type_: Some(TypeProto { value: Some(type_proto::Value::TensorType(tensor)), ..Default::default() }).into(),
+        ..Default::default()
+    }
+}
+
+impl GraphBuilder {
+    pub fn new(name: &str) -> Self {
+        Self { graph: GraphProto { name: name.into(), ..Default::default() }, next: 0 }
+    }
+
+    pub fn input(&mut self, name: &str, dims: &[Dim]) -> String {
+        self.graph.input.push(value_info(name, tensor_proto::DataType::FLOAT, dims));
+        name.to_string()
+    }
+
+    pub fn output(&mut self, value: &str, name: &str, dims: &[Dim]) {
+        let value = self.identity(value, name);
+        self.graph.output.push(value_info(&value, tensor_proto::DataType::FLOAT, dims));
+    }
+
+    fn fresh(&mut self, hint: &str) -> String {
+        self.next += 1;
+        format!("{hint}_{}", self.next)
+    }
+
+    /// A float initializer (a weight or a constant).
+    pub fn weight(&mut self, name: &str, shape: &[usize], data: &[f32]) -> String {
+        self.graph.initializer.push(TensorProto {
+            name: name.into(),
+            dims: shape.iter().map(|&d| d as i64).collect(),
+            data_type: tensor_proto::DataType::FLOAT as i32,
+            raw_data: data.iter().flat_map(|v| v.to_le_bytes()).collect(),
+            ..Default::default()
+        });
+        name.to_string()
+    }
+
+    fn scalar(&mut self, value: f32) -> String {
+        let name = self.fresh("const");
+        self.weight(&name, &[], &[value])
+    }
+
+    fn int64s(&mut self, values: &[i64]) -> String {
+        let name = self.fresh("shape");
+        self.graph.initializer.push(TensorProto {
+            name: name.clone(),
+            dims: vec![values.len() as i64],
+            data_type: tensor_proto::DataType::INT64 as i32,
+            raw_data: values.iter().flat_map(|v| v.to_le_bytes()).collect(),
+            ..Default::default()
+        });
+        name
+    }
+
+    pub fn node(&mut self, op: &str, inputs: &[&str], attributes: Vec<AttributeProto>) -> String {
+        let output = self.fresh(&op.to_ascii_lowercase());
+        self.graph.node.push(NodeProto {
+            op_type: op.into(),
+            name: output.clone(),
+            input: inputs.iter().map(|s| s.to_string()).collect(),
+            output: vec![output.clone()],
+            attribute: attributes,
+            ..Default::default()
+        });
+        output
+    }
+
+    fn identity(&mut self, x: &str, name: &str) -> String {
+        self.graph.node.push(NodeProto {
+            op_type: "Identity".into(),
+            name: format!("{name}_out"),
+            input: vec![x.into()],
+            output: vec![name.into()],
+            ..Default::default()
+        });
+        name.to_string()
+    }
+
+    pub fn conv(&mut self, x: &str, weight: &str, bias: &str, stride: usize, pad: usize, groups: usize) -> String {
+        let s = stride as i64;
+        let p = pad as i64;
+        self.node("Conv", &[x, weight, bias], vec![attr_ints("strides", &[s, s]), attr_ints("pads", &[p, p, p, p]), attr_int("group", groups as i64)])
+    }
+
+    pub fn relu(&mut self, x: &str) -> String {
+        self.node("Relu", &[x], vec![])
+    }
+
+    pub fn add(&mut self, a: &str, b: &str) -> String {
+        self.node("Add", &[a, b], vec![])
+    }
+
+    pub fn mul(&mut self, a: &str, b: &str) -> String {
+        self.node("Mul", &[a, b], vec![])
+    }
+
+    /// `x · W + b` with burn's `[in, out]` weight.
+    pub fn linear(&mut self, x: &str, weight: &str, bias: &str) -> String {
+        let y = self.node("MatMul", &[x, weight], vec![]);
+        self.add(&y, bias)
+    }
+
+    /// Exact GELU as `0.5·x·(1 + erf(x/√2))` (the Gelu op needs opset 20).
+    pub fn gelu(&mut self, x: &str) -> String {
+        let inv_sqrt2 = self.scalar(std::f32::consts::FRAC_1_SQRT_2);
+        let one = self.scalar(1.0);
+        let half = self.scalar(0.5);
+        let scaled = self.mul(x, &inv_sqrt2);
+        let erf = self.node("Erf", &[&scaled], vec![]);
+        let shifted = self.add(&erf, &one);
+        let product = self.mul(x, &shifted);
+        self.mul(&product, &half)
+    }
+
+    /// LayerNorm over the last axis, decomposed (TensorRT 8.5 has no LayerNormalization op).
+    pub fn layer_norm(&mut self, x: &str, gamma: &str, beta: &str, epsilon: f32) -> String {
+        let mean = self.node("ReduceMean", &[x], vec![attr_ints("axes", &[-1]), attr_int("keepdims", 1)]);
+        let centred = self.node("Sub", &[x, &mean], vec![]);
+        let squared = self.mul(&centred, &centred);
+        let variance = self.node("ReduceMean", &[&squared], vec![attr_ints("axes", &[-1]), attr_int("keepdims", 1)]);
+        let eps = self.scalar(epsilon);
+        let shifted = self.add(&variance, &eps);
+        let std = self.node("Sqrt", &[&shifted], vec![]);
+        let normed = self.node("Div", &[&centred, &std], vec![]);
+        let scaled = self.mul(&normed, gamma);
+        self.add(&scaled, beta)
+    }
+
+    pub fn reshape(&mut self, x: &str, shape: &[i64]) -> String {
+        let shape = self.int64s(shape);
+        self.node("Reshape", &[x, &shape], vec![])
+    }
+
+    pub fn transpose(&mut self, x: &str, perm: &[i64]) -> String {
+        self.node("Transpose", &[x], vec![attr_ints("perm", perm)])
+    }
+
+    pub fn reduce_mean(&mut self, x: &str, axes: &[i64], keepdims: bool) -> String {
+        self.node("ReduceMean", &[x], vec![attr_ints("axes", axes), attr_int("keepdims", keepdims as i64)])
+    }
+
+    pub fn softmax(&mut self, x: &str, axis: i64) -> String {
+        self.node("Softmax", &[x], vec![attr_int("axis", axis)])
+    }
+
+    pub fn scale(&mut self, x: &str, factor: f32) -> String {
+        let c = self.scalar(factor);
+        self.mul(x, &c)
+    }
+
+    /// Wraps the graph as an opset-17 model with `metadata_props`.
+    pub fn finish(self, metadata: &[(&str, String)]) -> ModelProto {
+        ModelProto {
+            ir_version: 8,
+            opset_import: vec![OperatorSetIdProto { domain: String::new(), version: OPSET, ..Default::default() }],
+            producer_name: "emoedge-export".into(),
+            producer_version: env!("CARGO_PKG_VERSION").into(),
+            graph: Some(self.graph).into(),
+            metadata_props: metadata
+                .iter()
+                .map(|(k, v)| StringStringEntryProto { key: (*k).into(), value: v.clone(), ..Default::default() })
+                .collect(),
+            ..Default::default()
+        }
+    }
+}
