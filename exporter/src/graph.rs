@@ -190,6 +190,16 @@ impl GraphBuilder {
         self.node("ReduceMean", &[x], vec![attr_ints("axes", axes), attr_int("keepdims", keepdims as i64)])
     }
 
+    /// `x[..., start:end, ...]` along `axis`.
+    pub fn slice(&mut self, x: &str, start: i64, end: i64, axis: i64) -> String {
+        let (starts, ends, axes) = (self.int64s(&[start]), self.int64s(&[end]), self.int64s(&[axis]));
+        self.node("Slice", &[x, &starts, &ends, &axes], vec![])
+    }
+
+    pub fn matmul(&mut self, a: &str, b: &str) -> String {
+        self.node("MatMul", &[a, b], vec![])
+    }
+
     pub fn softmax(&mut self, x: &str, axis: i64) -> String {
         self.node("Softmax", &[x], vec![attr_int("axis", axis)])
     }
