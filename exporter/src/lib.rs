@@ -5,6 +5,8 @@
 //! forward in ONNX Runtime. ONNX graphs are built over the registry's `onnx-protobuf` types
 //! (`graph`), layer by layer as the reference forward reads (`frame`).
 
+pub mod audit;
+pub mod bundle;
 pub mod clip;
 pub mod frame;
 pub mod graph;

@@ -1,0 +1,80 @@
+//! `emoedge-export build`: the bundle on disk, and bad input as clear errors with nothing half-written.
+
+use std::path::Path;
+use std::process::Command;
+
+fn export(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_emoedge-export")).args(args).output().unwrap()
+}
+
+fn default_run() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/default")
+}
+
+#[test]
+fn bundle_has_both_graphs_with_checksums_and_metadata() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("bundle");
+    let output = export(&["build", "--run", default_run().to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let manifest: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(manifest["labels"][0], "happy");
+    assert_eq!(manifest["clip_length"], 8);
+    assert_eq!(manifest["tensorrt"]["profiles"]["frame"]["opt"], "faces:8x3x64x64");
+    for part in ["frame", "clip"] {
+        let entry = &manifest["variants"]["fp32"][part];
+        let bytes = std::fs::read(out.join(entry["file"].as_str().unwrap())).unwrap();
+        use sha2::Digest;
+        let digest: String = sha2::Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(entry["sha256"], digest.as_str());
+        use onnx_protobuf::Message;
+        let model = onnx_protobuf::ModelProto::parse_from_bytes(&bytes).unwrap();
+        let meta: std::collections::HashMap<_, _> = model.metadata_props.iter().map(|p| (p.key.as_str(), p.value.as_str())).collect();
+        assert_eq!(meta["emoedge.labels"], "happy,sad,neutral,angry,surprise,disgust,fear");
+        assert_eq!(meta["emoedge.crop_size"], "64");
+    }
+    // Rebuilding replaces the bundle whole; no staging folders remain.
+    assert!(export(&["build", "--run", default_run().to_str().unwrap(), "--out", out.to_str().unwrap()]).status.success());
+    let leftovers: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(leftovers, vec![std::ffi::OsString::from("bundle")]);
+}
+
+fn fails(args: &[&str], needles: &[&str]) {
+    let output = export(args);
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.starts_with("emoedge-export: error: ") && stderr.trim_end().lines().count() == 1, "{stderr}");
+    for needle in needles {
+        assert!(stderr.contains(needle), "`{needle}` missing: {stderr}");
+    }
+}
+
+#[test]
+fn bad_weights_configs_and_outputs_are_clear_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    std::fs::create_dir(&run).unwrap();
+    // Weights of another shape than the config says.
+    std::fs::copy(default_run().join("weights.safetensors"), run.join("weights.safetensors")).unwrap();
+    let mut config: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(default_run().join("config.json")).unwrap()).unwrap();
+    config["expert_dim"] = 96.into();
+    std::fs::write(run.join("config.json"), config.to_string()).unwrap();
+    let out = dir.path().join("bundle");
+    fails(&["build", "--run", run.to_str().unwrap(), "--out", out.to_str().unwrap()], &["general_expert.out_proj.weight", "expects [256, 96]"]);
+    assert!(!out.exists());
+
+    // A tensor missing from the weights.
+    std::fs::copy(default_run().join("config.json"), run.join("config.json")).unwrap();
+    let bytes = std::fs::read(default_run().join("weights.safetensors")).unwrap();
+    let file = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let kept: Vec<(String, safetensors::tensor::TensorView)> =
+        file.tensors().into_iter().filter(|(name, _)| name != "head.emotion.bias").collect();
+    std::fs::write(run.join("weights.safetensors"), safetensors::serialize(kept, None).unwrap()).unwrap();
+    fails(&["build", "--run", run.to_str().unwrap(), "--out", out.to_str().unwrap()], &["missing tensor `head.emotion.bias`", "expected shape [7]"]);
+
+    // An output below a file cannot be written.
+    let blocker = dir.path().join("file");
+    std::fs::write(&blocker, "x").unwrap();
+    let out = blocker.join("bundle");
+    fails(&["build", "--run", default_run().to_str().unwrap(), "--out", out.to_str().unwrap()], &["cannot create"]);
+}
