@@ -1,4 +1,4 @@
-//! The model bundle the runtime loads: `<variant>/frame.onnx`, `<variant>/clip.onnx` and
+//! The model bundle the runtime loads (variants `fp32`, `fp16`): `<variant>/frame.onnx`, `<variant>/clip.onnx` and
 //! `manifest.json` (files with sha256, labels, preprocessing, recommended TensorRT settings).
 //! It is written in a temp folder beside the destination and renamed into place, so an
 //! interrupted export never leaves half a bundle.
@@ -14,6 +14,7 @@ use sha2::{Digest, Sha256};
 
 use crate::clip::clip_graph;
 use crate::frame::frame_graph;
+use crate::graph::Precision;
 use crate::weights::Weights;
 
 /// Version of the bundle layout, in `manifest.json`.
@@ -56,16 +57,18 @@ pub fn write_bundle(config: &Config, model: &HybridModel, model_version: &str, o
     let weights = Weights::of(model)?;
     let meta = metadata(config, model_version);
     let mut variants = serde_json::Map::new();
-    let variant = "fp32";
-    std::fs::create_dir(staging.path().join(variant))?;
-    let mut files = serde_json::Map::new();
-    for (part, graph) in [("frame", frame_graph(config, &weights, &meta)), ("clip", clip_graph(config, &weights, &meta))] {
-        let bytes = graph.write_to_bytes()?;
-        let file = format!("{variant}/{part}.onnx");
-        std::fs::write(staging.path().join(&file), &bytes)?;
-        files.insert(part.into(), json!({ "file": file, "sha256": sha256(&bytes), "bytes": bytes.len() }));
+    for (variant, precision) in [("fp32", Precision::Fp32), ("fp16", Precision::Fp16)] {
+        std::fs::create_dir(staging.path().join(variant))?;
+        let mut files = serde_json::Map::new();
+        let graphs = [("frame", frame_graph(config, &weights, precision, &meta)), ("clip", clip_graph(config, &weights, precision, &meta))];
+        for (part, graph) in graphs {
+            let bytes = graph.write_to_bytes()?;
+            let file = format!("{variant}/{part}.onnx");
+            std::fs::write(staging.path().join(&file), &bytes)?;
+            files.insert(part.into(), json!({ "file": file, "sha256": sha256(&bytes), "bytes": bytes.len() }));
+        }
+        variants.insert(variant.into(), serde_json::Value::Object(files));
     }
-    variants.insert(variant.into(), serde_json::Value::Object(files));
     let manifest = json!({
         "format_version": FORMAT_VERSION,
         "model_version": model_version,

@@ -6,7 +6,7 @@ use emoedge_models::Config;
 use onnx_protobuf::ModelProto;
 
 use crate::frame::{layer_norm, linear};
-use crate::graph::{Dim, GraphBuilder};
+use crate::graph::{Dim, GraphBuilder, Precision};
 use crate::weights::Weights;
 
 /// burn-nn's multi-head self-attention: q/k/v projections, scaled dot product, softmax,
@@ -47,8 +47,8 @@ fn gate(g: &mut GraphBuilder, w: &Weights, pooled: &str, c: &Config) -> String {
     g.softmax(&logits, 1)
 }
 
-pub fn clip_graph(c: &Config, w: &Weights, metadata: &[(&str, String)]) -> ModelProto {
-    let mut g = GraphBuilder::new("emoedge_clip");
+pub fn clip_graph(c: &Config, w: &Weights, precision: Precision, metadata: &[(&str, String)]) -> ModelProto {
+    let mut g = GraphBuilder::new("emoedge_clip", precision);
     let (t, n, e, d) = (c.clip_length, c.expert_tokens(), c.expert_dim, c.token_dim);
     let b = || Dim::Dynamic("batch");
     let tokens = [b(), Dim::Fixed(t), Dim::Fixed(n), Dim::Fixed(e)];

@@ -6,7 +6,7 @@ use emoedge_models::config::STEM_STRIDE;
 use emoedge_models::cost::encoder_blocks;
 use onnx_protobuf::ModelProto;
 
-use crate::graph::{Dim, GraphBuilder};
+use crate::graph::{Dim, GraphBuilder, Precision};
 use crate::weights::Weights;
 
 /// Adds a parameter as an initializer and returns its name.
@@ -40,8 +40,8 @@ fn expert(g: &mut GraphBuilder, w: &Weights, c: &Config, tokens: &str, name: &st
     linear(g, w, &hidden, &format!("{name}.out_proj"))
 }
 
-pub fn frame_graph(c: &Config, w: &Weights, metadata: &[(&str, String)]) -> ModelProto {
-    let mut g = GraphBuilder::new("emoedge_frame");
+pub fn frame_graph(c: &Config, w: &Weights, precision: Precision, metadata: &[(&str, String)]) -> ModelProto {
+    let mut g = GraphBuilder::new("emoedge_frame", precision);
     let s = c.crop_size;
     let faces = g.input("faces", &[Dim::Dynamic("batch"), Dim::Fixed(3), Dim::Fixed(s), Dim::Fixed(s)]);
     let mut x = conv(&mut g, w, &faces, "encoder.stem", STEM_STRIDE, 1, 1);

@@ -18,9 +18,18 @@ pub enum Dim {
     Dynamic(&'static str),
 }
 
+/// The numeric precision of a graph's weights and compute. Inputs and outputs stay FP32; an FP16
+/// graph casts at its edges.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Precision {
+    Fp32,
+    Fp16,
+}
+
 pub struct GraphBuilder {
     graph: GraphProto,
     next: usize,
+    precision: Precision,
 }
 
 fn attr_int(name: &str, value: i64) -> AttributeProto {
@@ -55,17 +64,24 @@ fn value_info(name: &str, elem_type: tensor_proto::DataType, dims: &[Dim]) -> Va
 }
 
 impl GraphBuilder {
-    pub fn new(name: &str) -> Self {
-        Self { graph: GraphProto { name: name.into(), ..Default::default() }, next: 0 }
+    pub fn new(name: &str, precision: Precision) -> Self {
+        Self { graph: GraphProto { name: name.into(), ..Default::default() }, next: 0, precision }
     }
 
     pub fn input(&mut self, name: &str, dims: &[Dim]) -> String {
         self.graph.input.push(value_info(name, tensor_proto::DataType::FLOAT, dims));
-        name.to_string()
+        match self.precision {
+            Precision::Fp32 => name.to_string(),
+            Precision::Fp16 => self.node("Cast", &[name], vec![attr_int("to", tensor_proto::DataType::FLOAT16 as i64)]),
+        }
     }
 
     pub fn output(&mut self, value: &str, name: &str, dims: &[Dim]) {
-        let value = self.identity(value, name);
+        let value = match self.precision {
+            Precision::Fp32 => value.to_string(),
+            Precision::Fp16 => self.node("Cast", &[value], vec![attr_int("to", tensor_proto::DataType::FLOAT as i64)]),
+        };
+        let value = self.identity(&value, name);
         self.graph.output.push(value_info(&value, tensor_proto::DataType::FLOAT, dims));
     }
 
@@ -74,13 +90,19 @@ impl GraphBuilder {
         format!("{hint}_{}", self.next)
     }
 
-    /// A float initializer (a weight or a constant).
+    /// A float initializer (a weight or a constant), stored in the graph's precision.
     pub fn weight(&mut self, name: &str, shape: &[usize], data: &[f32]) -> String {
+        let (data_type, raw_data) = match self.precision {
+            Precision::Fp32 => (tensor_proto::DataType::FLOAT, data.iter().flat_map(|v| v.to_le_bytes()).collect()),
+            Precision::Fp16 => {
+                (tensor_proto::DataType::FLOAT16, data.iter().flat_map(|v| half::f16::from_f32(*v).to_le_bytes()).collect())
+            }
+        };
         self.graph.initializer.push(TensorProto {
             name: name.into(),
             dims: shape.iter().map(|&d| d as i64).collect(),
-            data_type: tensor_proto::DataType::FLOAT as i32,
-            raw_data: data.iter().flat_map(|v| v.to_le_bytes()).collect(),
+            data_type: data_type as i32,
+            raw_data,
             ..Default::default()
         });
         name.to_string()

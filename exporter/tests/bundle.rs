@@ -21,8 +21,8 @@ fn bundle_has_both_graphs_with_checksums_and_metadata() {
     assert_eq!(manifest["labels"][0], "happy");
     assert_eq!(manifest["clip_length"], 8);
     assert_eq!(manifest["tensorrt"]["profiles"]["frame"]["opt"], "faces:8x3x64x64");
-    for part in ["frame", "clip"] {
-        let entry = &manifest["variants"]["fp32"][part];
+    for (variant, part) in [("fp32", "frame"), ("fp32", "clip"), ("fp16", "frame"), ("fp16", "clip")] {
+        let entry = &manifest["variants"][variant][part];
         let bytes = std::fs::read(out.join(entry["file"].as_str().unwrap())).unwrap();
         use sha2::Digest;
         let digest: String = sha2::Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect();

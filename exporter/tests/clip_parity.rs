@@ -6,6 +6,7 @@ mod common;
 use burn::tensor::{Tensor, TensorData};
 use common::{default_model, max_diff, random_faces, real_faces, session, write_model};
 use emoedge_exporter::clip::clip_graph;
+use emoedge_exporter::graph::Precision;
 use emoedge_exporter::weights::Weights;
 use emoedge_models::reference::cpu;
 use ndarray::{Array3, Array4};
@@ -19,7 +20,7 @@ fn to_vec<const D: usize>(t: Tensor<D>) -> Vec<f32> {
 fn clip_onnx_matches_the_reference_forward() {
     let (config, model) = default_model();
     let dir = tempfile::tempdir().unwrap();
-    let mut session = session(&write_model(dir.path(), "clip.onnx", &clip_graph(&config, &Weights::of(&model).unwrap(), &[])));
+    let mut session = session(&write_model(dir.path(), "clip.onnx", &clip_graph(&config, &Weights::of(&model).unwrap(), Precision::Fp32, &[])));
     let (t, n, e, d) = (config.clip_length, config.expert_tokens(), config.expert_dim, config.token_dim);
     for (name, faces, batch) in [("random", random_faces(t, 3), 1), ("random", random_faces(7 * t, 4), 7), ("real", real_faces(7 * t), 7)] {
         let frames = model.forward_frame(Tensor::from_data(TensorData::new(faces, [batch * t, 3, 64, 64]), &cpu()));

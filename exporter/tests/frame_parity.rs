@@ -5,6 +5,7 @@ mod common;
 use burn::tensor::{Tensor, TensorData};
 use common::{default_model, max_diff, random_faces, real_faces, session, write_model};
 use emoedge_exporter::frame::frame_graph;
+use emoedge_exporter::graph::Precision;
 use emoedge_exporter::weights::Weights;
 use emoedge_models::reference::cpu;
 use ndarray::Array4;
@@ -13,7 +14,7 @@ use ort::value::TensorRef;
 #[test]
 fn frame_onnx_matches_the_reference_forward() {
     let (config, model) = default_model();
-    let graph = frame_graph(&config, &Weights::of(&model).unwrap(), &[]);
+    let graph = frame_graph(&config, &Weights::of(&model).unwrap(), Precision::Fp32, &[]);
     let dir = tempfile::tempdir().unwrap();
     let mut session = session(&write_model(dir.path(), "frame.onnx", &graph));
 
