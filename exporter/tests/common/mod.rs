@@ -26,15 +26,7 @@ pub fn default_model() -> (Config, HybridModel) {
 }
 
 pub fn random_faces(n: usize, seed: u64) -> Vec<f32> {
-    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..n * 3 * 64 * 64)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            (state >> 40) as f32 / (1u64 << 23) as f32 * 2.0 - 1.0
-        })
-        .collect()
+    emoedge_tests::test_values(n * 3 * 64 * 64, seed)
 }
 
 /// Real face crops from a sample video, cut by the runtime and normalised as the model expects.

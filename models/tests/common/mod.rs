@@ -4,18 +4,7 @@ use burn::tensor::{Device, Tensor, TensorData};
 use emoedge_models::Config;
 use emoedge_models::reference::{HybridModel, cpu};
 
-/// Deterministic inputs in [-1, 1] without touching burn's global generator.
-pub fn values(len: usize, seed: u64) -> Vec<f32> {
-    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0xD1B5_4A32_D192_ED03;
-    (0..len)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            (state >> 40) as f32 / (1u64 << 23) as f32 * 2.0 - 1.0
-        })
-        .collect()
-}
+pub use emoedge_tests::test_values as values;
 
 pub fn tensor<const D: usize>(shape: [usize; D], seed: u64, device: &Device) -> Tensor<D> {
     let len = shape.iter().product();
