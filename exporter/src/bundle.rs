@@ -1,15 +1,17 @@
-//! The model bundle the runtime loads (variants `fp32`, `fp16`): `<variant>/frame.onnx`, `<variant>/clip.onnx` and
-//! `manifest.json` (files with sha256, labels, preprocessing, recommended TensorRT settings).
-//! It is written in a temp folder beside the destination and renamed into place, so an
-//! interrupted export never leaves half a bundle.
+//! The model bundle the runtime loads: `<variant>/frame.onnx` and `<variant>/clip.onnx` for
+//! variants fp32, fp16 and int8, and `manifest.json` (see `emoedge_models::manifest`). It is
+//! written in a temp folder beside the destination and renamed into place, so an interrupted
+//! export never leaves half a bundle.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
+use emoedge_models::manifest::{FORMAT_VERSION, FileEntry, Manifest, ProfileShapes, Source, TensorRtSettings, Variant, VariantEntry};
+use emoedge_models::quant::QuantSpec;
 use emoedge_models::reference::HybridModel;
 use emoedge_models::{Config, EMOTIONS, Preprocessing};
-use onnx_protobuf::Message;
-use serde_json::json;
+use onnx_protobuf::{Message, ModelProto};
 use sha2::{Digest, Sha256};
 
 use crate::clip::clip_graph;
@@ -17,71 +19,114 @@ use crate::frame::frame_graph;
 use crate::graph::Precision;
 use crate::weights::Weights;
 
-/// Version of the bundle layout, in `manifest.json`.
-pub const FORMAT_VERSION: u32 = 1;
-
 /// The `metadata_props` of every graph: what a consumer needs without the manifest.
-pub fn metadata(config: &Config, model_version: &str) -> Vec<(&'static str, String)> {
+pub fn metadata(config: &Config, model_version: &str, variant: Variant) -> Vec<(&'static str, String)> {
     vec![
         ("emoedge.labels", EMOTIONS.join(",")),
         ("emoedge.preprocessing", serde_json::to_string(&Preprocessing::default()).expect("serialisable")),
         ("emoedge.crop_size", config.crop_size.to_string()),
         ("emoedge.clip_length", config.clip_length.to_string()),
         ("emoedge.model_version", model_version.to_string()),
+        ("emoedge.variant", variant.to_string()),
     ]
 }
 
-fn sha256(bytes: &[u8]) -> String {
+pub fn sha256(bytes: &[u8]) -> String {
     Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// TensorRT optimisation-profile shapes for dynamic batch 1 / 8 / 32.
-fn profiles(config: &Config) -> serde_json::Value {
+/// TensorRT optimisation profiles: faces 1 / 8 / 32 per frame batch, clips 1 / 4 / 16.
+fn tensorrt(config: &Config, variant: Variant) -> TensorRtSettings {
     let (s, t, n, e, d) = (config.crop_size, config.clip_length, config.expert_tokens(), config.expert_dim, config.token_dim);
     let frame = |b: usize| format!("faces:{b}x3x{s}x{s}");
     let clip = |b: usize| format!("general_tokens:{b}x{t}x{n}x{e},emotion_tokens:{b}x{t}x{n}x{e},pooled:{b}x{t}x{d}");
-    json!({
-        "frame": { "min": frame(1), "opt": frame(8), "max": frame(32) },
-        "clip": { "min": clip(1), "opt": clip(4), "max": clip(16) },
-    })
+    TensorRtSettings {
+        fp16: variant != Variant::Fp32,
+        int8: variant == Variant::Int8,
+        frame_profile: ProfileShapes { min: frame(1), opt: frame(8), max: frame(32) },
+        clip_profile: ProfileShapes { min: clip(1), opt: clip(4), max: clip(16) },
+    }
 }
 
-/// Writes the FP32 bundle of `model` to `out`.
-pub fn write_bundle(config: &Config, model: &HybridModel, model_version: &str, out: &Path) -> anyhow::Result<PathBuf> {
+/// The frame and clip graphs of one variant.
+pub fn graphs(config: &Config, model: &HybridModel, spec: &QuantSpec, variant: Variant, model_version: &str) -> anyhow::Result<[ModelProto; 2]> {
+    let (weights, precision) = match variant {
+        Variant::Fp32 => (Weights::of(model)?, Precision::Fp32),
+        Variant::Fp16 => (Weights::of(model)?, Precision::Fp16),
+        Variant::Int8 => (Weights::int8(model, config, spec)?, Precision::Fp32),
+    };
+    let meta = metadata(config, model_version, variant);
+    Ok([frame_graph(config, &weights, precision, &meta), clip_graph(config, &weights, precision, &meta)])
+}
+
+/// What `write_bundle` reads: a trained (and quantized) run.
+pub struct Run {
+    pub dir: PathBuf,
+    pub config: Config,
+    pub model: HybridModel,
+    pub quant: QuantSpec,
+    pub weights_sha256: String,
+}
+
+impl Run {
+    /// Loads `config.json`, `weights.safetensors` and `quant.json` of a run folder.
+    pub fn load(dir: &Path) -> anyhow::Result<Self> {
+        let config = Config::load(dir.join("config.json"))?;
+        let weights = dir.join("weights.safetensors");
+        let model = HybridModel::load_safetensors(&config, &weights, &emoedge_models::reference::cpu())?;
+        let quant = QuantSpec::load(dir.join("quant.json"))?;
+        let bytes = std::fs::read(&weights).with_context(|| format!("cannot read {}", weights.display()))?;
+        Ok(Self { dir: dir.to_path_buf(), config, model, quant, weights_sha256: sha256(&bytes) })
+    }
+}
+
+/// `to` relative to `from` when they share a parent, else `to` absolute.
+fn relative(from: &Path, to: &Path) -> String {
+    let (Ok(from), Ok(to)) = (std::path::absolute(from), std::path::absolute(to)) else { return to.display().to_string() };
+    let common = from.components().zip(to.components()).take_while(|(a, b)| a == b).count();
+    if common <= 1 {
+        return to.display().to_string();
+    }
+    let up = from.components().count() - common;
+    let mut path: PathBuf = std::iter::repeat_n("..", up).collect();
+    path.extend(to.components().skip(common));
+    if path.as_os_str().is_empty() { ".".into() } else { path.display().to_string() }
+}
+
+/// Writes the bundle of `run` (all three variants) to `out`, replacing what was there.
+pub fn write_bundle(run: &Run, model_version: &str, out: &Path) -> anyhow::Result<PathBuf> {
     let parent = out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     std::fs::create_dir_all(parent).with_context(|| format!("cannot create {}; check the path and permissions", parent.display()))?;
     let staging = tempfile::Builder::new()
         .prefix(".bundle-")
         .tempdir_in(parent)
         .with_context(|| format!("cannot write in {}; check permissions", parent.display()))?;
-    let weights = Weights::of(model)?;
-    let meta = metadata(config, model_version);
-    let mut variants = serde_json::Map::new();
-    for (variant, precision) in [("fp32", Precision::Fp32), ("fp16", Precision::Fp16)] {
-        std::fs::create_dir(staging.path().join(variant))?;
-        let mut files = serde_json::Map::new();
-        let graphs = [("frame", frame_graph(config, &weights, precision, &meta)), ("clip", clip_graph(config, &weights, precision, &meta))];
-        for (part, graph) in graphs {
+    let mut variants = BTreeMap::new();
+    for variant in Variant::ALL {
+        std::fs::create_dir(staging.path().join(variant.name()))?;
+        let [frame, clip] = graphs(&run.config, &run.model, &run.quant, variant, model_version)?;
+        let write = |part: &str, graph: ModelProto| -> anyhow::Result<FileEntry> {
             let bytes = graph.write_to_bytes()?;
             let file = format!("{variant}/{part}.onnx");
             std::fs::write(staging.path().join(&file), &bytes)?;
-            files.insert(part.into(), json!({ "file": file, "sha256": sha256(&bytes), "bytes": bytes.len() }));
-        }
-        variants.insert(variant.into(), serde_json::Value::Object(files));
+            Ok(FileEntry { file, sha256: sha256(&bytes), bytes: bytes.len() as u64 })
+        };
+        let entry = VariantEntry { frame: write("frame", frame)?, clip: write("clip", clip)?, tensorrt: tensorrt(&run.config, variant) };
+        variants.insert(variant, entry);
     }
-    let manifest = json!({
-        "format_version": FORMAT_VERSION,
-        "model_version": model_version,
-        "labels": EMOTIONS,
-        "general_classes": config.general_classes,
-        "preprocessing": Preprocessing::default(),
-        "crop_size": config.crop_size,
-        "clip_length": config.clip_length,
-        "config": config,
-        "variants": variants,
-        "tensorrt": { "fp16": false, "int8": false, "profiles": profiles(config) },
-    });
-    std::fs::write(staging.path().join("manifest.json"), serde_json::to_string_pretty(&manifest)?)?;
+    let manifest = Manifest {
+        format_version: FORMAT_VERSION,
+        model_version: model_version.into(),
+        labels: EMOTIONS.iter().map(|s| s.to_string()).collect(),
+        general_classes: run.config.general_classes,
+        preprocessing: Preprocessing::default(),
+        crop_size: run.config.crop_size,
+        clip_length: run.config.clip_length,
+        config: run.config.clone(),
+        variants,
+        source: Source { run: relative(out, &run.dir), weights_sha256: run.weights_sha256.clone() },
+    };
+    std::fs::write(staging.path().join("manifest.json"), serde_json::to_string_pretty(&manifest)? + "\n")?;
     let staged = staging.keep();
     let old = parent.join(format!(".bundle-old-{}", std::process::id()));
     if out.exists() {

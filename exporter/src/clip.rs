@@ -5,7 +5,7 @@
 use emoedge_models::Config;
 use onnx_protobuf::ModelProto;
 
-use crate::frame::{layer_norm, linear};
+use crate::frame::{at_site, layer_norm, linear, param};
 use crate::graph::{Dim, GraphBuilder, Precision};
 use crate::weights::Weights;
 
@@ -14,6 +14,7 @@ use crate::weights::Weights;
 fn self_attention(g: &mut GraphBuilder, w: &Weights, x: &str, c: &Config) -> String {
     let (t, d, heads) = (c.clip_length as i64, c.token_dim as i64, c.gate_heads as i64);
     let d_k = d / heads;
+    let x = &at_site(g, w, x, "gate.attention");
     let project = |g: &mut GraphBuilder, name: &str, perm: &[i64]| {
         let y = linear(g, w, x, &format!("gate.attention.{name}"));
         let y = g.reshape(&y, &[-1, t, heads, d_k]);
@@ -32,8 +33,7 @@ fn self_attention(g: &mut GraphBuilder, w: &Weights, x: &str, c: &Config) -> Str
 }
 
 fn gate(g: &mut GraphBuilder, w: &Weights, pooled: &str, c: &Config) -> String {
-    let (position_shape, position) = w.get("gate.position");
-    let position = g.weight("gate.position", position_shape, position);
+    let position = param(g, w, "gate.position");
     let frames = g.add(pooled, &position);
     let attended = self_attention(g, w, &frames, c);
     let summary = g.reduce_mean(&attended, &[1], false);

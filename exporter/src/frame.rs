@@ -9,20 +9,36 @@ use onnx_protobuf::ModelProto;
 use crate::graph::{Dim, GraphBuilder, Precision};
 use crate::weights::Weights;
 
-/// Adds a parameter as an initializer and returns its name.
-fn param(g: &mut GraphBuilder, w: &Weights, name: &str) -> String {
-    let (shape, values) = w.get(name);
-    g.weight(name, shape, values)
+/// Adds a parameter as an initializer (INT8 + DequantizeLinear in the INT8 variant) and
+/// returns the name of its value.
+pub fn param(g: &mut GraphBuilder, w: &Weights, name: &str) -> String {
+    match w.quantized(name) {
+        Some(q) => g.dequantized_weight(name, &q.shape, &q.values, &q.scales, q.axis),
+        None => {
+            let (shape, values) = w.get(name);
+            g.weight(name, shape, values)
+        }
+    }
+}
+
+/// `x` as it enters tap site `site`: quantized there in the INT8 variant.
+pub fn at_site(g: &mut GraphBuilder, w: &Weights, x: &str, site: &str) -> String {
+    match w.activation_scale(site) {
+        Some(scale) => g.quantize_dequantize(x, scale),
+        None => x.to_string(),
+    }
 }
 
 fn conv(g: &mut GraphBuilder, w: &Weights, x: &str, layer: &str, stride: usize, pad: usize, groups: usize) -> String {
+    let x = at_site(g, w, x, layer);
     let (weight, bias) = (param(g, w, &format!("{layer}.weight")), param(g, w, &format!("{layer}.bias")));
-    g.conv(x, &weight, &bias, stride, pad, groups)
+    g.conv(&x, &weight, &bias, stride, pad, groups)
 }
 
 pub fn linear(g: &mut GraphBuilder, w: &Weights, x: &str, layer: &str) -> String {
+    let x = at_site(g, w, x, layer);
     let (weight, bias) = (param(g, w, &format!("{layer}.weight")), param(g, w, &format!("{layer}.bias")));
-    g.linear(x, &weight, &bias)
+    g.linear(&x, &weight, &bias)
 }
 
 pub fn layer_norm(g: &mut GraphBuilder, w: &Weights, x: &str, layer: &str, epsilon: f64) -> String {

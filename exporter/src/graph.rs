@@ -108,6 +108,61 @@ impl GraphBuilder {
         name.to_string()
     }
 
+    fn int8s(&mut self, name: &str, shape: &[usize], values: &[i8]) -> String {
+        self.graph.initializer.push(TensorProto {
+            name: name.into(),
+            dims: shape.iter().map(|&d| d as i64).collect(),
+            data_type: tensor_proto::DataType::INT8 as i32,
+            raw_data: values.iter().map(|&v| v as u8).collect(),
+            ..Default::default()
+        });
+        name.to_string()
+    }
+
+    /// An FP32 initializer whatever the graph's precision (quantization scales).
+    fn fp32s(&mut self, name: &str, shape: &[usize], values: &[f32]) -> String {
+        self.graph.initializer.push(TensorProto {
+            name: name.into(),
+            dims: shape.iter().map(|&d| d as i64).collect(),
+            data_type: tensor_proto::DataType::FLOAT as i32,
+            raw_data: values.iter().flat_map(|v| v.to_le_bytes()).collect(),
+            ..Default::default()
+        });
+        name.to_string()
+    }
+
+    /// An INT8 weight stored as such and dequantized per output channel along axis 0
+    /// (`DequantizeLinear`, zero points 0) — the weight half of TensorRT's explicit Q/DQ.
+    /// `values` is row-major `shape` with its channels along `axis`; a `[in, out]` linear
+    /// weight (axis 1) is stored `[out, in]` and transposed back after dequantization.
+    pub fn dequantized_weight(&mut self, name: &str, shape: &[usize], values: &[i8], scales: &[f32], axis: usize) -> String {
+        let channels = [scales.len()];
+        let scale = self.fp32s(&format!("{name}.scale"), &channels, scales);
+        let zero = self.int8s(&format!("{name}.zero_point"), &channels, &vec![0; scales.len()]);
+        if shape.len() == 2 && axis == 1 {
+            let (rows, cols) = (shape[0], shape[1]);
+            let transposed: Vec<i8> = (0..cols * rows).map(|i| values[(i % rows) * cols + i / rows]).collect();
+            let stored = self.int8s(&format!("{name}.int8"), &[cols, rows], &transposed);
+            let weight = self.node("DequantizeLinear", &[&stored, &scale, &zero], vec![attr_int("axis", 0)]);
+            self.transpose(&weight, &[1, 0])
+        } else {
+            assert_eq!(axis, 0, "per-channel axis of `{name}`");
+            let stored = self.int8s(&format!("{name}.int8"), shape, values);
+            self.node("DequantizeLinear", &[&stored, &scale, &zero], vec![attr_int("axis", 0)])
+        }
+    }
+
+    /// `x` through a per-tensor INT8 QuantizeLinear → DequantizeLinear pair (zero point 0):
+    /// where TensorRT runs the following layer in INT8.
+    pub fn quantize_dequantize(&mut self, x: &str, scale: f32) -> String {
+        let scale_name = self.fresh("act_scale");
+        let scale = self.fp32s(&scale_name, &[], &[scale]);
+        let zero_name = self.fresh("act_zero_point");
+        let zero = self.int8s(&zero_name, &[], &[0]);
+        let q = self.node("QuantizeLinear", &[x, &scale, &zero], vec![]);
+        self.node("DequantizeLinear", &[&q, &scale, &zero], vec![])
+    }
+
     fn scalar(&mut self, value: f32) -> String {
         let name = self.fresh("const");
         self.weight(&name, &[], &[value])

@@ -7,9 +7,11 @@
 
 pub mod audit;
 pub mod bundle;
+pub mod check;
 pub mod clip;
 pub mod frame;
 pub mod graph;
+pub mod video_inputs;
 pub mod weights;
 
 pub use emoedge_models::reference::HybridModel;

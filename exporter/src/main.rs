@@ -1,10 +1,12 @@
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use emoedge_exporter::bundle::write_bundle;
-use emoedge_models::Config;
-use emoedge_models::reference::{HybridModel, cpu};
+use emoedge_exporter::bundle::{Run, write_bundle};
+use emoedge_exporter::check::{Inputs, check_variant, table};
+use emoedge_exporter::video_inputs::{face_crops, sliding_clips};
+use emoedge_models::manifest::{Manifest, Variant};
+use emoedge_models::seeded::seeded_values;
 
 /// emoedge-export: the trained model as a TensorRT-ready ONNX bundle.
 #[derive(Parser)]
@@ -16,9 +18,10 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Write the bundle (frame.onnx + clip.onnx per variant, manifest.json) of a trained run.
+    /// Write the bundle (frame.onnx + clip.onnx for fp32, fp16 and int8; manifest.json) of a
+    /// trained and quantized run.
     Build {
-        /// A run folder with weights.safetensors and config.json (e.g. models/default).
+        /// A run folder with config.json, weights.safetensors and quant.json (e.g. models/default).
         #[arg(long)]
         run: PathBuf,
         /// The bundle folder to write (replaced atomically).
@@ -28,23 +31,71 @@ enum Command {
         #[arg(long, default_value = "default")]
         model_version: String,
     },
+    /// Load every variant in ONNX Runtime (CPU), run seeded and real inputs, compare with the
+    /// reference forward and print the parity table. Fails if any variant misses its criterion.
+    Check {
+        /// The bundle folder.
+        bundle: PathBuf,
+        /// The run the bundle was exported from; by default the one its manifest names.
+        #[arg(long)]
+        run: Option<PathBuf>,
+        /// Seeded random clips to run.
+        #[arg(long, default_value_t = 16)]
+        clips: usize,
+        /// A video whose faces make the real clips (every window of T frames); by default the
+        /// held-out sample assets/media/single_face.mp4 when scripts/setup fetched it.
+        #[arg(long)]
+        video: Option<PathBuf>,
+        /// Most real clips to run.
+        #[arg(long, default_value_t = 64)]
+        max_real_clips: usize,
+    },
 }
 
-fn execute(cli: Cli) -> anyhow::Result<()> {
+fn check(bundle: &Path, run: Option<PathBuf>, clips: usize, video: Option<PathBuf>, max_real_clips: usize) -> anyhow::Result<bool> {
+    let manifest = Manifest::load(bundle)?;
+    let run_dir = run.unwrap_or_else(|| bundle.join(&manifest.source.run));
+    let run = Run::load(&run_dir)?;
+    anyhow::ensure!(
+        run.weights_sha256 == manifest.source.weights_sha256,
+        "{} holds other weights than the bundle was exported from; pass the right run with --run",
+        run_dir.join("weights.safetensors").display()
+    );
+    let (t, s) = (manifest.clip_length, manifest.crop_size);
+    let mut inputs = vec![Inputs { name: "seeded random".into(), faces: seeded_values(clips * t * 3 * s * s, 1), clips }];
+    let video = video.or_else(|| emoedge_runtime::assets::find(Path::new("assets/media/single_face.mp4")));
+    if let Some(video) = video {
+        let crops = face_crops(&video, s, 1, max_real_clips + t - 1)?;
+        let name = video.file_name().map_or("video".into(), |n| n.to_string_lossy().into_owned());
+        inputs.push(sliding_clips(&format!("faces of {name}"), &crops, s, t, max_real_clips));
+    }
+    let mut rows = Vec::new();
+    for variant in Variant::ALL.into_iter().filter(|v| manifest.variants.contains_key(v)) {
+        rows.extend(check_variant(bundle, &run.model, variant, &inputs)?);
+    }
+    print!("{}", table(&rows));
+    Ok(rows.iter().all(|r| r.passed))
+}
+
+fn execute(cli: Cli) -> anyhow::Result<bool> {
     match cli.command {
         Command::Build { run, out, model_version } => {
-            let config = Config::load(run.join("config.json"))?;
-            let model = HybridModel::load_safetensors(&config, run.join("weights.safetensors"), &cpu())?;
-            let manifest = write_bundle(&config, &model, &model_version, &out)?;
+            let run = Run::load(&run)?;
+            let manifest = write_bundle(&run, &model_version, &out)?;
             println!("wrote {}", manifest.display());
+            Ok(true)
         }
+        Command::Check { bundle, run, clips, video, max_real_clips } => check(&bundle, run, clips, video, max_real_clips),
     }
-    Ok(())
 }
 
 fn main() -> ExitCode {
     match execute(Cli::parse()) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => {
+            eprintln!("emoedge-export: error: a variant misses its parity criterion (see the table)");
+            ExitCode::FAILURE
+        }
         Err(e) => {
             eprintln!("emoedge-export: error: {}", format!("{e:#}").replace('\n', " "));
             ExitCode::FAILURE

@@ -12,7 +12,7 @@ fn default_run() -> std::path::PathBuf {
 }
 
 #[test]
-fn bundle_has_both_graphs_with_checksums_and_metadata() {
+fn bundle_has_every_variant_with_checksums_metadata_and_passes_check() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("bundle");
     let output = export(&["build", "--run", default_run().to_str().unwrap(), "--out", out.to_str().unwrap()]);
@@ -20,8 +20,13 @@ fn bundle_has_both_graphs_with_checksums_and_metadata() {
     let manifest: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("manifest.json")).unwrap()).unwrap();
     assert_eq!(manifest["labels"][0], "happy");
     assert_eq!(manifest["clip_length"], 8);
-    assert_eq!(manifest["tensorrt"]["profiles"]["frame"]["opt"], "faces:8x3x64x64");
-    for (variant, part) in [("fp32", "frame"), ("fp32", "clip"), ("fp16", "frame"), ("fp16", "clip")] {
+    assert_eq!(manifest["variants"]["fp16"]["tensorrt"]["frame_profile"]["opt"], "faces:8x3x64x64");
+    assert_eq!(manifest["variants"]["int8"]["tensorrt"]["int8"], true);
+    assert_eq!(manifest["variants"]["fp32"]["tensorrt"]["fp16"], false);
+    // The source run, relative to the bundle, so that `check` finds the reference weights.
+    assert!(manifest["source"]["run"].as_str().unwrap().starts_with('/') || out.join(manifest["source"]["run"].as_str().unwrap()).join("weights.safetensors").exists());
+    for variant in ["fp32", "fp16", "int8"] {
+      for part in ["frame", "clip"] {
         let entry = &manifest["variants"][variant][part];
         let bytes = std::fs::read(out.join(entry["file"].as_str().unwrap())).unwrap();
         use sha2::Digest;
@@ -32,7 +37,14 @@ fn bundle_has_both_graphs_with_checksums_and_metadata() {
         let meta: std::collections::HashMap<_, _> = model.metadata_props.iter().map(|p| (p.key.as_str(), p.value.as_str())).collect();
         assert_eq!(meta["emoedge.labels"], "happy,sad,neutral,angry,surprise,disgust,fear");
         assert_eq!(meta["emoedge.crop_size"], "64");
+        assert_eq!(meta["emoedge.variant"], variant);
+      }
     }
+    // `check` loads every variant in ONNX Runtime and prints a passing parity table.
+    let output = export(&["check", out.to_str().unwrap(), "--clips", "4", "--max-real-clips", "16"]);
+    let table = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{table}{}", String::from_utf8_lossy(&output.stderr));
+    assert_eq!(table.lines().filter(|l| l.ends_with("| pass |")).count(), 6, "{table}");
     // Rebuilding replaces the bundle whole; no staging folders remain.
     assert!(export(&["build", "--run", default_run().to_str().unwrap(), "--out", out.to_str().unwrap()]).status.success());
     let leftovers: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
@@ -71,6 +83,21 @@ fn bad_weights_configs_and_outputs_are_clear_errors() {
         file.tensors().into_iter().filter(|(name, _)| name != "head.emotion.bias").collect();
     std::fs::write(run.join("weights.safetensors"), safetensors::serialize(kept, None).unwrap()).unwrap();
     fails(&["build", "--run", run.to_str().unwrap(), "--out", out.to_str().unwrap()], &["missing tensor `head.emotion.bias`", "expected shape [7]"]);
+
+    // quant.json missing, then lacking one weight's scales.
+    std::fs::copy(default_run().join("weights.safetensors"), run.join("weights.safetensors")).unwrap();
+    fails(&["build", "--run", run.to_str().unwrap(), "--out", out.to_str().unwrap()], &["quant.json", "emoedge-train quantize"]);
+    let mut quant: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(default_run().join("quant.json")).unwrap()).unwrap();
+    quant["weights"].as_object_mut().unwrap().remove("head.key.weight");
+    std::fs::write(run.join("quant.json"), quant.to_string()).unwrap();
+    fails(&["build", "--run", run.to_str().unwrap(), "--out", out.to_str().unwrap()], &["no scales for weight `head.key.weight`", "[128, 128]"]);
+    assert!(!out.exists());
+
+    // A damaged bundle file fails `check` naming the file and the fix.
+    let bundle = dir.path().join("good");
+    assert!(export(&["build", "--run", default_run().to_str().unwrap(), "--out", bundle.to_str().unwrap()]).status.success());
+    std::fs::write(bundle.join("int8/clip.onnx"), b"damaged").unwrap();
+    fails(&["check", bundle.to_str().unwrap(), "--clips", "1", "--max-real-clips", "1"], &["int8/clip.onnx", "sha256", "export the bundle again"]);
 
     // An output below a file cannot be written.
     let blocker = dir.path().join("file");

@@ -35,7 +35,10 @@ pub mod config;
 pub mod cost;
 mod fsutil;
 pub mod labels;
+pub mod manifest;
 pub mod preprocessing;
+pub mod quant;
+pub mod seeded;
 #[cfg(feature = "reference")]
 pub mod reference;
 

@@ -12,5 +12,6 @@ pub mod assets;
 pub mod capture;
 pub mod face;
 pub mod info;
+pub mod model;
 pub mod onnx;
 pub mod video;

@@ -8,16 +8,7 @@ pub fn workspace_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ sits in the workspace").to_path_buf()
 }
 
-/// Deterministic test inputs in [-1, 1) (xorshift), without touching any framework's global
-/// random generator — so tests on parallel threads stay reproducible.
+/// Deterministic test inputs in [-1, 1) (see `emoedge_models::seeded`).
 pub fn test_values(len: usize, seed: u64) -> Vec<f32> {
-    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0xD1B5_4A32_D192_ED03;
-    (0..len)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            (state >> 40) as f32 / (1u64 << 23) as f32 * 2.0 - 1.0
-        })
-        .collect()
+    emoedge_models::seeded::seeded_values(len, seed)
 }

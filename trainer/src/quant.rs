@@ -7,76 +7,16 @@ use std::cell::RefCell;
 use std::collections::BTreeMap;
 
 use burn::tensor::{DType, Tensor};
-use emoedge_models::reference::{HybridModel, Tap, WeightsError};
+pub use emoedge_models::reference::Int8Tap;
+use emoedge_models::reference::{HybridModel, Tap};
 use emoedge_models::Config;
+pub use emoedge_models::quant::{
+    ActivationScale, Calibration, QuantSpec, QuantizedWeight, WeightScales, quantize_weight, weight_axis,
+};
 use half::f16;
 use safetensors::tensor::TensorView;
-use safetensors::{Dtype, SafeTensors};
+use safetensors::Dtype;
 
-/// How activation ranges are chosen.
-#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase", tag = "method")]
-pub enum Calibration {
-    Max,
-    /// `percentile` of |x| (e.g. 99.99), which ignores rare outliers.
-    Percentile { percentile: f64 },
-}
-
-/// Output-channel axis of a weight that INT8 quantizes, or `None` for tensors that stay float
-/// (biases, norms, embeddings, the head's query). Convolutions are `[out, in/g, k, k]` (axis 0),
-/// linear weights `[in, out]` (axis 1, burn's row layout).
-pub fn weight_axis(name: &str, shape: &[usize]) -> Option<usize> {
-    if !name.ends_with(".weight") || name.contains("norm") {
-        return None;
-    }
-    match shape.len() {
-        4 => Some(0),
-        2 => Some(1),
-        _ => None,
-    }
-}
-
-/// One weight tensor in symmetric per-channel INT8.
-#[derive(Debug, Clone, PartialEq)]
-pub struct QuantizedWeight {
-    pub shape: Vec<usize>,
-    pub axis: usize,
-    pub scales: Vec<f32>,
-    pub values: Vec<i8>,
-}
-
-/// Index of the channel along `axis` that flat element `i` of a row-major `shape` belongs to.
-fn channel_of(i: usize, shape: &[usize], axis: usize) -> usize {
-    let inner: usize = shape[axis + 1..].iter().product();
-    (i / inner) % shape[axis]
-}
-
-pub fn quantize_weight(data: &[f32], shape: &[usize], axis: usize) -> QuantizedWeight {
-    let channels = shape[axis];
-    let mut amax = vec![0.0f32; channels];
-    for (i, v) in data.iter().enumerate() {
-        let c = channel_of(i, shape, axis);
-        amax[c] = amax[c].max(v.abs());
-    }
-    // An all-zero channel keeps scale 1 so that dequantization stays exact (0 · 1 = 0).
-    let scales: Vec<f32> = amax.iter().map(|&a| if a > 0.0 { a / 127.0 } else { 1.0 }).collect();
-    let values = data
-        .iter()
-        .enumerate()
-        .map(|(i, v)| (v / scales[channel_of(i, shape, axis)]).round().clamp(-127.0, 127.0) as i8)
-        .collect();
-    QuantizedWeight { shape: shape.to_vec(), axis, scales, values }
-}
-
-impl QuantizedWeight {
-    pub fn dequantize(&self) -> Vec<f32> {
-        self.values
-            .iter()
-            .enumerate()
-            .map(|(i, &q)| q as f32 * self.scales[channel_of(i, &self.shape, self.axis)])
-            .collect()
-    }
-}
 
 /// Records |x| at every site: the running max and a bounded sample for percentiles.
 #[derive(Default)]
@@ -124,20 +64,6 @@ impl CalibrationTap {
     }
 }
 
-/// Fake-quantizes each site's activation to INT8 with scale `range / 127`.
-pub struct Int8Tap {
-    pub scales: BTreeMap<String, f32>,
-}
-
-impl Tap for Int8Tap {
-    fn tap(&self, site: &str, x: Tensor<1>) -> Tensor<1> {
-        match self.scales.get(site) {
-            Some(&s) => x.div_scalar(s).round().clamp(-127.0, 127.0).mul_scalar(s),
-            None => x,
-        }
-    }
-}
-
 /// Rounds each site's activation to FP16, as an FP16 engine computes.
 pub struct Fp16Tap;
 
@@ -147,44 +73,7 @@ impl Tap for Fp16Tap {
     }
 }
 
-/// Everything the quantized variants need, as written to `quant.json`.
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-pub struct QuantSpec {
-    pub calibration: Calibration,
-    pub calibration_samples: usize,
-    /// Per weight: output-channel axis and scales.
-    pub weights: BTreeMap<String, WeightScales>,
-    /// Per activation site: range and scale (= range / 127), zero point 0.
-    pub activations: BTreeMap<String, ActivationScale>,
-}
 
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-pub struct WeightScales {
-    pub axis: usize,
-    pub scales: Vec<f32>,
-}
-
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-pub struct ActivationScale {
-    pub range: f32,
-    pub scale: f32,
-}
-
-/// The model's weights as name → (shape, f32 values).
-fn weights(model: &HybridModel) -> Result<Vec<(String, Vec<usize>, Vec<f32>)>, WeightsError> {
-    let bytes = model.to_safetensors()?;
-    let tensors = SafeTensors::deserialize(&bytes).map_err(|e| WeightsError::Format { path: "<memory>".into(), message: e.to_string() })?;
-    let mut out: Vec<_> = tensors
-        .tensors()
-        .into_iter()
-        .map(|(name, view)| {
-            let values = view.data().chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
-            (name, view.shape().to_vec(), values)
-        })
-        .collect();
-    out.sort_by(|a, b| a.0.cmp(&b.0));
-    Ok(out)
-}
 
 fn f32_bytes(values: &[f32]) -> Vec<u8> {
     values.iter().flat_map(|v| v.to_le_bytes()).collect()
@@ -218,7 +107,7 @@ pub fn quantize(config: &Config, model: &HybridModel, calibration: &CalibrationT
     let mut fp16 = Vec::new();
     let mut fp16_sim = Vec::new();
     let mut weight_scales = BTreeMap::new();
-    for (name, shape, values) in weights(model)? {
+    for (name, shape, values) in model.named_tensors()? {
         match weight_axis(&name, &shape) {
             Some(axis) => {
                 let q = quantize_weight(&values, &shape, axis);
@@ -254,9 +143,3 @@ pub fn quantize(config: &Config, model: &HybridModel, calibration: &CalibrationT
     })
 }
 
-impl QuantSpec {
-    /// The activation tap that simulates this spec's INT8 activations.
-    pub fn int8_tap(&self) -> Int8Tap {
-        Int8Tap { scales: self.activations.iter().map(|(site, a)| (site.clone(), a.scale)).collect() }
-    }
-}

@@ -8,7 +8,7 @@ use emoedge_models::reference::Routing;
 use crate::data::digits::read_digits;
 use crate::data::manifest::read_manifest;
 use crate::data::{Example, Split};
-use crate::quant::{Calibration, CalibrationTap, Fp16Tap, quantize};
+use crate::quant::{Calibration, CalibrationTap, Fp16Tap, Int8Tap, quantize};
 use crate::run::load_model;
 use crate::train::{EvalReport, Item, Task, evaluate_tapped};
 
@@ -65,7 +65,7 @@ pub fn quantize_run(spec: &QuantizeSpec) -> anyhow::Result<Vec<VariantReport>> {
         evaluate_tapped(m, &config, items, Routing::Gated, config.general_classes, tap)
     };
     let fp32 = (run(&model, None, &emotion_items), run(&model, None, &general_items));
-    let int8_tap = quantized.spec.int8_tap();
+    let int8_tap = Int8Tap::from_spec(&quantized.spec);
     let variants: [(&'static str, (EvalReport, EvalReport)); 3] = [
         ("fp32", fp32.clone()),
         ("fp16", (run(&quantized.fp16_model, Some(&Fp16Tap), &emotion_items), run(&quantized.fp16_model, Some(&Fp16Tap), &general_items))),

@@ -2,8 +2,10 @@
 
 use std::path::{Path, PathBuf};
 
+use emoedge_exporter::bundle::Run;
+use emoedge_exporter::video_inputs::face_crops;
 use emoedge_models::Config;
-use emoedge_models::reference::{HybridModel, cpu};
+use emoedge_models::reference::HybridModel;
 use emoedge_runtime::onnx::{self, SessionOptions};
 
 pub fn write_model(dir: &Path, name: &str, model: &onnx_protobuf::ModelProto) -> PathBuf {
@@ -18,43 +20,37 @@ pub fn session(path: &Path) -> ort::session::Session {
     onnx::open_session(env, path, &SessionOptions::default()).unwrap().session
 }
 
+pub fn default_run_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/default")
+}
+
+/// The committed default model with its quantization spec.
+pub fn default_run() -> Run {
+    Run::load(&default_run_dir()).unwrap()
+}
+
 pub fn default_model() -> (Config, HybridModel) {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/default");
-    let config = Config::load(dir.join("config.json")).unwrap();
-    let model = HybridModel::load_safetensors(&config, dir.join("weights.safetensors"), &cpu()).unwrap();
-    (config, model)
+    let run = default_run();
+    (run.config, run.model)
 }
 
 pub fn random_faces(n: usize, seed: u64) -> Vec<f32> {
     emoedge_tests::test_values(n * 3 * 64 * 64, seed)
 }
 
-/// Real face crops from a sample video, cut by the runtime and normalised as the model expects.
+/// Real face crops (every 8th frame of a sample video), cut by the runtime and normalised as
+/// the model expects.
 pub fn real_faces(n: usize) -> Vec<f32> {
-    use emoedge_runtime::capture::FaceCapture;
-    use emoedge_runtime::face::tracker::TrackerOptions;
-    use emoedge_runtime::face::{AlignedCrop, DetectorOptions, Mtcnn};
-    use emoedge_runtime::video::VideoSource;
-    let assets = Path::new(env!("CARGO_MANIFEST_DIR")).join("../assets");
-    let env = onnx::environment(None).unwrap();
-    let detector = Mtcnn::load(env, &assets.join("mtcnn"), &SessionOptions::default(), DetectorOptions::default()).unwrap();
-    let mut capture = FaceCapture::new(detector, AlignedCrop::new(64), TrackerOptions::default());
-    let mut video = VideoSource::open(assets.join("media/WolfgangLanger_Pexels.mp4").to_str().unwrap()).unwrap();
-    let mut out = Vec::new();
-    let pre = emoedge_models::Preprocessing::default();
-    while out.len() < n * 3 * 64 * 64 {
-        let frame = video.next_frame().unwrap().unwrap();
-        if frame.index % 8 != 0 {
-            continue;
-        }
-        for face in capture.process(&frame).unwrap() {
-            let mut planar = vec![0.0f32; 3 * 64 * 64];
-            pre.rgb8_to_planar(face.crop.as_raw(), 64, &mut planar);
-            out.extend(planar);
-        }
-    }
-    out.truncate(n * 3 * 64 * 64);
-    out
+    let video = Path::new(env!("CARGO_MANIFEST_DIR")).join("../assets/media/WolfgangLanger_Pexels.mp4");
+    let faces = face_crops(&video, 64, 8, n).unwrap();
+    assert_eq!(faces.len(), n * 3 * 64 * 64);
+    faces
+}
+
+/// Every frame's face of the video that training never saw (models/default/MODEL_CARD.md).
+pub fn held_out_faces() -> Vec<f32> {
+    let video = Path::new(env!("CARGO_MANIFEST_DIR")).join("../assets/media/single_face.mp4");
+    face_crops(&video, 64, 1, usize::MAX).unwrap()
 }
 
 pub fn max_diff(a: &[f32], b: &[f32]) -> f32 {

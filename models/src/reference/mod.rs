@@ -11,7 +11,7 @@ pub mod tap;
 
 pub use model::{ClipFeatures, ClipOutput, FrameFeatures, HybridModel, Routing};
 pub use store::{ParamSpec, WeightsError};
-pub use tap::{Tap, Taps};
+pub use tap::{Int8Tap, SiteRecorder, Tap, Taps};
 
 /// Burn's portable CPU device (the `flex` backend).
 pub fn cpu() -> burn::tensor::Device {

@@ -12,7 +12,7 @@ use super::encoder::FrameEncoder;
 use super::expert::Expert;
 use super::gate::Gate;
 use super::head::TemporalHead;
-use super::tap::{Tap, Taps};
+use super::tap::{SiteRecorder, Tap, Taps};
 use crate::config::{Config, ConfigError};
 
 #[derive(Module, Debug)]
@@ -204,6 +204,18 @@ impl HybridModel {
         let [b, t, c, h, w] = clips.dims();
         let frames = self.forward_frame_tapped(clips.reshape([b * t, c, h, w]), &taps);
         self.forward_clip_tapped(frames.into_clips(t), routing, &taps)
+    }
+
+    /// The tap sites of the gated forward, in the order it passes them (each once).
+    pub fn tap_sites(&self, config: &Config) -> Vec<String> {
+        let recorder = SiteRecorder::default();
+        let (t, s) = (config.clip_length, config.crop_size);
+        let device = self.head.query.val().device();
+        self.forward_tapped(Tensor::zeros([1, t, 3, s, s], &device), Routing::Gated, Some(&recorder));
+        let mut sites = recorder.sites.into_inner();
+        let mut seen = std::collections::HashSet::new();
+        sites.retain(|site| seen.insert(site.clone()));
+        sites
     }
 }
 

@@ -55,6 +55,23 @@ impl HybridModel {
         store.get_bytes().map_err(|e| format(&e))
     }
 
+    /// Every parameter as (name, shape, row-major f32 values), sorted by name.
+    pub fn named_tensors(&self) -> Result<Vec<(String, Vec<usize>, Vec<f32>)>, WeightsError> {
+        let bytes = self.to_safetensors()?;
+        let file = safetensors::SafeTensors::deserialize(&bytes)
+            .map_err(|e| WeightsError::Format { path: "<memory>".into(), message: e.to_string() })?;
+        let mut out: Vec<_> = file
+            .tensors()
+            .into_iter()
+            .map(|(name, view)| {
+                let values = view.data().chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
+                (name, view.shape().to_vec(), values)
+            })
+            .collect();
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(out)
+    }
+
     /// Writes the weights to `path` atomically (a temp file in the same folder, then rename),
     /// so that an interrupted save never leaves a half-written file behind.
     pub fn save_safetensors(&self, path: impl AsRef<Path>) -> Result<(), WeightsError> {

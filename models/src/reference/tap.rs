@@ -3,7 +3,12 @@
 //! the exporter puts its Q/DQ pairs at the same sites. A site is named by its layer's parameter
 //! path (`encoder.blocks.0.pointwise`, `gate.attention` for the attention's shared q/k/v input).
 
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+
 use burn::tensor::Tensor;
+
+use crate::quant::QuantSpec;
 
 /// Observes or rewrites an activation (flattened) at a named site.
 pub trait Tap {
@@ -41,5 +46,40 @@ impl<'a> Taps<'a> {
         let shape = x.dims();
         let site = if self.prefix.is_empty() { name.to_string() } else { format!("{}.{name}", self.prefix) };
         tap.tap(&site, x.reshape([shape.iter().product::<usize>()])).reshape(shape)
+    }
+}
+
+/// Fake-quantizes each site's activation to INT8 (scale from calibration, zero point 0), as
+/// an INT8 engine computes.
+pub struct Int8Tap {
+    pub scales: BTreeMap<String, f32>,
+}
+
+impl Int8Tap {
+    /// The tap that simulates `spec`'s INT8 activations.
+    pub fn from_spec(spec: &QuantSpec) -> Self {
+        Self { scales: spec.activations.iter().map(|(site, a)| (site.clone(), a.scale)).collect() }
+    }
+}
+
+impl Tap for Int8Tap {
+    fn tap(&self, site: &str, x: Tensor<1>) -> Tensor<1> {
+        match self.scales.get(site) {
+            Some(&s) => x.div_scalar(s).round().clamp(-127.0, 127.0).mul_scalar(s),
+            None => x,
+        }
+    }
+}
+
+/// Records the names of the sites a forward passes, in order.
+#[derive(Default)]
+pub struct SiteRecorder {
+    pub sites: RefCell<Vec<String>>,
+}
+
+impl Tap for SiteRecorder {
+    fn tap(&self, site: &str, x: Tensor<1>) -> Tensor<1> {
+        self.sites.borrow_mut().push(site.to_string());
+        x
     }
 }

@@ -73,13 +73,7 @@ impl fmt::Display for ActiveProvider {
     }
 }
 
-/// One TensorRT optimisation profile: `input:NxCxHxW` lists, as ONNX Runtime expects them.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ProfileShapes {
-    pub min: String,
-    pub opt: String,
-    pub max: String,
-}
+pub use emoedge_models::manifest::ProfileShapes;
 
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct TensorRtOptions {

@@ -1,0 +1,132 @@
+//! `manifest.json`, the contract between the exporter that writes a model bundle and the runtime
+//! that loads it: which variants exist, their files with checksums, the labels and
+//! preprocessing, and the TensorRT settings each variant is meant for.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::Config;
+use crate::preprocessing::Preprocessing;
+
+/// Version of the bundle layout this code reads and writes.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// A numeric variant of the exported graphs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Variant {
+    /// FP32 weights and compute.
+    Fp32,
+    /// FP16 weights and compute, FP32 inputs and outputs.
+    Fp16,
+    /// FP32 graph with QuantizeLinear/DequantizeLinear pairs: INT8 in TensorRT.
+    Int8,
+}
+
+impl Variant {
+    pub const ALL: [Variant; 3] = [Variant::Fp32, Variant::Fp16, Variant::Int8];
+    pub const NAMES: [&'static str; 3] = ["fp32", "fp16", "int8"];
+
+    pub fn name(self) -> &'static str {
+        Self::NAMES[self as usize]
+    }
+}
+
+impl std::fmt::Display for Variant {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for Variant {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Self::ALL
+            .into_iter()
+            .find(|v| v.name() == s)
+            .ok_or_else(|| format!("unknown model variant `{s}`; use one of {}", Self::NAMES.join(", ")))
+    }
+}
+
+/// One TensorRT optimisation profile: `input:NxCxHxW` lists, as ONNX Runtime expects them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProfileShapes {
+    pub min: String,
+    pub opt: String,
+    pub max: String,
+}
+
+/// The TensorRT build a variant is meant for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TensorRtSettings {
+    pub fp16: bool,
+    pub int8: bool,
+    pub frame_profile: ProfileShapes,
+    pub clip_profile: ProfileShapes,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileEntry {
+    /// Relative to the bundle folder.
+    pub file: String,
+    pub sha256: String,
+    pub bytes: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VariantEntry {
+    pub frame: FileEntry,
+    pub clip: FileEntry,
+    pub tensorrt: TensorRtSettings,
+}
+
+/// Where the bundle came from, so that `emoedge-export check` can find the reference weights.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Source {
+    /// The run folder, relative to the bundle folder when it was below a common parent.
+    pub run: String,
+    pub weights_sha256: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Manifest {
+    pub format_version: u32,
+    pub model_version: String,
+    pub labels: Vec<String>,
+    pub general_classes: usize,
+    pub preprocessing: Preprocessing,
+    pub crop_size: usize,
+    pub clip_length: usize,
+    pub config: Config,
+    pub variants: BTreeMap<Variant, VariantEntry>,
+    pub source: Source,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ManifestError {
+    #[error("cannot read {path}: {source}; point at a bundle folder written by `emoedge-export build`")]
+    Read { path: String, source: std::io::Error },
+    #[error("{path} is not a valid bundle manifest: {source}; export the bundle again with `emoedge-export build`")]
+    Parse { path: String, source: serde_json::Error },
+    #[error("{path} has bundle format {found}, this build reads format {FORMAT_VERSION}; export the bundle again with this release's emoedge-export")]
+    Format { path: String, found: u32 },
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+}
+
+impl Manifest {
+    /// Reads and validates `<bundle>/manifest.json`.
+    pub fn load(bundle: impl AsRef<Path>) -> Result<Self, ManifestError> {
+        let path = bundle.as_ref().join("manifest.json");
+        let shown = path.display().to_string();
+        let text = std::fs::read_to_string(&path).map_err(|source| ManifestError::Read { path: shown.clone(), source })?;
+        let manifest: Self = serde_json::from_str(&text).map_err(|source| ManifestError::Parse { path: shown.clone(), source })?;
+        if manifest.format_version != FORMAT_VERSION {
+            return Err(ManifestError::Format { path: shown, found: manifest.format_version });
+        }
+        manifest.config.validate()?;
+        Ok(manifest)
+    }
+}
