@@ -17,26 +17,22 @@ pub struct CapturedFace {
     pub crop: RgbImage,
 }
 
-pub struct FaceCapture {
-    detector: Mtcnn,
+/// Track ids and model crops for faces found by anyone: the built-in detector, an upstream
+/// element's region-of-interest metas, or the whole frame.
+pub struct CropTracker {
     tracker: IouTracker,
     crop: AlignedCrop,
 }
 
-impl FaceCapture {
-    pub fn new(detector: Mtcnn, crop: AlignedCrop, tracker: TrackerOptions) -> Self {
-        Self { detector, tracker: IouTracker::new(tracker), crop }
+impl CropTracker {
+    pub fn new(crop: AlignedCrop, tracker: TrackerOptions) -> Self {
+        Self { tracker: IouTracker::new(tracker), crop }
     }
 
-    pub fn detector(&self) -> &Mtcnn {
-        &self.detector
-    }
-
-    /// Detects the faces of `frame`, assigns track ids and cuts their crops.
-    pub fn process(&mut self, frame: &Frame) -> Result<Vec<CapturedFace>, OnnxError> {
-        let faces = self.detector.detect(&frame.image)?;
+    /// Assigns track ids to `faces` of `frame` and cuts their crops.
+    pub fn assign(&mut self, frame: &Frame, faces: Vec<Face>) -> Vec<CapturedFace> {
         let tracks = self.tracker.update(&faces);
-        Ok(faces
+        faces
             .into_iter()
             .zip(tracks)
             .map(|(face, track)| CapturedFace {
@@ -46,6 +42,28 @@ impl FaceCapture {
                 crop: aligned_crop(&frame.image, &face, self.crop),
                 face,
             })
-            .collect())
+            .collect()
+    }
+}
+
+/// The runtime's own face capture: MTCNN, then [`CropTracker`].
+pub struct FaceCapture {
+    detector: Mtcnn,
+    tracks: CropTracker,
+}
+
+impl FaceCapture {
+    pub fn new(detector: Mtcnn, crop: AlignedCrop, tracker: TrackerOptions) -> Self {
+        Self { detector, tracks: CropTracker::new(crop, tracker) }
+    }
+
+    pub fn detector(&self) -> &Mtcnn {
+        &self.detector
+    }
+
+    /// Detects the faces of `frame`, assigns track ids and cuts their crops.
+    pub fn process(&mut self, frame: &Frame) -> Result<Vec<CapturedFace>, OnnxError> {
+        let faces = self.detector.detect(&frame.image)?;
+        Ok(self.tracks.assign(frame, faces))
     }
 }

@@ -10,6 +10,8 @@
 
 pub mod assets;
 pub mod capture;
+pub mod emotion;
+pub mod emotiondetect;
 pub mod face;
 pub mod info;
 pub mod model;

@@ -57,3 +57,13 @@ pub struct Face {
     /// Left eye, right eye, nose, left mouth corner, right mouth corner (image left/right).
     pub landmarks: [[f32; 2]; 5],
 }
+
+impl Face {
+    /// A face known only by its box (an upstream detector's region of interest, or the whole
+    /// frame): score 1 and landmarks of an upright face, so its crop is not rotated.
+    pub fn from_box(bbox: BBox) -> Self {
+        let at = |fx: f32, fy: f32| [bbox.x1 + fx * bbox.width(), bbox.y1 + fy * bbox.height()];
+        Self { bbox, score: 1.0, landmarks: [at(0.3, 0.4), at(0.7, 0.4), at(0.5, 0.6), at(0.35, 0.8), at(0.65, 0.8)] }
+    }
+}
+

@@ -66,6 +66,11 @@ impl Mtcnn {
         &self.pnet.fallbacks
     }
 
+    /// Wall time spent inside ONNX Runtime by the three networks so far.
+    pub fn busy(&self) -> std::time::Duration {
+        self.pnet.busy + self.rnet.busy + self.onet.busy
+    }
+
     /// All faces in `image`, best first.
     pub fn detect(&mut self, image: &RgbImage) -> Result<Vec<Face>, OnnxError> {
         let candidates = self.propose(image)?;
@@ -180,7 +185,9 @@ fn run_error(model: &str, e: impl std::fmt::Display) -> OnnxError {
 fn infer<const N: usize>(net: &mut ModelSession, input: &Array4<f32>, names: [&str; N]) -> Result<[ArrayD<f32>; N], OnnxError> {
     let name = net.name.clone();
     let tensor = TensorRef::from_array_view(input).map_err(|e| run_error(&name, e))?;
+    let start = std::time::Instant::now();
     let outputs = net.session.run(ort::inputs![tensor]).map_err(|e| run_error(&name, e))?;
+    net.busy += start.elapsed();
     let mut arrays = Vec::with_capacity(N);
     for output in names {
         let value = outputs.get(output).ok_or_else(|| run_error(&name, format!("no output `{output}`")))?;

@@ -4,9 +4,10 @@
 
 mod bundle;
 
-pub use bundle::{BundleError, verify_file};
+pub use bundle::{BundleError, check_io, verify_file};
 
 use std::path::{Path, PathBuf};
+use std::time::Instant;
 
 use emoedge_models::manifest::{Manifest, Variant};
 use ndarray::{ArrayView3, ArrayView4};
@@ -37,11 +38,9 @@ pub struct ClipResult {
     pub general_logits: Vec<f32>,
 }
 
-impl ClipResult {
-    /// Index and probability of the most likely label.
-    pub fn top(&self) -> (usize, f32) {
-        self.emotion_probs.iter().copied().enumerate().fold((0, f32::MIN), |best, (i, p)| if p > best.1 { (i, p) } else { best })
-    }
+/// Index and value of the largest probability (the first on ties).
+pub fn top(probabilities: &[f32]) -> (usize, f32) {
+    probabilities.iter().copied().enumerate().fold((0, f32::MIN), |best, (i, p)| if p > best.1 { (i, p) } else { best })
 }
 
 /// The two sessions of one bundle variant.
@@ -78,6 +77,15 @@ impl EmotionModel {
         };
         let frame = open(&entry.frame, entry.tensorrt.frame_profile.clone())?;
         let clip = open(&entry.clip, entry.tensorrt.clip_profile.clone())?;
+        let c = &manifest.config;
+        let (s, t, n, e, d) = (c.crop_size as i64, c.clip_length as i64, c.expert_tokens() as i64, c.expert_dim as i64, c.token_dim as i64);
+        let k = manifest.labels.len() as i64;
+        check_io(&frame, &[("faces", vec![-1, 3, s, s])], &[("general_tokens", vec![-1, n, e]), ("emotion_tokens", vec![-1, n, e]), ("pooled", vec![-1, d])])?;
+        check_io(
+            &clip,
+            &[("general_tokens", vec![-1, t, n, e]), ("emotion_tokens", vec![-1, t, n, e]), ("pooled", vec![-1, t, d])],
+            &[("emotion_logits", vec![-1, k]), ("emotion_probs", vec![-1, k]), ("gate", vec![-1, 2]), ("general_logits", vec![-1, c.general_classes as i64])],
+        )?;
         Ok(Self { manifest, variant, frame, clip, bundle: bundle.to_path_buf() })
     }
 
@@ -92,7 +100,9 @@ impl EmotionModel {
         let input = ArrayView4::from_shape((n, 3, s, s), faces).expect("shape checked above");
         let run_err = |e: ort::Error| OnnxError::Run { model: self.frame.name.clone(), message: e.to_string() };
         let tensor = TensorRef::from_array_view(input).map_err(run_err)?;
+        let start = Instant::now();
         let outputs = self.frame.session.run(ort::inputs!["faces" => tensor]).map_err(run_err)?;
+        self.frame.busy += start.elapsed();
         let part = |name: &str| -> Result<Vec<f32>, OnnxError> {
             Ok(outputs[name].try_extract_tensor::<f32>().map_err(run_err)?.1.to_vec())
         };
@@ -125,6 +135,7 @@ impl EmotionModel {
         let view4 = |v: &[f32]| ArrayView4::from_shape((b, t, n, e), v).map(|a| a.to_owned()).expect("shapes from the config");
         let (general, emotion) = (view4(&general), view4(&emotion));
         let pooled = ArrayView3::from_shape((b, t, d), &pooled).expect("shapes from the config").to_owned();
+        let start = Instant::now();
         let outputs = self
             .clip
             .session
@@ -134,6 +145,7 @@ impl EmotionModel {
                 "pooled" => TensorRef::from_array_view(&pooled).map_err(run_err)?,
             ])
             .map_err(run_err)?;
+        self.clip.busy += start.elapsed();
         let part = |name: &str| -> Result<Vec<f32>, OnnxError> {
             Ok(outputs[name].try_extract_tensor::<f32>().map_err(run_err)?.1.to_vec())
         };

@@ -16,6 +16,8 @@ pub struct ModelSession {
     pub name: String,
     /// Why each provider tried before `provider` was passed over (empty when the first worked).
     pub fallbacks: Vec<String>,
+    /// Wall time spent inside `Session::run` so far (callers add to it around each run).
+    pub busy: std::time::Duration,
 }
 
 impl std::fmt::Debug for ModelSession {
@@ -38,7 +40,7 @@ pub fn open_session(env: &Environment, model: &Path, options: &SessionOptions) -
         match try_open(env, model, candidate, options, explicit_gpu) {
             Ok(session) => {
                 let name = model.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or(shown);
-                return Ok(ModelSession { session, provider: candidate, name, fallbacks: reasons });
+                return Ok(ModelSession { session, provider: candidate, name, fallbacks: reasons, busy: Default::default() });
             }
             Err(Attempt::Model(message)) => return Err(OnnxError::ModelInvalid { path: shown, message }),
             Err(Attempt::Provider(reason)) => reasons.push(format!("{candidate}: {reason}")),
