@@ -16,4 +16,5 @@ pub mod face;
 pub mod info;
 pub mod model;
 pub mod onnx;
+pub mod plot;
 pub mod video;

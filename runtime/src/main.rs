@@ -21,6 +21,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Faces(args) => cli::faces::run(args),
+        Command::Run(args) => cli::run::run(args),
     }
 }
 

@@ -175,7 +175,7 @@ pub fn run(spec: &RunSpec) -> anyhow::Result<Summary> {
     let final_model = trainer.model.valid();
     final_model.save_safetensors(spec.out.join("weights.safetensors"))?;
     emoedge_models::write_atomic(&spec.out.join("config.json"), config.to_json().as_bytes())?;
-    plot::curves(&spec.out.join("curves.png"), &format!("{:?} stage", spec.stage), &[
+    plot::curves(&spec.out.join("curves.png"), &format!("{:?} stage", spec.stage), "step", &[
         Series { name: "train loss", points: curve },
         Series { name: "val agreement / accuracy", points: val_curve },
     ])?;

@@ -1,6 +1,8 @@
 //! The `emoedge` command line.
 
+pub mod annotate;
 pub mod faces;
+pub mod run;
 
 use std::path::PathBuf;
 
@@ -28,6 +30,9 @@ pub enum Command {
     },
     /// Detect, track and crop the faces of a video: PNG crops and DIR/index.jsonl.
     Faces(faces::FacesArgs),
+    /// The main job: emotion per face track over a video — live summary, DIR/results.jsonl,
+    /// DIR/timeline-<track>.png, optionally an annotated MP4.
+    Run(run::RunArgs),
 }
 
 /// Where ONNX Runtime comes from and which execution provider runs the models.

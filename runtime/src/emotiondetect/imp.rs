@@ -15,7 +15,7 @@ use image::RgbImage;
 
 use super::FaceSourceProperty;
 use super::meta::{emotion_structure, roi_box};
-use crate::emotion::{Analyzer, AnalyzerSettings, EngineOptions, FaceResult, FaceSource, Precision};
+use crate::emotion::{Analyzer, AnalyzerSettings, EngineOptions, FaceResult, FaceSource, Precision, Timing};
 use crate::face::BBox;
 use crate::onnx::{Provider, SessionOptions, TensorRtOptions};
 use crate::video::Frame;
@@ -103,6 +103,8 @@ struct Latest {
     faces: Vec<FaceResult>,
     delivered: bool,
     error: Option<String>,
+    timing: Timing,
+    analyzed: u64,
 }
 
 struct AsyncWorker {
@@ -123,8 +125,13 @@ impl AsyncWorker {
                 for job in receiver {
                     let result = analyzer.analyze(&job.frame, &job.upstream);
                     let mut latest = shared.lock().unwrap_or_else(|e| e.into_inner());
+                    latest.timing = analyzer.timing();
+                    latest.analyzed += 1;
                     match result {
-                        Ok(faces) => *latest = Latest { faces: faces.into_iter().flatten().collect(), delivered: false, error: None },
+                        Ok(faces) => {
+                            latest.faces = faces.into_iter().flatten().collect();
+                            latest.delivered = false;
+                        }
                         Err(e) => {
                             latest.error = Some(e.to_string());
                             break;
@@ -160,6 +167,28 @@ struct State {
     labels: Vec<String>,
     info: Option<gst_video::VideoInfo>,
     frames: u64,
+}
+
+impl State {
+    /// Frames seen, frames analysed and time inside ONNX Runtime so far.
+    fn stats(&self) -> gst::Structure {
+        let (analyzed, timing) = match &self.mode {
+            Mode::Sync(analyzer) => (self.frames, analyzer.timing()),
+            Mode::Async(worker) => {
+                let latest = lock(&worker.latest);
+                (latest.analyzed, latest.timing)
+            }
+        };
+        gst::Structure::builder("emotiondetect-stats")
+            .field("frames", self.frames)
+            .field("analyzed-frames", analyzed)
+            .field("faces-encoded", timing.engine.faces_encoded)
+            .field("clips-classified", timing.engine.clips_classified)
+            .field("detector-ort-ns", timing.detector.as_nanos() as u64)
+            .field("frame-model-ort-ns", timing.engine.frame_model.as_nanos() as u64)
+            .field("clip-model-ort-ns", timing.engine.clip_model.as_nanos() as u64)
+            .build()
+    }
 }
 
 #[derive(Default)]
@@ -261,6 +290,11 @@ impl ObjectImpl for EmotionDetect {
                     .blurb("The execution provider that runs the emotion model (after start)")
                     .read_only()
                     .build(),
+                glib::ParamSpecBoxed::builder::<gst::Structure>("stats")
+                    .nick("Statistics")
+                    .blurb("Frames seen and analysed, faces encoded, clips classified, nanoseconds inside ONNX Runtime per model")
+                    .read_only()
+                    .build(),
             ]
         });
         PROPERTIES.as_ref()
@@ -301,6 +335,7 @@ impl ObjectImpl for EmotionDetect {
             "face-source" => settings.face_source.to_value(),
             "async" => settings.asynchronous.to_value(),
             "active-provider" => lock(&self.active_provider).to_value(),
+            "stats" => lock(&self.state).as_ref().map(State::stats).to_value(),
             _ => glib::Value::from_type(pspec.value_type()),
         }
     }

@@ -45,9 +45,15 @@ fn existing(path: PathBuf, from: &str) -> Result<PathBuf, OnnxError> {
 static ENVIRONMENT: OnceLock<Result<(Environment, PathBuf), String>> = OnceLock::new();
 
 /// Loads ONNX Runtime once per process and returns its environment. Later calls return the
-/// same environment; asking for a different library after the first load is an error, since a
-/// process can hold only one.
+/// same environment (`None` accepts whichever library is loaded, so an element inside an
+/// application that chose one uses it); asking for a different library after the first load
+/// is an error, since a process can hold only one.
 pub fn environment(explicit: Option<&Path>) -> Result<&'static Environment, OnnxError> {
+    if explicit.is_none()
+        && let Some(Ok((env, _))) = ENVIRONMENT.get()
+    {
+        return Ok(env);
+    }
     let path = locate(explicit)?;
     let loaded = ENVIRONMENT.get_or_init(|| {
         let builder = ort::init_from(&path).map_err(|e| e.to_string())?;
