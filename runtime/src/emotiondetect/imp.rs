@@ -445,9 +445,9 @@ impl BaseTransformImpl for EmotionDetect {
 
     fn start(&self) -> Result<(), gst::ErrorMessage> {
         let settings = lock(&self.settings).clone();
-        let analyzer_settings = settings.analyzer().map_err(|e| gst::error_msg!(gst::LibraryError::Settings, ["{}", e]))?;
+        let analyzer_settings = settings.analyzer().map_err(|e| gst::error_msg!(gst::LibraryError::Settings, ("{}", e)))?;
         let analyzer = Analyzer::load(&analyzer_settings).map_err(|e| {
-            gst::error_msg!(gst::ResourceError::OpenRead, ["emotiondetect cannot start: {}", e])
+            gst::error_msg!(gst::ResourceError::OpenRead, ("emotiondetect cannot start: {}", e))
         })?;
         let provider = analyzer.provider().to_string();
         gst::info!(
@@ -488,11 +488,11 @@ impl BaseTransformImpl for EmotionDetect {
         let upstream_mode = lock(&self.settings).face_source == FaceSourceProperty::Upstream;
         let mut guard = lock(&self.state);
         let Some(state) = guard.as_mut() else {
-            gst::element_imp_error!(self, gst::CoreError::Negotiation, ["emotiondetect got a buffer before it started"]);
+            gst::element_imp_error!(self, gst::CoreError::Negotiation, ("emotiondetect got a buffer before it started"));
             return Err(gst::FlowError::Error);
         };
         let Some(info) = state.info.as_ref() else {
-            gst::element_imp_error!(self, gst::CoreError::Negotiation, ["emotiondetect got a buffer before caps"]);
+            gst::element_imp_error!(self, gst::CoreError::Negotiation, ("emotiondetect got a buffer before caps"));
             return Err(gst::FlowError::NotNegotiated);
         };
         let index = state.frames;
@@ -503,7 +503,7 @@ impl BaseTransformImpl for EmotionDetect {
             Vec::new()
         };
         let frame = to_rgb(buffer, info, index).map_err(|e| {
-            gst::element_imp_error!(self, gst::StreamError::Format, ["{}", e]);
+            gst::element_imp_error!(self, gst::StreamError::Format, ("{}", e));
             gst::FlowError::Error
         })?;
         let labels = state.labels.clone();
@@ -511,7 +511,7 @@ impl BaseTransformImpl for EmotionDetect {
             Mode::Sync(analyzer) => match analyzer.analyze(&frame, &upstream) {
                 Ok(faces) => faces.into_iter().flatten().collect::<Vec<_>>(),
                 Err(e) => {
-                    gst::element_imp_error!(self, gst::StreamError::Failed, ["inference failed: {}", e]);
+                    gst::element_imp_error!(self, gst::StreamError::Failed, ("inference failed: {}", e));
                     return Err(gst::FlowError::Error);
                 }
             },
@@ -525,7 +525,7 @@ impl BaseTransformImpl for EmotionDetect {
                 let mut latest = lock(&worker.latest);
                 if let Some(error) = latest.error.take() {
                     drop(latest);
-                    gst::element_imp_error!(self, gst::StreamError::Failed, ["inference failed: {}", error]);
+                    gst::element_imp_error!(self, gst::StreamError::Failed, ("inference failed: {}", error));
                     return Err(gst::FlowError::Error);
                 }
                 let fresh = !latest.delivered;

@@ -35,3 +35,36 @@ pub fn tracks_per_frame(video: &str) -> Vec<Vec<u64>> {
     }
     frames
 }
+
+/// The committed default model bundle.
+pub fn bundle() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../models/default/bundle")
+}
+
+/// GStreamer initialised with `emotiondetect` registered in-process.
+pub fn gst_init() {
+    gstreamer::init().unwrap();
+    let _ = onnx::environment(None).expect("scripts/setup provides ONNX Runtime");
+    emoedge_runtime::emotiondetect::register(None).unwrap();
+}
+
+/// Copies a bundle folder to a temp dir so that a test can damage it.
+pub fn bundle_copy() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for entry in walk(&bundle()) {
+        let relative = entry.strip_prefix(bundle()).unwrap();
+        let target = dir.path().join(relative);
+        std::fs::create_dir_all(target.parent().unwrap()).unwrap();
+        std::fs::copy(&entry, &target).unwrap();
+    }
+    dir
+}
+
+fn walk(dir: &std::path::Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() { out.extend(walk(&path)) } else { out.push(path) }
+    }
+    out
+}
