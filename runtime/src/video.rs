@@ -51,6 +51,10 @@ pub struct VideoSource {
     is_file: bool,
 }
 
+/// A file that yields no frame, error or end for this long is damaged in a way the demuxer
+/// does not report (seen with a cut-off MOV whose index is missing).
+const FILE_STALL: std::time::Duration = std::time::Duration::from_secs(10);
+
 fn init() -> Result<(), VideoError> {
     gst::init().map_err(|e| VideoError::Init(e.to_string()))
 }
@@ -127,6 +131,7 @@ impl VideoSource {
 
     /// The next frame, `Ok(None)` at the end of the stream, or the pipeline's error.
     pub fn next_frame(&mut self) -> Result<Option<Frame>, VideoError> {
+        let waiting_since = std::time::Instant::now();
         loop {
             if let Some(error) = self.pipeline_error() {
                 return Err(error);
@@ -140,6 +145,12 @@ impl VideoSource {
                     Some(error) => Err(error),
                     None => self.check_complete().map(|()| None),
                 };
+            }
+            if self.is_file && waiting_since.elapsed() > FILE_STALL {
+                return Err(VideoError::Decode {
+                    input: self.input.clone(),
+                    message: format!("decoding stalled: no frame, error or end of stream for {} s; the file is damaged", FILE_STALL.as_secs()),
+                });
             }
         }
     }

@@ -141,6 +141,8 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
         let mut tracks: BTreeMap<u64, TrackLog> = BTreeMap::new();
         let mut annotator: Option<Annotator> = None;
         let mut frames = 0u64;
+        let is_file = !args.input.contains("://") || args.input.starts_with("file://");
+        let mut last_progress = Instant::now();
         loop {
             if let Some(error) = bus_error(&bus) {
                 bail!("{error}");
@@ -149,8 +151,13 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
                 if sink.is_eos() {
                     break;
                 }
+                // A damaged file can leave the demuxer waiting forever without an error.
+                if is_file && last_progress.elapsed() > Duration::from_secs(30) {
+                    bail!("decoding {} stalled: no frame, error or end of stream for 30 s; the file is damaged", args.input);
+                }
                 continue;
             };
+            last_progress = Instant::now();
             let Some(buffer) = sample.buffer() else { continue };
             frames += 1;
             let pts = buffer.pts().map(|t| t.nseconds());
