@@ -246,7 +246,7 @@ impl Summary {
             self.provider
         );
         println!(
-            "time in ONNX Runtime: face detector {detector:.2} s ({:.0}%), emotion frame model {frame:.2} s ({:.0}%), clip model {clip:.3} s ({:.1}%); the rest {:.2} s ({:.0}%: decoding, colour conversion, crops, tracking, annotation)",
+            "time in ONNX Runtime: face detector {detector:.2} s ({:.0}%), emotion frame model {frame:.2} s ({:.0}%), clip model {clip:.3} s ({:.1}%); the rest {:.2} s ({:.0}%: decoding, colour conversion, detector pyramid and NMS, crops, tracking, annotation)",
             share(detector),
             share(frame),
             share(clip),
