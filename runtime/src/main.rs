@@ -22,6 +22,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Faces(args) => cli::faces::run(args),
         Command::Run(args) => cli::run::run(args),
+        Command::Selftest(args) => cli::selftest::run(args),
     }
 }
 

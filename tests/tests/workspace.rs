@@ -29,3 +29,25 @@ fn trainer_and_exporter_share_the_reference_model() {
         assert!(tree.lines().any(|l| l.starts_with("burn-flex")), "{package} lacks the reference forward");
     }
 }
+
+#[test]
+fn the_plugin_and_binary_use_no_gstreamer_api_newer_than_1_16() {
+    // gstreamer-rs declares an API only when its `v1_XX` feature is on; with none above v1_16,
+    // nothing newer than JetPack 5's GStreamer 1.16 can be called (or linked).
+    for package in ["gst-plugin-emoedge", "emoedge-runtime"] {
+        let out = Command::new(env!("CARGO"))
+            .current_dir(workspace_root())
+            .args(["tree", "--offline", "--locked", "-e", "features,normal", "--prefix", "none", "-p", package])
+            .output()
+            .expect("cargo runs");
+        assert!(out.status.success(), "cargo tree failed: {}", String::from_utf8_lossy(&out.stderr));
+        let tree = String::from_utf8(out.stdout).unwrap();
+        assert!(tree.lines().any(|l| l.starts_with("gstreamer ")), "{package} uses GStreamer:\n{tree}");
+        let newer: Vec<&str> = tree
+            .lines()
+            .filter(|l| l.starts_with("gstreamer") || l.starts_with("glib"))
+            .filter(|l| ["v1_18", "v1_20", "v1_22", "v1_24", "v1_26", "v1_28"].iter().any(|v| l.contains(&format!("feature \"{v}\""))))
+            .collect();
+        assert!(newer.is_empty(), "{package} enables GStreamer API newer than 1.16: {newer:?}");
+    }
+}

@@ -3,6 +3,7 @@
 pub mod annotate;
 pub mod faces;
 pub mod run;
+pub mod selftest;
 
 use std::path::PathBuf;
 
@@ -33,6 +34,9 @@ pub enum Command {
     /// The main job: emotion per face track over a video — live summary, DIR/results.jsonl,
     /// DIR/timeline-<track>.png, optionally an annotated MP4.
     Run(run::RunArgs),
+    /// Check this machine: load ONNX Runtime and the model on the provider chain, run one seeded
+    /// clip, print the probabilities and the latency.
+    Selftest(selftest::SelftestArgs),
 }
 
 /// Where ONNX Runtime comes from and which execution provider runs the models.

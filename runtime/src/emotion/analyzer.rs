@@ -112,17 +112,25 @@ pub struct Timing {
     pub engine: EngineStats,
 }
 
+/// Opens the bundle (`None` = the bundled default model) in the variant `precision` picks:
+/// `auto` is FP16 where TensorRT or CUDA serves it and FP32 on the CPU.
+pub fn load_model(bundle: Option<PathBuf>, precision: Precision, session: &SessionOptions) -> Result<EmotionModel, AnalyzerError> {
+    let bundle = bundle.or_else(crate::assets::default_bundle).ok_or(AnalyzerError::NoBundle)?;
+    let env = onnx::environment(None)?;
+    Ok(match precision {
+        Precision::Fixed(variant) => EmotionModel::load(env, &bundle, variant, session)?,
+        Precision::Auto => {
+            let model = EmotionModel::load(env, &bundle, Variant::Fp16, session)?;
+            if model.frame.provider == ActiveProvider::Cpu { EmotionModel::load(env, &bundle, Variant::Fp32, session)? } else { model }
+        }
+    })
+}
+
 impl Analyzer {
     pub fn load(settings: &AnalyzerSettings) -> Result<Self, AnalyzerError> {
-        let bundle = settings.bundle.clone().or_else(crate::assets::default_bundle).ok_or(AnalyzerError::NoBundle)?;
+        let model = load_model(settings.bundle.clone(), settings.precision, &settings.session)?;
         let env = onnx::environment(None)?;
-        let model = match settings.precision {
-            Precision::Fixed(variant) => EmotionModel::load(env, &bundle, variant, &settings.session)?,
-            Precision::Auto => {
-                let model = EmotionModel::load(env, &bundle, Variant::Fp16, &settings.session)?;
-                if model.frame.provider == ActiveProvider::Cpu { EmotionModel::load(env, &bundle, Variant::Fp32, &settings.session)? } else { model }
-            }
-        };
+        let bundle = model.bundle.clone();
         let t = model.manifest.clip_length;
         if settings.clip_length != 0 && settings.clip_length != t {
             return Err(AnalyzerError::ClipLength { requested: settings.clip_length, model: t, bundle: bundle.display().to_string() });

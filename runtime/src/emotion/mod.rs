@@ -6,7 +6,7 @@
 mod analyzer;
 mod track;
 
-pub use analyzer::{Analyzer, AnalyzerError, AnalyzerSettings, FaceSource, Precision, Timing};
+pub use analyzer::{Analyzer, AnalyzerError, AnalyzerSettings, FaceSource, Precision, Timing, load_model};
 
 use std::collections::HashMap;
 use std::time::Duration;
