@@ -123,8 +123,13 @@ impl EmotionEngine {
                 }
             }
             if !ready.is_empty() {
-                let clips: Vec<Vec<_>> = ready.iter().map(|id| self.tracks[id].features.iter().cloned().collect()).collect();
-                let views: Vec<&[_]> = clips.iter().map(Vec::as_slice).collect();
+                // Each ready track's window as one slice, without copying the encodings.
+                for id in &ready {
+                    if let Some(state) = self.tracks.get_mut(id) {
+                        state.features.make_contiguous();
+                    }
+                }
+                let views: Vec<&[_]> = ready.iter().map(|id| self.tracks[id].features.as_slices().0).collect();
                 let results = self.model.classify_clips(&views)?;
                 self.stats.clips_classified += results.len() as u64;
                 for (id, result) in ready.iter().zip(results) {

@@ -164,7 +164,7 @@ enum Mode {
 
 struct State {
     mode: Mode,
-    labels: Vec<String>,
+    labels: Arc<[String]>,
     info: Option<gst_video::VideoInfo>,
     frames: u64,
 }
@@ -463,7 +463,7 @@ impl BaseTransformImpl for EmotionDetect {
             gst::info!(CAT, imp = self, "passed over {reason}");
         }
         *lock(&self.active_provider) = Some(provider);
-        let labels = analyzer.model().labels().to_vec();
+        let labels: Arc<[String]> = analyzer.model().labels().into();
         let mode = if settings.asynchronous { Mode::Async(AsyncWorker::spawn(analyzer)) } else { Mode::Sync(Box::new(analyzer)) };
         *lock(&self.state) = Some(State { mode, labels, info: None, frames: 0 });
         Ok(())
