@@ -90,14 +90,8 @@ impl GraphBuilder {
         format!("{hint}_{}", self.next)
     }
 
-    /// A float initializer (a weight or a constant), stored in the graph's precision.
-    pub fn weight(&mut self, name: &str, shape: &[usize], data: &[f32]) -> String {
-        let (data_type, raw_data) = match self.precision {
-            Precision::Fp32 => (tensor_proto::DataType::FLOAT, data.iter().flat_map(|v| v.to_le_bytes()).collect()),
-            Precision::Fp16 => {
-                (tensor_proto::DataType::FLOAT16, data.iter().flat_map(|v| half::f16::from_f32(*v).to_le_bytes()).collect())
-            }
-        };
+    /// Adds an initializer with little-endian `raw_data` and returns its name.
+    fn initializer(&mut self, name: &str, shape: &[usize], data_type: tensor_proto::DataType, raw_data: Vec<u8>) -> String {
         self.graph.initializer.push(TensorProto {
             name: name.into(),
             dims: shape.iter().map(|&d| d as i64).collect(),
@@ -108,27 +102,24 @@ impl GraphBuilder {
         name.to_string()
     }
 
+    /// A float initializer (a weight or a constant), stored in the graph's precision.
+    pub fn weight(&mut self, name: &str, shape: &[usize], data: &[f32]) -> String {
+        match self.precision {
+            Precision::Fp32 => self.fp32s(name, shape, data),
+            Precision::Fp16 => {
+                let raw = data.iter().flat_map(|v| half::f16::from_f32(*v).to_le_bytes()).collect();
+                self.initializer(name, shape, tensor_proto::DataType::FLOAT16, raw)
+            }
+        }
+    }
+
     fn int8s(&mut self, name: &str, shape: &[usize], values: &[i8]) -> String {
-        self.graph.initializer.push(TensorProto {
-            name: name.into(),
-            dims: shape.iter().map(|&d| d as i64).collect(),
-            data_type: tensor_proto::DataType::INT8 as i32,
-            raw_data: values.iter().map(|&v| v as u8).collect(),
-            ..Default::default()
-        });
-        name.to_string()
+        self.initializer(name, shape, tensor_proto::DataType::INT8, values.iter().map(|&v| v as u8).collect())
     }
 
     /// An FP32 initializer whatever the graph's precision (quantization scales).
     fn fp32s(&mut self, name: &str, shape: &[usize], values: &[f32]) -> String {
-        self.graph.initializer.push(TensorProto {
-            name: name.into(),
-            dims: shape.iter().map(|&d| d as i64).collect(),
-            data_type: tensor_proto::DataType::FLOAT as i32,
-            raw_data: values.iter().flat_map(|v| v.to_le_bytes()).collect(),
-            ..Default::default()
-        });
-        name.to_string()
+        self.initializer(name, shape, tensor_proto::DataType::FLOAT, values.iter().flat_map(|v| v.to_le_bytes()).collect())
     }
 
     /// An INT8 weight stored as such and dequantized per output channel along axis 0
@@ -170,14 +161,7 @@ impl GraphBuilder {
 
     fn int64s(&mut self, values: &[i64]) -> String {
         let name = self.fresh("shape");
-        self.graph.initializer.push(TensorProto {
-            name: name.clone(),
-            dims: vec![values.len() as i64],
-            data_type: tensor_proto::DataType::INT64 as i32,
-            raw_data: values.iter().flat_map(|v| v.to_le_bytes()).collect(),
-            ..Default::default()
-        });
-        name
+        self.initializer(&name, &[values.len()], tensor_proto::DataType::INT64, values.iter().flat_map(|v| v.to_le_bytes()).collect())
     }
 
     pub fn node(&mut self, op: &str, inputs: &[&str], attributes: Vec<AttributeProto>) -> String {

@@ -4,14 +4,19 @@ use std::process::Command;
 
 use emoedge_tests::workspace_root;
 
-fn normal_deps(package: &str) -> String {
+/// `cargo tree` of `package` over the given edge kinds, one crate per line.
+fn tree(package: &str, edges: &str) -> String {
     let out = Command::new(env!("CARGO"))
         .current_dir(workspace_root())
-        .args(["tree", "--offline", "--locked", "-e", "normal", "--prefix", "none", "-p", package])
+        .args(["tree", "--offline", "--locked", "-e", edges, "--prefix", "none", "-p", package])
         .output()
         .expect("cargo runs");
     assert!(out.status.success(), "cargo tree failed: {}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8(out.stdout).unwrap()
+}
+
+fn normal_deps(package: &str) -> String {
+    tree(package, "normal")
 }
 
 #[test]
@@ -35,13 +40,7 @@ fn the_plugin_and_binary_use_no_gstreamer_api_newer_than_1_16() {
     // gstreamer-rs declares an API only when its `v1_XX` feature is on; with none above v1_16,
     // nothing newer than JetPack 5's GStreamer 1.16 can be called (or linked).
     for package in ["gst-plugin-emoedge", "emoedge-runtime"] {
-        let out = Command::new(env!("CARGO"))
-            .current_dir(workspace_root())
-            .args(["tree", "--offline", "--locked", "-e", "features,normal", "--prefix", "none", "-p", package])
-            .output()
-            .expect("cargo runs");
-        assert!(out.status.success(), "cargo tree failed: {}", String::from_utf8_lossy(&out.stderr));
-        let tree = String::from_utf8(out.stdout).unwrap();
+        let tree = tree(package, "features,normal");
         assert!(tree.lines().any(|l| l.starts_with("gstreamer ")), "{package} uses GStreamer:\n{tree}");
         let newer: Vec<&str> = tree
             .lines()
