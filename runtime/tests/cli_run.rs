@@ -88,3 +88,31 @@ fn bad_input_is_one_clear_error_and_leaves_no_results_file() {
     fails(&["run", not_video.to_str().unwrap(), "--out", dir, "--model", bundle().to_str().unwrap()], &[]);
     assert!(!out.path().join("results.jsonl").exists());
 }
+
+#[test]
+fn ctrl_c_ends_a_run_cleanly_with_the_results_so_far() {
+    let out = tempfile::tempdir().unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_emoedge"))
+        .args(["run", &media("WolfgangLanger_Pexels.mp4"), "--out", out.path().to_str().unwrap(), "--execution-provider", "cpu"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until results are flowing (the partial file grows), then interrupt as a user would.
+    let partial = out.path().join(".results.jsonl.partial");
+    let started = std::time::Instant::now();
+    while std::fs::metadata(&partial).map_or(0, |m| m.len()) == 0 {
+        assert!(started.elapsed().as_secs() < 120, "no results after 2 minutes");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let status = Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    assert!(status.success());
+    let output = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}{}", String::from_utf8_lossy(&output.stderr));
+    let results = std::fs::read_to_string(out.path().join("results.jsonl")).unwrap();
+    let lines = results.lines().count();
+    assert!(lines > 0 && lines < 465, "an interrupted run keeps what it had: {lines} results");
+    assert!(out.path().join("timeline-1.png").is_file());
+    assert!(!partial.exists());
+}

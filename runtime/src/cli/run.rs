@@ -6,6 +6,8 @@ use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
@@ -100,6 +102,16 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
     }
     gst::init()?;
     emoedge_runtime::emotiondetect::register(None)?;
+    // The first Ctrl-C (or SIGTERM) ends the stream cleanly so that everything so far is written;
+    // a second one quits at once.
+    let interrupts = Arc::new(AtomicU32::new(0));
+    let counter = interrupts.clone();
+    ctrlc::set_handler(move || {
+        if counter.fetch_add(1, Ordering::SeqCst) >= 1 {
+            std::process::exit(130);
+        }
+    })
+    .context("cannot install the Ctrl-C handler")?;
     let description = format!(
         "uridecodebin uri=\"{}\" ! videoconvert ! video/x-raw,format=BGRx ! emotiondetect name=detect ! appsink name=sink sync=false max-buffers=8",
         uri(&args.input)?
@@ -143,9 +155,15 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
         let mut frames = 0u64;
         let is_file = !args.input.contains("://") || args.input.starts_with("file://");
         let mut last_progress = Instant::now();
+        let mut stopping = false;
         loop {
             if let Some(error) = bus_error(&bus) {
                 bail!("{error}");
+            }
+            if !stopping && interrupts.load(Ordering::SeqCst) > 0 {
+                stopping = true;
+                bar.println("interrupted: ending the stream and writing the results (Ctrl-C again to quit at once)");
+                pipeline.send_event(gst::event::Eos::new());
             }
             let Some(sample) = sink.try_pull_sample(gst::ClockTime::from_mseconds(100)) else {
                 if sink.is_eos() {

@@ -114,7 +114,7 @@ struct AsyncWorker {
 }
 
 impl AsyncWorker {
-    fn spawn(mut analyzer: Analyzer) -> Self {
+    fn spawn(mut analyzer: Analyzer) -> std::io::Result<Self> {
         // One frame in flight: a busy worker makes the streaming thread skip frames, never wait.
         let (jobs, receiver): (SyncSender<Job>, Receiver<Job>) = sync_channel(1);
         let latest = Arc::new(Mutex::new(Latest::default()));
@@ -138,9 +138,8 @@ impl AsyncWorker {
                         }
                     }
                 }
-            })
-            .ok();
-        Self { jobs: Some(jobs), latest, thread }
+            })?;
+        Ok(Self { jobs: Some(jobs), latest, thread: Some(thread) })
     }
 
     fn stop(&mut self) {
@@ -464,7 +463,13 @@ impl BaseTransformImpl for EmotionDetect {
         }
         *lock(&self.active_provider) = Some(provider);
         let labels: Arc<[String]> = analyzer.model().labels().into();
-        let mode = if settings.asynchronous { Mode::Async(AsyncWorker::spawn(analyzer)) } else { Mode::Sync(Box::new(analyzer)) };
+        let mode = if settings.asynchronous {
+            let worker = AsyncWorker::spawn(analyzer)
+                .map_err(|e| gst::error_msg!(gst::CoreError::Thread, ("emotiondetect cannot start its inference thread: {}", e)))?;
+            Mode::Async(worker)
+        } else {
+            Mode::Sync(Box::new(analyzer))
+        };
         *lock(&self.state) = Some(State { mode, labels, info: None, frames: 0 });
         Ok(())
     }
