@@ -163,6 +163,8 @@ enum Mode {
 
 struct State {
     mode: Mode,
+    /// Faces come from upstream metas (fixed at start, like the rest of the settings).
+    upstream: bool,
     labels: Arc<[String]>,
     info: Option<gst_video::VideoInfo>,
     frames: u64,
@@ -470,7 +472,8 @@ impl BaseTransformImpl for EmotionDetect {
         } else {
             Mode::Sync(Box::new(analyzer))
         };
-        *lock(&self.state) = Some(State { mode, labels, info: None, frames: 0 });
+        let upstream = settings.face_source == FaceSourceProperty::Upstream;
+        *lock(&self.state) = Some(State { mode, upstream, labels, info: None, frames: 0 });
         Ok(())
     }
 
@@ -490,7 +493,6 @@ impl BaseTransformImpl for EmotionDetect {
     }
 
     fn transform_ip(&self, buffer: &mut gst::BufferRef) -> Result<gst::FlowSuccess, gst::FlowError> {
-        let upstream_mode = lock(&self.settings).face_source == FaceSourceProperty::Upstream;
         let mut guard = lock(&self.state);
         let Some(state) = guard.as_mut() else {
             gst::element_imp_error!(self, gst::CoreError::Negotiation, ("emotiondetect got a buffer before it started"));
@@ -502,6 +504,7 @@ impl BaseTransformImpl for EmotionDetect {
         };
         let index = state.frames;
         state.frames += 1;
+        let upstream_mode = state.upstream;
         let upstream: Vec<BBox> = if upstream_mode {
             buffer.iter_meta::<gst_video::VideoRegionOfInterestMeta>().filter(|m| m.roi_type() == "face").map(|m| roi_box(m.rect())).collect()
         } else {
