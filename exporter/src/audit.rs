@@ -7,7 +7,7 @@ use onnx_protobuf::ModelProto;
 
 /// ONNX ops supported by TensorRT 8.5's ONNX parser that the model needs (a deliberate subset).
 pub const TENSORRT_8_5_OPS: &[&str] = &[
-    "Add", "Cast", "Conv", "DequantizeLinear", "Div", "Erf", "Identity", "MatMul", "Mul", "QuantizeLinear",
+    "Add", "Cast", "Conv", "DequantizeLinear", "Div", "Erf", "Identity", "MatMul", "MaxPool", "Mul", "QuantizeLinear",
     "ReduceMean", "Relu", "Reshape", "Slice", "Softmax", "Sqrt", "Sub", "Transpose",
 ];
 

@@ -2,8 +2,8 @@
 //! `[B,16,D']`, `pooled [B,D]` — built layer by layer as `HybridModel::forward_frame` runs.
 
 use emoedge_models::Config;
-use emoedge_models::config::STEM_STRIDE;
-use emoedge_models::cost::encoder_blocks;
+use emoedge_models::config::{STEM_CONVS, pool_padding};
+use emoedge_models::cost::encoder_modules;
 use onnx_protobuf::ModelProto;
 
 use crate::graph::{Dim, GraphBuilder, Precision};
@@ -31,8 +31,16 @@ pub fn at_site(g: &mut GraphBuilder, w: &Weights, x: &str, site: &str) -> String
 
 fn conv(g: &mut GraphBuilder, w: &Weights, x: &str, layer: &str, stride: usize, pad: usize, groups: usize) -> String {
     let x = at_site(g, w, x, layer);
-    let (weight, bias) = (param(g, w, &format!("{layer}.weight")), param(g, w, &format!("{layer}.bias")));
-    g.conv(&x, &weight, &bias, stride, pad, groups)
+    let weight = param(g, w, &format!("{layer}.weight"));
+    let bias = format!("{layer}.bias");
+    let bias = w.has(&bias).then(|| param(g, w, &bias));
+    g.conv(&x, &weight, bias.as_deref(), stride, pad, groups)
+}
+
+/// A separable convolution: depthwise 3×3 ('same') → pointwise 1×1.
+fn separable(g: &mut GraphBuilder, w: &Weights, x: &str, layer: &str, channels: usize) -> String {
+    let y = conv(g, w, x, &format!("{layer}.depthwise"), 1, 1, channels);
+    conv(g, w, &y, &format!("{layer}.pointwise"), 1, 0, 1)
 }
 
 pub fn linear(g: &mut GraphBuilder, w: &Weights, x: &str, layer: &str) -> String {
@@ -60,15 +68,19 @@ pub fn frame_graph(c: &Config, w: &Weights, precision: Precision, metadata: &[(&
     let mut g = GraphBuilder::new("emoedge_frame", precision);
     let s = c.crop_size;
     let faces = g.input("faces", &[Dim::Dynamic("batch"), Dim::Fixed(3), Dim::Fixed(s), Dim::Fixed(s)]);
-    let mut x = conv(&mut g, w, &faces, "encoder.stem", STEM_STRIDE, 1, 1);
-    x = g.relu(&x);
-    for (i, block) in encoder_blocks(c).into_iter().enumerate() {
-        let name = format!("encoder.blocks.{i}");
-        let y = conv(&mut g, w, &x, &format!("{name}.depthwise"), block.stride, 1, block.in_channels);
+    let mut x = faces;
+    for i in 0..STEM_CONVS {
+        let y = conv(&mut g, w, &x, &format!("encoder.stem.{i}"), 1, 0, 1);
+        x = g.relu(&y);
+    }
+    for (i, module) in encoder_modules(c).into_iter().enumerate() {
+        let name = format!("encoder.modules.{i}");
+        let shortcut = conv(&mut g, w, &x, &format!("{name}.shortcut"), 2, 0, 1);
+        let y = separable(&mut g, w, &x, &format!("{name}.separable.0"), module.in_channels);
         let y = g.relu(&y);
-        let y = conv(&mut g, w, &y, &format!("{name}.pointwise"), 1, 0, 1);
-        let y = g.relu(&y);
-        x = if block.residual() { g.add(&y, &x) } else { y };
+        let y = separable(&mut g, w, &y, &format!("{name}.separable.1"), module.out_channels);
+        let pooled = g.max_pool(&y, 3, 2, pool_padding(module.side));
+        x = g.add(&pooled, &shortcut);
     }
     let d = c.token_dim as i64;
     let flat = g.reshape(&x, &[0, d, -1]);

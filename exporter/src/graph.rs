@@ -188,10 +188,23 @@ impl GraphBuilder {
         name.to_string()
     }
 
-    pub fn conv(&mut self, x: &str, weight: &str, bias: &str, stride: usize, pad: usize, groups: usize) -> String {
+    /// A 2-D convolution; `bias` is optional (a depthwise convolution has none).
+    pub fn conv(&mut self, x: &str, weight: &str, bias: Option<&str>, stride: usize, pad: usize, groups: usize) -> String {
         let s = stride as i64;
         let p = pad as i64;
-        self.node("Conv", &[x, weight, bias], vec![attr_ints("strides", &[s, s]), attr_ints("pads", &[p, p, p, p]), attr_int("group", groups as i64)])
+        let inputs: Vec<&str> = [Some(x), Some(weight), bias].into_iter().flatten().collect();
+        self.node("Conv", &inputs, vec![attr_ints("strides", &[s, s]), attr_ints("pads", &[p, p, p, p]), attr_int("group", groups as i64)])
+    }
+
+    /// `kernel`×`kernel` max pooling with `stride` and padding (before, after) on both spatial
+    /// axes; ONNX never picks a padded cell.
+    pub fn max_pool(&mut self, x: &str, kernel: usize, stride: usize, [before, after]: [usize; 2]) -> String {
+        let (k, s, b, a) = (kernel as i64, stride as i64, before as i64, after as i64);
+        self.node(
+            "MaxPool",
+            &[x],
+            vec![attr_ints("kernel_shape", &[k, k]), attr_ints("strides", &[s, s]), attr_ints("pads", &[b, b, a, a])],
+        )
     }
 
     pub fn relu(&mut self, x: &str) -> String {

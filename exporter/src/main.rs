@@ -43,7 +43,8 @@ enum Command {
         #[arg(long, default_value_t = 16)]
         clips: usize,
         /// A video whose faces make the real clips (every window of T frames); by default the
-        /// held-out sample assets/media/single_face.mp4 when scripts/setup fetched it.
+        /// demo video assets/media/WolfgangLanger_Pexels.mp4 (a person the default model was
+        /// neither trained nor calibrated on) when scripts/setup fetched it.
         #[arg(long)]
         video: Option<PathBuf>,
         /// Most real clips to run.
@@ -63,7 +64,7 @@ fn check(bundle: &Path, run: Option<PathBuf>, clips: usize, video: Option<PathBu
     );
     let (t, s) = (manifest.clip_length, manifest.crop_size);
     let mut inputs = vec![Inputs { name: "seeded random".into(), faces: seeded_values(clips * t * 3 * s * s, 1), clips }];
-    let video = video.or_else(|| emoedge_runtime::assets::find(Path::new("assets/media/single_face.mp4")));
+    let video = video.or_else(|| emoedge_runtime::assets::find(Path::new("assets/media/WolfgangLanger_Pexels.mp4")));
     if let Some(video) = video {
         let crops = face_crops(&video, s, 1, max_real_clips + t - 1)?;
         let name = video.file_name().map_or("video".into(), |n| n.to_string_lossy().into_owned());

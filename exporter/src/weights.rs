@@ -57,6 +57,11 @@ impl Weights {
         Ok(out)
     }
 
+    /// Whether the model has parameter `name` (a depthwise convolution has no bias).
+    pub fn has(&self, name: &str) -> bool {
+        self.tensors.contains_key(name)
+    }
+
     pub fn get(&self, name: &str) -> (&[usize], &[f32]) {
         let (shape, values) = self.tensors.get(name).unwrap_or_else(|| panic!("the model has no parameter `{name}`"));
         (shape, values)

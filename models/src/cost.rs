@@ -4,7 +4,7 @@
 //! FLOPs count a multiply-add as two operations and cover convolutions, linear layers and
 //! attention matmuls; element-wise work (activations, norms, softmax) is left out, as is usual.
 
-use crate::config::{Config, STEM_STRIDE};
+use crate::config::{Config, STEM_CONVS};
 
 /// One convolution or linear layer's share of the cost.
 struct Layer {
@@ -12,33 +12,30 @@ struct Layer {
     macs: usize,
 }
 
-/// A depthwise-separable block of the encoder, as the reference forward builds it.
+/// A residual module of the encoder, as the reference forward builds it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct BlockShape {
+pub struct ModuleShape {
     pub in_channels: usize,
     pub out_channels: usize,
-    pub stride: usize,
+    /// Side of the feature map entering the module; it leaves at ⌈side / 2⌉.
+    pub side: usize,
 }
 
-impl BlockShape {
-    /// Blocks with an identity shortcut keep both width and resolution.
-    pub fn residual(&self) -> bool {
-        self.stride == 1 && self.in_channels == self.out_channels
-    }
-}
-
-/// The encoder's blocks in order: each stage's first block changes width and stride.
-pub fn encoder_blocks(config: &Config) -> Vec<BlockShape> {
-    let mut blocks = Vec::new();
-    let mut channels = config.encoder.stem_channels;
-    for stage in &config.encoder.stages {
-        for i in 0..stage.blocks {
-            let stride = if i == 0 { stage.stride } else { 1 };
-            blocks.push(BlockShape { in_channels: channels, out_channels: stage.channels, stride });
-            channels = stage.channels;
-        }
-    }
-    blocks
+/// The encoder's residual modules in order.
+pub fn encoder_modules(config: &Config) -> Vec<ModuleShape> {
+    let sides = config.encoder_sides();
+    let mut in_channels = config.encoder.stem_channels;
+    config
+        .encoder
+        .modules
+        .iter()
+        .zip(sides)
+        .map(|(&out_channels, side)| {
+            let shape = ModuleShape { in_channels, out_channels, side };
+            in_channels = out_channels;
+            shape
+        })
+        .collect()
 }
 
 fn conv(in_c: usize, out_c: usize, kernel: usize, groups: usize, out_hw: usize) -> Layer {
@@ -51,12 +48,24 @@ fn linear(d_in: usize, d_out: usize, rows: usize) -> Layer {
 }
 
 fn frame_layers(c: &Config) -> Vec<Layer> {
-    let mut side = c.crop_size / STEM_STRIDE;
-    let mut layers = vec![conv(3, c.encoder.stem_channels, 3, 1, side * side)];
-    for block in encoder_blocks(c) {
-        side /= block.stride;
-        layers.push(conv(block.in_channels, block.in_channels, 3, block.in_channels, side * side));
-        layers.push(conv(block.in_channels, block.out_channels, 1, 1, side * side));
+    let stem = c.encoder.stem_channels;
+    let mut layers = Vec::new();
+    let mut in_channels = 3;
+    for i in 1..=STEM_CONVS {
+        let side = c.crop_size - 2 * i;
+        layers.push(conv(in_channels, stem, 3, 1, side * side));
+        in_channels = stem;
+    }
+    for m in encoder_modules(c) {
+        let area = m.side * m.side;
+        // Two separable convolutions at full resolution (depthwise without bias), then the
+        // max-pool; the 1×1 stride-2 shortcut runs at the output resolution.
+        for channels in [m.in_channels, m.out_channels] {
+            layers.push(Layer { params: channels * 9, macs: channels * 9 * area });
+            layers.push(conv(channels, m.out_channels, 1, 1, area));
+        }
+        let out = m.side.div_ceil(2);
+        layers.push(conv(m.in_channels, m.out_channels, 1, 1, out * out));
     }
     layers.push(Layer { params: 2 * c.token_dim, macs: 0 }); // token LayerNorm
     let tokens = c.expert_tokens();

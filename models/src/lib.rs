@@ -3,9 +3,9 @@
 //! A small hybrid-experts video emotion model after Emotion-Qwen's hybrid compressor:
 //!
 //! ```text
-//! face crop [3,S,S] ─ FrameEncoder ─ tokens [G·G, D] ─┬─ general Expert (2×2 merge + MLP) ─ [16, D'] ┐
-//!                                                      ├─ emotion Expert (2×2 merge + MLP) ─ [16, D'] ┤  frame part
-//!                                                      └─ mean ─ pooled [D] ───────────────────────── ┘  (per frame)
+//! face crop [3,S,S] ─ FrameEncoder ─ tokens [G·G, D] ─┬─ general Expert (2×2 merge + MLP) ─ [G²/4, D'] ┐
+//!  (mini-XCEPTION,                                     ├─ emotion Expert (2×2 merge + MLP) ─ [G²/4, D'] ┤  frame part
+//!   from fer's weights)                                └─ mean ─ pooled [D] ─────────────────────────── ┘  (per frame)
 //! T frames ─ Gate (MHSA → 2×(Linear→ReLU→LayerNorm) → Linear → softmax) = (g_general, g_emotion)      clip part
 //!          ─ fused = g_general·general + g_emotion·emotion ─ TemporalHead ─ emotion [7], general [K]    (per clip)
 //! ```
@@ -26,7 +26,7 @@
 //!
 //! ## Parameter names
 //! Safetensors tensor names are the parameters' paths in [`reference::HybridModel`]
-//! (`encoder.stem.weight`, `encoder.blocks.0.depthwise.weight`, `general_expert.merge_proj.weight`,
+//! (`encoder.stem.0.weight`, `encoder.modules.0.separable.0.depthwise.weight`, `general_expert.merge_proj.weight`,
 //! `gate.attention.query.weight`, `head.emotion.bias`, …). Linear weights are stored
 //! `[d_in, d_out]`, convolutions `[out, in/groups, k, k]`. Renaming a field is a breaking change
 //! of the weights format.
@@ -42,7 +42,7 @@ pub mod seeded;
 #[cfg(feature = "reference")]
 pub mod reference;
 
-pub use config::{Config, ConfigError, EncoderConfig, StageConfig};
+pub use config::{Config, ConfigError, EncoderConfig};
 pub use cost::ModelCost;
 pub use fsutil::write_atomic;
 pub use labels::{EMOTIONS, LabelError, LabelMapping, Teacher};

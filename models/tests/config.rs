@@ -4,8 +4,8 @@ use emoedge_models::{Config, ConfigError, ModelCost};
 fn default_config_is_valid_and_round_trips_through_json() {
     let config = Config::default();
     config.validate().unwrap();
-    assert_eq!(config.token_grid(), 8);
-    assert_eq!(config.expert_tokens(), 16);
+    assert_eq!(config.token_grid(), 4);
+    assert_eq!(config.expert_tokens(), 4);
     assert_eq!(Config::from_json(&config.to_json()).unwrap(), config);
 }
 
@@ -18,16 +18,12 @@ fn refused(config: Config) -> String {
 
 #[test]
 fn odd_token_grid_is_refused_naming_the_merge() {
-    // 40 / 8 = a 5×5 grid: the 2×2 merge cannot tile it.
+    // 40 → 36 → 18 → 9 → 5 → 3: a 3×3 grid; the 2×2 merge cannot tile it.
     let message = refused(Config { crop_size: 40, ..Config::default() });
-    assert!(message.contains("5×5") && message.contains("2×2 token merge"), "{message}");
-    assert!(message.contains("multiple of 16"), "the fix is named: {message}");
-}
-
-#[test]
-fn crop_not_divisible_by_stride_is_refused() {
-    let message = refused(Config { crop_size: 60, ..Config::default() });
-    assert!(message.contains("not divisible by the encoder stride 8"), "{message}");
+    assert!(message.contains("3×3") && message.contains("2×2 token merge"), "{message}");
+    assert!(message.contains("crop_size"), "the fix is named: {message}");
+    let message = refused(Config { crop_size: 4, ..Config::default() });
+    assert!(message.contains("stem"), "{message}");
 }
 
 #[test]
@@ -43,11 +39,18 @@ fn heads_must_divide_token_dim() {
 }
 
 #[test]
-fn zero_sizes_and_bad_strides_are_refused() {
+fn zero_sizes_and_odd_token_grids_are_refused() {
     assert!(refused(Config { clip_length: 0, ..Config::default() }).contains("`clip_length` is 0"));
     let mut config = Config::default();
-    config.encoder.stages[0].stride = 3;
-    assert!(refused(config).contains("encoder.stages[0]"));
+    config.encoder.modules[1] = 0;
+    assert!(refused(config).contains("encoder.modules"));
+    // 64 → 60 → 30 → 15 → 8 → 4 → 2 → 1: a 1×1 grid cannot be merged 2×2.
+    let mut config = Config::default();
+    config.encoder.modules.extend([128, 128]);
+    assert!(refused(config).contains("1×1"));
+    assert_eq!(Config::default().encoder_sides(), vec![60, 30, 15, 8, 4]);
+    assert_eq!(emoedge_models::config::pool_padding(15), [1, 1]);
+    assert_eq!(emoedge_models::config::pool_padding(60), [0, 1]);
 }
 
 #[test]

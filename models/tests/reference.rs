@@ -9,11 +9,11 @@ use emoedge_models::reference::Routing;
 #[test]
 fn output_shapes_for_several_batch_sizes() {
     let (config, model, device) = model(1);
-    let (t, s, e) = (config.clip_length, config.crop_size, config.expert_dim);
+    let (t, s, e, n) = (config.clip_length, config.crop_size, config.expert_dim, config.expert_tokens());
     for b in [1, 2, 5] {
         let frames = model.forward_frame(tensor([b, 3, s, s], 10 + b as u64, &device));
-        assert_eq!(frames.general_tokens.dims(), [b, 16, e]);
-        assert_eq!(frames.emotion_tokens.dims(), [b, 16, e]);
+        assert_eq!(frames.general_tokens.dims(), [b, n, e]);
+        assert_eq!(frames.emotion_tokens.dims(), [b, n, e]);
         assert_eq!(frames.pooled.dims(), [b, config.token_dim]);
 
         let out = model.forward(tensor([b, t, 3, s, s], 20 + b as u64, &device));
@@ -21,7 +21,7 @@ fn output_shapes_for_several_batch_sizes() {
         assert_eq!(out.emotion_probs.dims(), [b, 7]);
         assert_eq!(out.gate.dims(), [b, 2]);
         assert_eq!(out.general_logits.dims(), [b, config.general_classes]);
-        assert_eq!(out.fused_tokens.dims(), [b, t * 16, e]);
+        assert_eq!(out.fused_tokens.dims(), [b, t * n, e]);
     }
 }
 
@@ -49,7 +49,7 @@ fn fused_tokens_are_the_gate_weighted_sum_of_the_experts() {
     let out = model.forward_clip(clip);
     let gate = to_vec(out.gate);
     let fused = to_vec(out.fused_tokens);
-    let per_clip = t * 16 * e;
+    let per_clip = t * config.expert_tokens() * e;
     let expected: Vec<f32> = (0..b * per_clip)
         .map(|i| {
             let c = i / per_clip;
@@ -64,7 +64,7 @@ fn pinned_routing_uses_one_expert_only() {
     let (config, model, device) = model(4);
     let (t, s) = (config.clip_length, config.crop_size);
     let clip = model.forward_frame(tensor([2 * t, 3, s, s], 5, &device)).into_clips(t);
-    let general = to_vec(clip.general_tokens.clone().reshape([2, t * 16, config.expert_dim]));
+    let general = to_vec(clip.general_tokens.clone().reshape([2, t * config.expert_tokens(), config.expert_dim]));
     let out = model.forward_clip_routed(clip, Routing::GeneralOnly);
     assert_eq!(to_vec(out.gate), vec![1.0, 0.0, 1.0, 0.0]);
     assert_eq!(to_vec(out.fused_tokens), general);

@@ -41,9 +41,11 @@ fn parameter_names_are_stable() {
     let (_, model, _) = model(13);
     let names: Vec<String> = model.param_specs().into_iter().map(|s| s.name).collect();
     for expected in [
-        "encoder.stem.weight",
-        "encoder.blocks.0.depthwise.weight",
-        "encoder.blocks.4.pointwise.bias",
+        "encoder.stem.0.weight",
+        "encoder.stem.1.bias",
+        "encoder.modules.0.separable.0.depthwise.weight",
+        "encoder.modules.3.separable.1.pointwise.bias",
+        "encoder.modules.3.shortcut.weight",
         "encoder.token_norm.gamma",
         "general_expert.merge_proj.weight",
         "emotion_expert.out_proj.bias",
@@ -57,6 +59,8 @@ fn parameter_names_are_stable() {
     ] {
         assert!(names.iter().any(|n| n == expected), "missing `{expected}` in {names:?}");
     }
+    // Keras' SeparableConv2D has no depthwise bias; neither has ours (fer's weights load 1:1).
+    assert!(!names.iter().any(|n| n.contains("depthwise.bias")), "{names:?}");
 }
 
 #[test]

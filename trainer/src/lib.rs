@@ -6,12 +6,15 @@
 
 pub mod augment;
 pub mod data;
+pub mod eval;
+pub mod leakage;
 pub mod metrics;
 pub mod plot;
 pub mod predict;
 pub mod prepare;
 pub mod quant;
 pub mod quantize_run;
+pub mod recipe;
 pub mod run;
 pub mod teachers;
 pub mod train;

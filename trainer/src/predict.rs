@@ -20,7 +20,7 @@ pub struct Prediction {
 }
 
 pub fn predict(run: &Path, images: &[PathBuf], capture: &mut FaceCapture) -> anyhow::Result<Vec<Prediction>> {
-    let (config, model) = load_model(Some(run), 0)?;
+    let (config, model) = load_model(Some(run), None, 0)?;
     let mut examples = Vec::new();
     let mut origin = Vec::new();
     for image in images {

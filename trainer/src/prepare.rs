@@ -2,9 +2,13 @@
 //!
 //! Faces are found, tracked and cut by the runtime's [`FaceCapture`] — the code that cuts them
 //! at inference. Each face gives the student's S×S crop and a larger crop for the teachers;
-//! every crop becomes a one-frame manifest line with the teachers' ensemble as its soft label.
-//! Splits are per source: every frame of a held-out video is held out. A `.npy` source is
-//! scikit-image's `lfw_subset` (already cropped faces).
+//! every crop becomes a one-frame manifest line whose target is fer's logits (the student's
+//! encoder is fer's; see `train::loss` for why logits), and every T consecutive captured frames
+//! of a video track also become a clip line (windows overlapping by half) whose target is the
+//! mean over its frames — so the clip part (gate
+//! attention over T, position embedding, temporal pooling) learns from real motion, not only
+//! from one crop repeated T times. Splits are per source: every frame of a held-out video is
+//! held out. A `.npy` source is scikit-image's `lfw_subset` (already cropped faces).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -16,7 +20,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::data::lfw::read_lfw_faces;
 use crate::data::{Split, fit};
-use crate::teachers::{TEACHER_CROP, TeacherLabels, Teachers};
+use crate::teachers::{ENSEMBLE, TeacherLabels, Teachers, teacher_crop};
 
 pub struct Source {
     pub path: PathBuf,
@@ -26,23 +30,34 @@ pub struct Source {
 pub struct Prepared {
     pub manifest: PathBuf,
     pub faces: usize,
+    /// Clip lines of T consecutive frames (video sources only).
+    pub clips: usize,
     pub per_split: [usize; 3],
 }
 
 /// Captures every `every`-th frame's faces of `sources` into `out` and labels them.
-pub fn prepare(
-    sources: &[Source],
-    out: &Path,
-    every: u64,
-    capture: &mut FaceCapture,
-    capture_size: u32,
-    teachers: &Teachers,
-) -> anyhow::Result<Prepared> {
+/// A captured face: its two crops, where it came from, and (for video) its track and frame.
+pub struct Row {
+    /// The student's S×S crop.
+    pub student: PathBuf,
+    /// The teachers' larger crop of the same face.
+    pub teacher: PathBuf,
+    pub split: Split,
+    pub source: String,
+    /// (track, frame index) in a video.
+    pub track: Option<(u64, u64)>,
+    /// Presentation time in a video.
+    pub seconds: Option<f64>,
+}
+
+/// Captures the faces of `sources` (every `every`-th frame) into `out/crops` (student) and
+/// `out/teacher-crops`.
+pub fn capture_sources(sources: &[Source], out: &Path, every: u64, capture: &mut FaceCapture, capture_size: u32) -> anyhow::Result<Vec<Row>> {
     let crops_dir = out.join("crops");
     let teacher_dir = out.join("teacher-crops");
     std::fs::create_dir_all(&crops_dir)?;
     std::fs::create_dir_all(&teacher_dir)?;
-    let mut rows: Vec<(PathBuf, PathBuf, Split, String)> = Vec::new();
+    let mut rows: Vec<Row> = Vec::new();
     let bar = ProgressBar::new(sources.len() as u64)
         .with_style(ProgressStyle::with_template("{bar:30} {pos}/{len} sources {msg}").expect("valid template"));
     for source in sources {
@@ -55,8 +70,8 @@ pub fn prepare(
                 let file = format!("{name}_{i:03}.png");
                 let (student, teacher) = (crops_dir.join(&file), teacher_dir.join(&file));
                 fit(rgb.clone(), capture_size).save(&student)?;
-                fit(rgb, TEACHER_CROP.size).save(&teacher)?;
-                rows.push((student, teacher, source.split, source.path.display().to_string()));
+                fit(rgb, teacher_crop().size).save(&teacher)?;
+                rows.push(Row { student, teacher, split: source.split, source: source.path.display().to_string(), track: None, seconds: None });
             }
             bar.inc(1);
             continue;
@@ -70,28 +85,81 @@ pub fn prepare(
                 let file = format!("{name}_{:06}_t{}.png", face.frame, face.track);
                 let (student, teacher) = (crops_dir.join(&file), teacher_dir.join(&file));
                 face.crop.save(&student)?;
-                aligned_crop(&frame.image, &face.face, TEACHER_CROP).save(&teacher)?;
-                rows.push((student, teacher, source.split, source.path.display().to_string()));
+                aligned_crop(&frame.image, &face.face, teacher_crop()).save(&teacher)?;
+                let (track, seconds) = (Some((face.track, face.frame)), face.pts_ns.map(|ns| ns as f64 / 1e9));
+                rows.push(Row { student, teacher, split: source.split, source: source.path.display().to_string(), track, seconds });
             }
         }
         bar.inc(1);
     }
     bar.finish_and_clear();
-    let teacher_crops: Vec<PathBuf> = rows.iter().map(|r| r.1.clone()).collect();
+    Ok(rows)
+}
+
+/// Captures `sources` and labels every face with the teacher ensemble: `out/faces.jsonl` (one
+/// line per face, one per window of T consecutive video frames) and `out/teachers.jsonl`.
+pub fn prepare(
+    sources: &[Source],
+    out: &Path,
+    every: u64,
+    capture: &mut FaceCapture,
+    capture_size: u32,
+    clip_length: usize,
+    teachers: &Teachers,
+) -> anyhow::Result<Prepared> {
+    let rows = capture_sources(sources, out, every, capture, capture_size)?;
+    let teacher_crops: Vec<PathBuf> = rows.iter().map(|r| r.teacher.clone()).collect();
     let labels = teachers.label(&teacher_crops)?;
     let manifest = out.join("faces.jsonl");
     let mut lines = Vec::new();
     let mut detail = Vec::new();
     let mut per_split = [0usize; 3];
-    for ((student, _, split, source), label) in rows.iter().zip(&labels) {
-        let crop = student.strip_prefix(out).unwrap_or(student);
-        lines.push(serde_json::json!({ "crops": [crop], "soft": label.ensemble, "split": split }).to_string());
-        detail.push(serde_json::json!({ "crop": crop, "source": source, "facex": label.facex, "fer": label.fer }).to_string());
-        per_split[*split as usize] += 1;
+    let relative = |path: &Path| path.strip_prefix(out).unwrap_or(path).to_path_buf();
+    for (row, label) in rows.iter().zip(&labels) {
+        let crop = relative(&row.student);
+        lines.push(serde_json::json!({ "crops": [crop], "logits": label.fer_logits, "split": row.split }).to_string());
+        let mut line = serde_json::json!({ "crop": crop, "source": row.source, "ensemble": label.ensemble });
+        for ((_, name), probs) in ENSEMBLE.iter().zip(&label.teachers) {
+            line[*name] = serde_json::json!(probs);
+        }
+        detail.push(line.to_string());
+        per_split[row.split as usize] += 1;
+    }
+    let windows = clip_windows(&rows, clip_length);
+    for window in &windows {
+        let logits: [f32; 7] = std::array::from_fn(|i| window.iter().map(|&r| labels[r].fer_logits[i]).sum::<f32>() / window.len() as f32);
+        let crops: Vec<PathBuf> = window.iter().map(|&r| relative(&rows[r].student)).collect();
+        lines.push(serde_json::json!({ "crops": crops, "logits": logits, "split": rows[window[0]].split }).to_string());
     }
     write_lines(&manifest, &lines)?;
     write_lines(&out.join("teachers.jsonl"), &detail)?;
-    Ok(Prepared { manifest, faces: rows.len(), per_split })
+    Ok(Prepared { manifest, faces: rows.len(), clips: windows.len(), per_split })
+}
+
+/// Windows of `t` consecutive captured frames of one video track (starting every `t / 2`
+/// frames), as row indices in time order.
+fn clip_windows(rows: &[Row], t: usize) -> Vec<Vec<usize>> {
+    windows_every(rows, t, (t / 2).max(1))
+}
+
+/// Windows of `t` consecutive captured frames of one video track, starting every `step`.
+pub fn windows_every(rows: &[Row], t: usize, step: usize) -> Vec<Vec<usize>> {
+    let mut tracks: std::collections::BTreeMap<(&str, u64), Vec<(u64, usize)>> = Default::default();
+    for (i, row) in rows.iter().enumerate() {
+        if let Some((track, frame)) = row.track {
+            tracks.entry((row.source.as_str(), track)).or_default().push((frame, i));
+        }
+    }
+    let mut windows = Vec::new();
+    for mut frames in tracks.into_values() {
+        frames.sort_unstable();
+        let mut start = 0;
+        while start + t <= frames.len() {
+            windows.push(frames[start..start + t].iter().map(|&(_, i)| i).collect());
+            start += step;
+        }
+    }
+    windows
 }
 
 fn write_lines(path: &Path, lines: &[String]) -> anyhow::Result<()> {

@@ -1,5 +1,7 @@
-//! `emoedge-train quantize`: calibrate a finished run on held-out samples, write its INT8 and
-//! FP16 variants with `quant.json`, and report how far each drifts from FP32.
+//! `emoedge-train quantize`: calibrate a finished run on training samples, write its INT8 and
+//! FP16 variants with `quant.json`, and report how far each drifts from FP32 on held-out
+//! samples — calibration and report never share a sample. (`emoedge-train eval --bundle
+//! --variant int8` scores the exported variants on the evaluation sets.)
 
 use std::path::PathBuf;
 
@@ -31,29 +33,35 @@ pub struct VariantReport {
 }
 
 pub fn quantize_run(spec: &QuantizeSpec) -> anyhow::Result<Vec<VariantReport>> {
-    let (config, model) = load_model(Some(&spec.run), 0)?;
+    let (config, model) = load_model(Some(&spec.run), None, 0)?;
     let size = config.crop_size as u32;
     let general: Vec<Example> = match &spec.general {
-        Some(p) => read_digits(p, size)?.into_iter().filter(|e| e.split != Split::Train).collect(),
+        Some(p) => read_digits(p, size)?,
         None => Vec::new(),
     };
     let emotion: Vec<Example> = match &spec.emotion {
-        Some(p) => read_manifest(p, size, &mut crate::run::manifest_videos())?
-            .into_iter()
-            .filter(|e| e.split != Split::Train)
-            .collect(),
+        Some(p) => read_manifest(p, size, &mut crate::run::manifest_videos())?,
         None => Vec::new(),
     };
-    anyhow::ensure!(!emotion.is_empty(), "quantization is calibrated and checked on held-out faces: give --emotion with a val split");
-    let emotion_items: Vec<Item> = emotion.iter().map(|example| Item { task: Task::Emotion, example }).collect();
-    let general_items: Vec<Item> = general.iter().map(|example| Item { task: Task::General, example }).collect();
+    fn items(examples: &[Example], task: Task, train: bool) -> Vec<Item<'_>> {
+        examples.iter().filter(|e| (e.split == Split::Train) == train).map(|example| Item { task, example }).collect()
+    }
+    let (emotion_items, general_items) = (items(&emotion, Task::Emotion, false), items(&general, Task::General, false));
+    anyhow::ensure!(!emotion_items.is_empty(), "quantization is checked on held-out faces: give --emotion with a val split");
 
-    // Calibrate on up to `samples` held-out faces and digits, through the gated route.
+    // Calibrate on up to `samples` training faces and digits, through the gated route, spread
+    // over the training split (every k-th) so that no source dominates.
+    fn spread(pool: Vec<Item<'_>>, n: usize) -> Vec<Item<'_>> {
+        let step = (pool.len() / n.max(1)).max(1);
+        pool.into_iter().step_by(step).take(n).collect()
+    }
+    let (emotion_pool, general_pool) = (items(&emotion, Task::Emotion, true), items(&general, Task::General, true));
+    anyhow::ensure!(!emotion_pool.is_empty(), "quantization is calibrated on training faces: --emotion has no train split");
+    let n_general = general_pool.len().min(spec.samples / 2);
+    let n_emotion = emotion_pool.len().min(spec.samples - n_general);
+    let mut calibration_items = spread(emotion_pool, n_emotion);
+    calibration_items.extend(spread(general_pool, n_general));
     let calibration = CalibrationTap::default();
-    let n_general = general_items.len().min(spec.samples / 2);
-    let n_emotion = emotion_items.len().min(spec.samples - n_general);
-    let mut calibration_items: Vec<Item> = emotion_items[..n_emotion].to_vec();
-    calibration_items.extend_from_slice(&general_items[..n_general]);
     evaluate_tapped(&model, &config, &calibration_items, Routing::Gated, config.general_classes, Some(&calibration));
     let quantized = quantize(&config, &model, &calibration, spec.calibration, calibration_items.len())?;
 

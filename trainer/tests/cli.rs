@@ -27,14 +27,14 @@ fn data_train_quantize_predict() {
         std::fs::read_to_string(&manifest).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     assert_eq!(lines.len(), 7);
     for line in &lines {
-        let soft: Vec<f32> = serde_json::from_value(line["soft"].clone()).unwrap();
-        assert!((soft.iter().sum::<f32>() - 1.0).abs() < 1e-3);
+        let logits: Vec<f32> = serde_json::from_value(line["logits"].clone()).unwrap();
+        assert!(logits.len() == 7 && logits.iter().all(|z| z.is_finite()));
         assert!(data.join(line["crops"][0].as_str().unwrap()).is_file());
     }
 
     let run = dir.path().join("run");
     let stdout = train(&["train", "--stage", "emotion", "--out", run.to_str().unwrap(), "--emotion", manifest.to_str().unwrap(), "--epochs", "2", "--batch-size", "4"]);
-    assert!(stdout.contains("stage Emotion: 4 steps"), "{stdout}");
+    assert!(stdout.contains("stage Emotion: "), "{stdout}");
     for file in ["weights.safetensors", "config.json", "metrics.jsonl", "curves.png", "confusion.png", "summary.json", "checkpoint/state.json"] {
         assert!(run.join(file).is_file(), "{file} missing");
     }
@@ -43,12 +43,95 @@ fn data_train_quantize_predict() {
     let stdout = train(&["quantize", "--run", run.to_str().unwrap(), "--emotion", manifest.to_str().unwrap(), "--samples", "8"]);
     assert!(stdout.contains("int8") && stdout.contains("fp16"), "{stdout}");
     let quant: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(run.join("quant.json")).unwrap()).unwrap();
-    assert_eq!(quant["activations"].as_object().unwrap().len(), 22);
+    assert_eq!(quant["activations"].as_object().unwrap().len(), 33);
     assert!(run.join("weights-int8.safetensors").is_file() && run.join("weights-fp16.safetensors").is_file());
 
     let stdout = train(&["predict", "--run", run.to_str().unwrap(), still.to_str().unwrap()]);
     let label = stdout.trim().rsplit(": ").next().unwrap();
     assert!(emoedge_models::EMOTIONS.contains(&label), "{stdout}");
+}
+
+/// A recipe's sources and evaluation sets, a fresh model on fer's encoder, and its evaluation
+/// beside the teachers on the same clips.
+#[test]
+fn recipe_data_encoder_init_and_eval() {
+    let dir = tempfile::tempdir().unwrap();
+    let recipe = dir.path().join("recipe.json");
+    let text = serde_json::json!({
+        "train": ["media/single_face.mp4"],
+        "val": ["media/single_face.jpg"],
+        "eval": [
+            {"name": "stills", "about": "one labelled still", "people": 1, "images": [["media/0-f15-hao-ph.jpg", "happy"]]},
+            {"name": "clip", "about": "a labelled second of video", "people": 1, "video": "media/WolfgangLanger_Pexels.mp4",
+             "segments": [[14.0, 15.0, "happy"]]}
+        ]
+    });
+    std::fs::write(&recipe, text.to_string()).unwrap();
+    let data = dir.path().join("data");
+    let stdout = train(&["data", "--recipe", recipe.to_str().unwrap(), "--every", "6", "--out", data.to_str().unwrap()]);
+    // 12 captured frames of the video make 2 windows of 8 (overlapping by 4).
+    assert!(stdout.starts_with("13 faces (12 train, 1 val) and 2 clips of 8 consecutive frames"), "{stdout}");
+    assert!(stdout.contains("evaluation set stills: 1 labelled clips") && stdout.contains("evaluation set clip: "), "{stdout}");
+    let manifest = data.join("faces.jsonl");
+    let lines: Vec<serde_json::Value> =
+        std::fs::read_to_string(&manifest).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let windows: Vec<&serde_json::Value> = lines.iter().filter(|l| l["crops"].as_array().unwrap().len() == 8).collect();
+    assert_eq!(windows.len(), 2);
+    // A window's target is the mean of its frames' targets (fer's logits).
+    let frame_logits = |crop: &serde_json::Value| -> Vec<f32> {
+        let line = lines.iter().find(|l| l["crops"].as_array().unwrap().len() == 1 && &l["crops"][0] == crop).unwrap();
+        serde_json::from_value(line["logits"].clone()).unwrap()
+    };
+    let window: Vec<f32> = serde_json::from_value(windows[0]["logits"].clone()).unwrap();
+    let mean: Vec<f32> = (0..7).map(|k| windows[0]["crops"].as_array().unwrap().iter().map(|c| frame_logits(c)[k]).sum::<f32>() / 8.0).collect();
+    assert!(window.iter().zip(&mean).all(|(a, b)| (a - b).abs() < 1e-4), "{window:?} vs {mean:?}");
+    // Every evaluation clip of the video lies inside the labelled second: ~24 frames, 17 windows.
+    let clips = std::fs::read_to_string(data.join("eval/clip.jsonl")).unwrap();
+    assert!((10..=24).contains(&clips.lines().count()), "{clips}");
+
+    let init = dir.path().join("fer.safetensors");
+    train(&["encoder-init", "--out", init.to_str().unwrap()]);
+    let run = dir.path().join("run");
+    let stdout = train(&[
+        "train", "--stage", "emotion", "--pretrained-encoder", init.to_str().unwrap(), "--out", run.to_str().unwrap(),
+        "--emotion", manifest.to_str().unwrap(), "--online-teacher", init.to_str().unwrap(), "--epochs", "1", "--batch-size", "8",
+    ]);
+    assert!(stdout.contains("stage Emotion: "), "{stdout}");
+    // The online teacher is fer's classifier: a file without it is refused by name.
+    let bare = dir.path().join("bare.safetensors");
+    std::fs::write(&bare, safetensors::serialize(Vec::<(String, safetensors::tensor::TensorView)>::new(), None).unwrap()).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_emoedge-train"))
+        .args(["train", "--stage", "emotion", "--init", run.to_str().unwrap(), "--out", dir.path().join("r2").to_str().unwrap()])
+        .args(["--emotion", manifest.to_str().unwrap(), "--online-teacher", bare.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && stderr.contains("fer_classifier.weight") && stderr.contains("encoder-init"), "{stderr}");
+    let out = dir.path().join("eval");
+    let stdout = train(&[
+        "eval", "--run", run.to_str().unwrap(), "--data", data.to_str().unwrap(), "--recipe", recipe.to_str().unwrap(), "--out",
+        out.to_str().unwrap(),
+    ]);
+    for predictor in ["student", "fer", "faceapi", "facex", "ensemble"] {
+        assert!(stdout.contains(&format!("| stills (1, 1) | {predictor} |")), "{stdout}");
+    }
+    assert!(out.join("confusion-stills.png").is_file() && out.join("confusion-clip.png").is_file() && out.join("eval.md").is_file());
+    let results: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("eval.json")).unwrap()).unwrap();
+    // Every teacher reads this laughing face and second of laughter as happy.
+    for set in results.as_array().unwrap() {
+        for score in set["scores"].as_array().unwrap().iter().skip(1) {
+            assert!(score["accuracy"].as_f64().unwrap() >= 0.9, "{score}");
+        }
+    }
+
+    // Scoring needs the captured sets.
+    let out = Command::new(env!("CARGO_BIN_EXE_emoedge-train"))
+        .args(["eval", "--run", run.to_str().unwrap(), "--data", dir.path().to_str().unwrap(), "--recipe", recipe.to_str().unwrap()])
+        .args(["--out", dir.path().join("x").to_str().unwrap()])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && stderr.contains("stills.jsonl is missing") && stderr.contains("data --recipe"), "{stderr}");
 }
 
 #[test]

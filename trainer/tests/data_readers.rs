@@ -140,7 +140,8 @@ fn manifest_malformed_lines_name_file_and_line() {
     write_png(&dir.path().join("a.png"), 1);
     let good = r#"{"crops": ["a.png"], "label": "sad"}"#;
     let cases = [
-        (r#"{"crops": ["a.png"], "label": "sad", "soft": [1,0,0,0,0,0,0]}"#, "exactly one of `label` and `soft`"),
+        (r#"{"crops": ["a.png"], "label": "sad", "soft": [1,0,0,0,0,0,0]}"#, "exactly one of `label`, `soft` and `logits`"),
+        (r#"{"crops": ["a.png"], "logits": [1, 2]}"#, "`logits` must be 7 finite numbers"),
         (r#"{"crops": ["a.png"], "soft": [0.5, 0.5]}"#, "`soft` must be 7 probabilities"),
         (r#"{"crops": ["a.png"], "label": "bored"}"#, "unknown emotion label `bored`"),
         (r#"{"label": "sad"}"#, "exactly one of `crops`, `crop_dir` and `video`"),

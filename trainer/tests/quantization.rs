@@ -78,12 +78,12 @@ fn written_variants_hold_int8_and_fp16_tensors() {
     let clips = Tensor::<5>::from_data(TensorData::new(values(2 * 8 * 3 * 64 * 64, 3), [2, 8, 3, 64, 64]), &cpu());
     model.forward_tapped(clips, emoedge_models::reference::Routing::Gated, Some(&calibration));
     let q = quantize(&config, &model, &calibration, Calibration::Max, 2).unwrap();
-    assert_eq!(q.spec.activations.len(), 22, "every conv/linear input site is calibrated");
+    assert_eq!(q.spec.activations.len(), 33, "every conv/linear input site is calibrated");
     assert!(q.spec.activations.values().all(|a| a.range > 0.0 && (a.scale - a.range / 127.0).abs() < 1e-9));
     let int8 = safetensors::SafeTensors::deserialize(&q.int8_safetensors).unwrap();
     let fp16 = safetensors::SafeTensors::deserialize(&q.fp16_safetensors).unwrap();
-    assert_eq!(int8.tensor("encoder.stem.weight").unwrap().dtype(), safetensors::Dtype::I8);
-    assert_eq!(int8.tensor("encoder.stem.bias").unwrap().dtype(), safetensors::Dtype::F32);
+    assert_eq!(int8.tensor("encoder.stem.0.weight").unwrap().dtype(), safetensors::Dtype::I8);
+    assert_eq!(int8.tensor("encoder.stem.0.bias").unwrap().dtype(), safetensors::Dtype::F32);
     assert_eq!(fp16.tensor("gate.position").unwrap().dtype(), safetensors::Dtype::F16);
     assert_eq!(int8.len(), model.param_specs().len());
     assert_eq!(q.spec.weights["general_expert.merge_proj.weight"].axis, 1);

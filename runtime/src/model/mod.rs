@@ -19,9 +19,9 @@ use crate::onnx::{ModelSession, OnnxError, SessionOptions, open_session};
 /// What the frame part produces for one face crop.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FaceFeatures {
-    /// `[16 · D']` general-expert tokens, row-major.
+    /// `[G²/4 · D']` general-expert tokens (4 × 128 by default), row-major.
     pub general: Vec<f32>,
-    /// `[16 · D']` emotion-expert tokens, row-major.
+    /// `[G²/4 · D']` emotion-expert tokens, row-major.
     pub emotion: Vec<f32>,
     /// `[D]` mean of the encoder tokens.
     pub pooled: Vec<f32>,

@@ -6,7 +6,8 @@
 //! {"video": "clip.mp4", "frames": [0, 120], "label": "happy", "split": "val"}
 //! ```
 //! Exactly one of `crops` / `crop_dir` / `video`, exactly one of `label` (an emotion name) /
-//! `soft` (seven probabilities in canonical order). `split` defaults to `train`. Paths are
+//! `soft` (seven probabilities in canonical order) / `logits` (a teacher's seven logits in
+//! canonical order, matched after centring). `split` defaults to `train`. Paths are
 //! relative to the manifest. Faces of a `video` come from the runtime's face capture — the
 //! same code that crops faces at inference — through the `video_crops` callback.
 
@@ -31,6 +32,7 @@ struct Line {
     frames: Option<[u64; 2]>,
     label: Option<String>,
     soft: Option<Vec<f32>>,
+    logits: Option<Vec<f32>>,
     split: Option<Split>,
 }
 
@@ -49,9 +51,15 @@ pub fn read_manifest(path: &Path, size: u32, video_crops: &mut VideoCrops) -> Re
             continue;
         }
         let line: Line = serde_json::from_str(&text).map_err(|e| row(format!("not a manifest line ({e})")))?;
-        let target = match (&line.label, &line.soft) {
-            (Some(label), None) => Target::Hard(canonical_index(label).map_err(|e| row(e.to_string()))?),
-            (None, Some(soft)) => {
+        let target = match (&line.label, &line.soft, &line.logits) {
+            (Some(label), None, None) => Target::Hard(canonical_index(label).map_err(|e| row(e.to_string()))?),
+            (None, None, Some(logits)) => {
+                if logits.len() != EMOTIONS.len() || logits.iter().any(|z| !z.is_finite()) {
+                    return Err(row(format!("`logits` must be {} finite numbers in the order {}", EMOTIONS.len(), EMOTIONS.join(", "))));
+                }
+                Target::Logits(logits.clone())
+            }
+            (None, Some(soft), None) => {
                 let sum: f32 = soft.iter().sum();
                 if soft.len() != EMOTIONS.len() || soft.iter().any(|p| !(0.0..=1.0).contains(p)) || (sum - 1.0).abs() > 1e-3 {
                     return Err(row(format!(
@@ -62,7 +70,7 @@ pub fn read_manifest(path: &Path, size: u32, video_crops: &mut VideoCrops) -> Re
                 }
                 Target::Soft(soft.clone())
             }
-            _ => return Err(row("give exactly one of `label` and `soft`".into())),
+            _ => return Err(row("give exactly one of `label`, `soft` and `logits`".into())),
         };
         let (frames, source) = match (&line.crops, &line.crop_dir, &line.video) {
             (Some(crops), None, None) => {

@@ -40,6 +40,8 @@ pub enum Target {
     Hard(usize),
     /// A probability vector over the task's labels (teacher soft labels).
     Soft(Vec<f32>),
+    /// A teacher's logits over the task's labels, matched after centring.
+    Logits(Vec<f32>),
 }
 
 impl Target {
@@ -47,7 +49,7 @@ impl Target {
     pub fn argmax(&self) -> usize {
         match self {
             Target::Hard(c) => *c,
-            Target::Soft(p) => p.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).map_or(0, |(i, _)| i),
+            Target::Soft(p) | Target::Logits(p) => p.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).map_or(0, |(i, _)| i),
         }
     }
 }

@@ -18,6 +18,8 @@ pub struct Batch {
     pub frames: Tensor<4>,
     /// For each clip and time step, the row of `frames` [B·T].
     pub index: Tensor<1, Int>,
+    /// The same rows, on the host.
+    pub rows: Vec<usize>,
     pub clip_length: usize,
     pub targets: Vec<Target>,
 }
@@ -58,6 +60,7 @@ pub fn make_batch<R: RngExt>(
     }
     Batch {
         frames: crops_tensor(&crops, device),
+        rows: index.iter().map(|&r| r as usize).collect(),
         index: Tensor::from_data(TensorData::new(index, [examples.len() * clip_length]), device),
         clip_length,
         targets: examples.iter().map(|e| e.target.clone()).collect(),

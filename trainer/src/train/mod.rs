@@ -2,6 +2,7 @@
 
 pub mod batch;
 pub mod loss;
+pub mod online_teacher;
 pub mod schedule;
 pub mod stage;
 mod trainer;

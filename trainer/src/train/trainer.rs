@@ -14,6 +14,7 @@ use rand_chacha::ChaCha8Rng;
 
 use super::batch::{Sampling, clip_features, make_batch};
 use super::loss::mixed_loss;
+use super::online_teacher::OnlineTeacher;
 use super::schedule::CosineSchedule;
 use super::stage::Stage;
 use crate::augment::Augment;
@@ -47,13 +48,17 @@ pub struct TrainOptions {
     /// Distillation temperature for soft targets.
     pub temperature: f32,
     pub seed: u64,
-    /// Encoder blocks (from the top) that the emotion stage trains.
-    pub encoder_top_blocks: usize,
+    /// Encoder modules (from the top) that the general, emotion and baseline stages train;
+    /// 0 keeps a pretrained encoder as it is (see [`Stage::freeze`]).
+    pub encoder_modules: usize,
     /// Weight of the router's task-label loss in the joint stage (general → g_general,
     /// emotion → g_emotion), which teaches the gate what each expert is for.
     pub gate_supervision: f32,
     /// Flip, affine and colour jitter on training crops.
     pub augment: bool,
+    /// fer's classifier (`emoedge-train encoder-init`'s file) as the online teacher of emotion
+    /// items: their targets become fer's logits on the very crops of the step.
+    pub online_teacher: Option<std::path::PathBuf>,
 }
 
 impl TrainOptions {
@@ -69,15 +74,17 @@ impl TrainOptions {
             grad_clip: 1.0,
             temperature: 2.0,
             seed: 0,
-            encoder_top_blocks: 2,
+            encoder_modules: 0,
             gate_supervision: 0.1,
             augment: true,
+            online_teacher: None,
         }
     }
 }
 
 pub struct Trainer {
     pub model: HybridModel,
+    online_teacher: Option<OnlineTeacher>,
     optimizer: ModuleOptimizer,
     pub step: usize,
     pub options: TrainOptions,
@@ -87,16 +94,26 @@ pub struct Trainer {
 }
 
 impl Trainer {
-    /// Starts training `model` (any device) for `options.stage`.
+    /// Starts training `model` (any device) for `options.stage`; loads the online teacher the
+    /// options name.
+    pub fn with_teacher(config: &Config, model: HybridModel, options: TrainOptions) -> anyhow::Result<Self> {
+        let mut trainer = Self::new(config, model, options);
+        if let Some(path) = &trainer.options.online_teacher {
+            trainer.online_teacher = Some(OnlineTeacher::load(path, config.token_dim, &trainer.device)?);
+        }
+        Ok(trainer)
+    }
+
+    /// Starts training `model` (any device) for `options.stage`, without an online teacher.
     pub fn new(config: &Config, model: HybridModel, options: TrainOptions) -> Self {
         let device = emoedge_models::reference::cpu().autodiff();
-        let model = options.stage.freeze(model.set_require_grad(true).train().fork(&device), options.encoder_top_blocks);
+        let model = options.stage.freeze(model.set_require_grad(true).train().fork(&device), options.encoder_modules);
         let optimizer = AdamWConfig::new()
             .with_weight_decay(options.weight_decay)
             .with_grad_clipping(Some(GradientClippingConfig::Norm(options.grad_clip)))
             .init();
         let augment = if options.augment { Augment::default() } else { Augment::NONE };
-        Self { model, optimizer, step: 0, options, config: config.clone(), device, augment }
+        Self { model, online_teacher: None, optimizer, step: 0, options, config: config.clone(), device, augment }
     }
 
     pub fn schedule(&self) -> CosineSchedule {
@@ -120,9 +137,27 @@ impl Trainer {
             &mut Sampling::Train { rng: &mut rng, augment: &self.augment },
             &self.device,
         );
+        let targets = match &self.online_teacher {
+            Some(teacher) if items.iter().any(|i| i.task == Task::Emotion) => {
+                let per_crop = teacher.logits(self.model.encoder.feature_map(batch.frames.clone(), &Taps::none()));
+                let t = self.config.clip_length;
+                items
+                    .iter()
+                    .enumerate()
+                    .map(|(i, item)| match item.task {
+                        Task::General => batch.targets[i].clone(),
+                        Task::Emotion => {
+                            let rows = &batch.rows[i * t..(i + 1) * t];
+                            Target::Logits((0..7).map(|k| rows.iter().map(|&r| per_crop[r][k]).sum::<f32>() / t as f32).collect())
+                        }
+                    })
+                    .collect()
+            }
+            _ => batch.targets.clone(),
+        };
         let features = clip_features(&self.model, &batch, &Taps::none());
         let out = self.model.forward_clip_routed(features, self.options.stage.routing());
-        let loss = self.loss(items, &batch.targets, out.emotion_logits, out.general_logits, out.gate);
+        let loss = self.loss(items, &targets, out.emotion_logits, out.general_logits, out.gate);
         let value = loss.clone().into_scalar::<f32>();
         let grads = GradientsParams::from_grads(loss.backward(), &self.model);
         let lr = self.schedule().lr(self.step);
@@ -197,7 +232,7 @@ impl Trainer {
         let config: Config = serde_json::from_value(state["config"].clone())?;
         let options: TrainOptions = serde_json::from_value(state["options"].clone())?;
         let model = HybridModel::load_safetensors(&config, dir.join("weights.safetensors"), &emoedge_models::reference::cpu())?;
-        let mut trainer = Self::new(&config, model, options);
+        let mut trainer = Self::with_teacher(&config, model, options)?;
         trainer.optimizer = trainer
             .optimizer
             .load(dir.join("optimizer.bpk"))
@@ -260,7 +295,7 @@ pub fn evaluate_tapped(
             let predicted = argmax(scores);
             report.predicted.push(predicted);
             confusion.get_or_insert_with(|| Confusion::new(k)).add(truth, predicted);
-            if matches!(item.example.target, Target::Soft(_)) {
+            if matches!(item.example.target, Target::Soft(_) | Target::Logits(_)) {
                 soft += 1;
                 agree += usize::from(predicted == truth);
             }

