@@ -186,5 +186,6 @@ fn taps_see_every_conv_and_linear_input_and_an_identity_tap_changes_nothing() {
         .filter(|w| !sites.contains(&w.trim_end_matches(".weight").to_string()))
         .collect();
     assert!(untapped.is_empty(), "layers without a tapped input: {untapped:?}");
-    assert_eq!(sites.len(), 1 + 2 * 5 + 2 * 2 + 4 + 3, "{sites:?}");
+    // encoder: 2 stem convs + 4 modules × (shortcut + 2 separable × 2); experts 2 × 2; gate 4; head 3.
+    assert_eq!(sites.len(), 2 + 4 * 5 + 2 * 2 + 4 + 3, "{sites:?}");
 }

@@ -23,7 +23,7 @@ use emoedge_runtime::onnx::{self, SessionOptions};
 use crate::data::manifest::read_manifest;
 use crate::data::{Example, Split};
 use crate::metrics::Confusion;
-use crate::prepare::{Row, Source, capture_sources, windows_every};
+use crate::prepare::{Row, Source, capture_sources, most_seen, windows_every};
 use crate::recipe::EvalSet;
 use crate::teachers::{ENSEMBLE, Teachers};
 use crate::train::{Item, Task, evaluate};
@@ -50,7 +50,7 @@ pub fn capture_set(set: &EvalSet, assets: &Path, out: &Path, capture: &mut FaceC
     if let Some(video) = &set.video {
         let source = Source { path: assets.join(video), split: Split::Test };
         let rows = capture_sources(std::slice::from_ref(&source), out, 1, capture, size)?;
-        let subject = most_seen_track(&rows);
+        let subject = most_seen(rows.iter().filter_map(|r| r.track.map(|(track, _)| track)));
         for row in rows.into_iter().filter(|r| r.track.map(|(t, _)| t) == subject) {
             if let Some(label) = row.seconds.and_then(|s| set.label_at(s)) {
                 let label = label.to_string();
@@ -59,14 +59,6 @@ pub fn capture_set(set: &EvalSet, assets: &Path, out: &Path, capture: &mut FaceC
         }
     }
     Ok(labelled)
-}
-
-fn most_seen_track(rows: &[Row]) -> Option<u64> {
-    let mut counts = std::collections::HashMap::new();
-    for (track, _) in rows.iter().filter_map(|r| r.track) {
-        *counts.entry(track).or_insert(0usize) += 1;
-    }
-    counts.into_iter().max_by_key(|&(track, n)| (n, std::cmp::Reverse(track))).map(|(t, _)| t)
 }
 
 /// Captures `set` into `eval_dir` and writes its clip manifest and the teachers' answers.

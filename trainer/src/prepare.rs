@@ -20,7 +20,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::data::lfw::read_lfw_faces;
 use crate::data::{Split, fit};
-use crate::teachers::{ENSEMBLE, TeacherLabels, Teachers, teacher_crop};
+use crate::teachers::{ENSEMBLE, Teachers, teacher_crop};
 
 pub struct Source {
     pub path: PathBuf,
@@ -171,10 +171,6 @@ fn write_lines(path: &Path, lines: &[String]) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The ensemble's top-1, for summaries.
-pub fn top(label: &TeacherLabels) -> usize {
-    label.ensemble.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).map_or(0, |(i, _)| i)
-}
 
 /// The face crops of `video` in frame range `[first, end)` for a manifest's `video` line: per
 /// frame, the face of the track seen most often (the clip's subject), cut by the runtime.
@@ -190,10 +186,15 @@ pub fn video_crops(capture: &mut FaceCapture, video: &Path, range: Option<[u64; 
             faces.extend(capture.process(&frame).map_err(|e| e.to_string())?);
         }
     }
-    let mut counts = std::collections::HashMap::new();
-    for face in &faces {
-        *counts.entry(face.track).or_insert(0usize) += 1;
-    }
-    let subject = counts.into_iter().max_by_key(|&(track, n)| (n, std::cmp::Reverse(track))).map(|(t, _)| t);
+    let subject = most_seen(faces.iter().map(|f| f.track));
     Ok(faces.into_iter().filter(|f| Some(f.track) == subject).map(|f| f.crop).collect())
+}
+
+/// The track seen most often (the lowest id on a tie): a video's subject.
+pub fn most_seen(tracks: impl Iterator<Item = u64>) -> Option<u64> {
+    let mut counts = std::collections::HashMap::new();
+    for track in tracks {
+        *counts.entry(track).or_insert(0usize) += 1;
+    }
+    counts.into_iter().max_by_key(|&(track, n)| (n, std::cmp::Reverse(track))).map(|(t, _)| t)
 }

@@ -90,6 +90,11 @@ for crop in sys.argv[2:]:
     theirs = lite.get_tensor(o["index"])[0]
     assert ours.argmax() == theirs.argmax(), (crop, ours, theirs)
     worst = max(worst, float(np.abs(ours - theirs).max()))
+# human's port (measured for the model card, not in the ensemble): the surprised and the happy
+# face read as such, like every teacher here.
+human = tn.Human(teachers / "human/emotion.json")
+tops = [tn.LABELS["human"][int(p.argmax())] for p in tn.predict(human, [Image.open(c).convert("RGB") for c in sys.argv[2:4]])]
+assert tops == ["surprise", "happy"], tops
 print(worst)
 "#;
     let output = Command::new(assets().join("teachers/venv/bin/python"))
