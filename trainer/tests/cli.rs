@@ -107,6 +107,14 @@ fn recipe_data_encoder_init_and_eval() {
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success() && stderr.contains("fer_classifier.weight") && stderr.contains("encoder-init"), "{stderr}");
+    // …and it needs fer's encoder unchanged.
+    let out = Command::new(env!("CARGO_BIN_EXE_emoedge-train"))
+        .args(["train", "--stage", "emotion", "--init", run.to_str().unwrap(), "--out", dir.path().join("r3").to_str().unwrap()])
+        .args(["--emotion", manifest.to_str().unwrap(), "--online-teacher", init.to_str().unwrap(), "--encoder-modules", "1"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && stderr.contains("--encoder-modules 0"), "{stderr}");
     let out = dir.path().join("eval");
     let stdout = train(&[
         "eval", "--run", run.to_str().unwrap(), "--data", data.to_str().unwrap(), "--recipe", recipe.to_str().unwrap(), "--out",

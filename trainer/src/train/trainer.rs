@@ -97,6 +97,11 @@ impl Trainer {
     /// Starts training `model` (any device) for `options.stage`; loads the online teacher the
     /// options name.
     pub fn with_teacher(config: &Config, model: HybridModel, options: TrainOptions) -> anyhow::Result<Self> {
+        anyhow::ensure!(
+            options.online_teacher.is_none() || options.encoder_modules == 0,
+            "the online teacher reads fer's classifier off the encoder's features, so the encoder must stay fer's: \
+             use --encoder-modules 0 with --online-teacher"
+        );
         let mut trainer = Self::new(config, model, options);
         if let Some(path) = &trainer.options.online_teacher {
             trainer.online_teacher = Some(OnlineTeacher::load(path, config.token_dim, &trainer.device)?);
