@@ -7,8 +7,25 @@ use onnx_protobuf::ModelProto;
 
 /// ONNX ops supported by TensorRT 8.5's ONNX parser that the model needs (a deliberate subset).
 pub const TENSORRT_8_5_OPS: &[&str] = &[
-    "Add", "Cast", "Conv", "DequantizeLinear", "Div", "Erf", "Identity", "MatMul", "MaxPool", "Mul", "QuantizeLinear",
-    "ReduceMean", "Relu", "Reshape", "Slice", "Softmax", "Sqrt", "Sub", "Transpose",
+    "Add",
+    "Cast",
+    "Conv",
+    "DequantizeLinear",
+    "Div",
+    "Erf",
+    "Identity",
+    "MatMul",
+    "MaxPool",
+    "Mul",
+    "QuantizeLinear",
+    "ReduceMean",
+    "Relu",
+    "Reshape",
+    "Slice",
+    "Softmax",
+    "Sqrt",
+    "Sub",
+    "Transpose",
 ];
 
 /// The distinct op types of a model's graph.

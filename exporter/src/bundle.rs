@@ -7,7 +7,9 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use emoedge_models::manifest::{FORMAT_VERSION, FileEntry, Manifest, ProfileShapes, Source, TensorRtSettings, Variant, VariantEntry};
+use emoedge_models::manifest::{
+    FORMAT_VERSION, FileEntry, Manifest, ProfileShapes, Source, TensorRtSettings, Variant, VariantEntry,
+};
 use emoedge_models::quant::QuantSpec;
 use emoedge_models::reference::HybridModel;
 use emoedge_models::{Config, EMOTIONS, Preprocessing};
@@ -37,7 +39,8 @@ pub fn sha256(bytes: &[u8]) -> String {
 
 /// TensorRT optimisation profiles: faces 1 / 8 / 32 per frame batch, clips 1 / 4 / 16.
 fn tensorrt(config: &Config, variant: Variant) -> TensorRtSettings {
-    let (s, t, n, e, d) = (config.crop_size, config.clip_length, config.expert_tokens(), config.expert_dim, config.token_dim);
+    let (s, t, n, e, d) =
+        (config.crop_size, config.clip_length, config.expert_tokens(), config.expert_dim, config.token_dim);
     let frame = |b: usize| format!("faces:{b}x3x{s}x{s}");
     let clip = |b: usize| format!("general_tokens:{b}x{t}x{n}x{e},emotion_tokens:{b}x{t}x{n}x{e},pooled:{b}x{t}x{d}");
     TensorRtSettings {
@@ -49,7 +52,13 @@ fn tensorrt(config: &Config, variant: Variant) -> TensorRtSettings {
 }
 
 /// The frame and clip graphs of one variant.
-pub fn graphs(config: &Config, model: &HybridModel, spec: &QuantSpec, variant: Variant, model_version: &str) -> anyhow::Result<[ModelProto; 2]> {
+pub fn graphs(
+    config: &Config,
+    model: &HybridModel,
+    spec: &QuantSpec,
+    variant: Variant,
+    model_version: &str,
+) -> anyhow::Result<[ModelProto; 2]> {
     let (weights, precision) = match variant {
         Variant::Fp32 => (Weights::of(model)?, Precision::Fp32),
         Variant::Fp16 => (Weights::of(model)?, Precision::Fp16),
@@ -82,7 +91,9 @@ impl Run {
 
 /// `to` relative to `from` when they share a parent, else `to` absolute.
 fn relative(from: &Path, to: &Path) -> String {
-    let (Ok(from), Ok(to)) = (std::path::absolute(from), std::path::absolute(to)) else { return to.display().to_string() };
+    let (Ok(from), Ok(to)) = (std::path::absolute(from), std::path::absolute(to)) else {
+        return to.display().to_string();
+    };
     let common = from.components().zip(to.components()).take_while(|(a, b)| a == b).count();
     if common <= 1 {
         return to.display().to_string();
@@ -96,7 +107,8 @@ fn relative(from: &Path, to: &Path) -> String {
 /// Writes the bundle of `run` (all three variants) to `out`, replacing what was there.
 pub fn write_bundle(run: &Run, model_version: &str, out: &Path) -> anyhow::Result<PathBuf> {
     let parent = out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    std::fs::create_dir_all(parent).with_context(|| format!("cannot create {}; check the path and permissions", parent.display()))?;
+    std::fs::create_dir_all(parent)
+        .with_context(|| format!("cannot create {}; check the path and permissions", parent.display()))?;
     let staging = tempfile::Builder::new()
         .prefix(".bundle-")
         .tempdir_in(parent)
@@ -111,7 +123,11 @@ pub fn write_bundle(run: &Run, model_version: &str, out: &Path) -> anyhow::Resul
             std::fs::write(staging.path().join(&file), &bytes)?;
             Ok(FileEntry { file, sha256: sha256(&bytes), bytes: bytes.len() as u64 })
         };
-        let entry = VariantEntry { frame: write("frame", frame)?, clip: write("clip", clip)?, tensorrt: tensorrt(&run.config, variant) };
+        let entry = VariantEntry {
+            frame: write("frame", frame)?,
+            clip: write("clip", clip)?,
+            tensorrt: tensorrt(&run.config, variant),
+        };
         variants.insert(variant, entry);
     }
     let manifest = Manifest {

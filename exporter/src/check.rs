@@ -62,7 +62,12 @@ fn argmax(p: &[f32]) -> usize {
 }
 
 /// Compares `variant` of `bundle` with `model` on each input set, on ONNX Runtime's CPU provider.
-pub fn check_variant(bundle: &Path, model: &HybridModel, variant: Variant, inputs: &[Inputs]) -> anyhow::Result<Vec<ParityRow>> {
+pub fn check_variant(
+    bundle: &Path,
+    model: &HybridModel,
+    variant: Variant,
+    inputs: &[Inputs],
+) -> anyhow::Result<Vec<ParityRow>> {
     let env = onnx::environment(None)?;
     let options = SessionOptions { provider: onnx::Provider::Cpu, ..Default::default() };
     let mut onnx_model = EmotionModel::load(env, bundle, variant, &options)?;
@@ -76,12 +81,17 @@ pub fn check_variant(bundle: &Path, model: &HybridModel, variant: Variant, input
         let reference_frame = model.forward_frame(faces.clone());
         let reference = model.forward(faces.reshape([input.clips, t, 3, s, s]));
         let features = onnx_model.frame_features(&input.faces, n)?;
-        let flat = |f: fn(&emoedge_runtime::model::FaceFeatures) -> &Vec<f32>| features.iter().flat_map(|x| f(x).iter().copied()).collect::<Vec<f32>>();
+        let flat = |f: fn(&emoedge_runtime::model::FaceFeatures) -> &Vec<f32>| {
+            features.iter().flat_map(|x| f(x).iter().copied()).collect::<Vec<f32>>()
+        };
         let values = |t: Tensor<3>| t.into_data().try_to_vec::<f32>().expect("f32 tensor");
         let frame_diff = [
             max_diff(&flat(|x| &x.general), &values(reference_frame.general_tokens)),
             max_diff(&flat(|x| &x.emotion), &values(reference_frame.emotion_tokens)),
-            max_diff(&flat(|x| &x.pooled), &reference_frame.pooled.into_data().try_to_vec::<f32>().expect("f32 tensor")),
+            max_diff(
+                &flat(|x| &x.pooled),
+                &reference_frame.pooled.into_data().try_to_vec::<f32>().expect("f32 tensor"),
+            ),
         ]
         .into_iter()
         .fold(0.0, f32::max);
@@ -94,7 +104,15 @@ pub fn check_variant(bundle: &Path, model: &HybridModel, variant: Variant, input
             probs_diff = probs_diff.max(max_diff(&result.emotion_probs, want));
             top1_agree += usize::from(argmax(&result.emotion_probs) == argmax(want));
         }
-        let mut row = ParityRow { variant, inputs: input.name.clone(), clips: input.clips, frame_diff, probs_diff, top1_agree, passed: false };
+        let mut row = ParityRow {
+            variant,
+            inputs: input.name.clone(),
+            clips: input.clips,
+            frame_diff,
+            probs_diff,
+            top1_agree,
+            passed: false,
+        };
         row.passed = row.top1() >= criterion.min_top1
             && criterion.max_abs_diff.is_none_or(|limit| frame_diff <= limit && probs_diff <= limit);
         rows.push(row);

@@ -33,11 +33,21 @@ pub struct GraphBuilder {
 }
 
 fn attr_int(name: &str, value: i64) -> AttributeProto {
-    AttributeProto { name: name.into(), type_: attribute_proto::AttributeType::INT.into(), i: value, ..Default::default() }
+    AttributeProto {
+        name: name.into(),
+        type_: attribute_proto::AttributeType::INT.into(),
+        i: value,
+        ..Default::default()
+    }
 }
 
 fn attr_ints(name: &str, values: &[i64]) -> AttributeProto {
-    AttributeProto { name: name.into(), type_: attribute_proto::AttributeType::INTS.into(), ints: values.to_vec(), ..Default::default() }
+    AttributeProto {
+        name: name.into(),
+        type_: attribute_proto::AttributeType::INTS.into(),
+        ints: values.to_vec(),
+        ..Default::default()
+    }
 }
 
 fn value_info(name: &str, elem_type: tensor_proto::DataType, dims: &[Dim]) -> ValueInfoProto {
@@ -91,7 +101,13 @@ impl GraphBuilder {
     }
 
     /// Adds an initializer with little-endian `raw_data` and returns its name.
-    fn initializer(&mut self, name: &str, shape: &[usize], data_type: tensor_proto::DataType, raw_data: Vec<u8>) -> String {
+    fn initializer(
+        &mut self,
+        name: &str,
+        shape: &[usize],
+        data_type: tensor_proto::DataType,
+        raw_data: Vec<u8>,
+    ) -> String {
         self.graph.initializer.push(TensorProto {
             name: name.into(),
             dims: shape.iter().map(|&d| d as i64).collect(),
@@ -119,14 +135,26 @@ impl GraphBuilder {
 
     /// An FP32 initializer whatever the graph's precision (quantization scales).
     fn fp32s(&mut self, name: &str, shape: &[usize], values: &[f32]) -> String {
-        self.initializer(name, shape, tensor_proto::DataType::FLOAT, values.iter().flat_map(|v| v.to_le_bytes()).collect())
+        self.initializer(
+            name,
+            shape,
+            tensor_proto::DataType::FLOAT,
+            values.iter().flat_map(|v| v.to_le_bytes()).collect(),
+        )
     }
 
     /// An INT8 weight stored as such and dequantized per output channel along axis 0
     /// (`DequantizeLinear`, zero points 0) — the weight half of TensorRT's explicit Q/DQ.
     /// `values` is row-major `shape` with its channels along `axis`; a `[in, out]` linear
     /// weight (axis 1) is stored `[out, in]` and transposed back after dequantization.
-    pub fn dequantized_weight(&mut self, name: &str, shape: &[usize], values: &[i8], scales: &[f32], axis: usize) -> String {
+    pub fn dequantized_weight(
+        &mut self,
+        name: &str,
+        shape: &[usize],
+        values: &[i8],
+        scales: &[f32],
+        axis: usize,
+    ) -> String {
         let channels = [scales.len()];
         let scale = self.fp32s(&format!("{name}.scale"), &channels, scales);
         let zero = self.int8s(&format!("{name}.zero_point"), &channels, &vec![0; scales.len()]);
@@ -161,7 +189,12 @@ impl GraphBuilder {
 
     fn int64s(&mut self, values: &[i64]) -> String {
         let name = self.fresh("shape");
-        self.initializer(&name, &[values.len()], tensor_proto::DataType::INT64, values.iter().flat_map(|v| v.to_le_bytes()).collect())
+        self.initializer(
+            &name,
+            &[values.len()],
+            tensor_proto::DataType::INT64,
+            values.iter().flat_map(|v| v.to_le_bytes()).collect(),
+        )
     }
 
     pub fn node(&mut self, op: &str, inputs: &[&str], attributes: Vec<AttributeProto>) -> String {
@@ -189,11 +222,23 @@ impl GraphBuilder {
     }
 
     /// A 2-D convolution; `bias` is optional (a depthwise convolution has none).
-    pub fn conv(&mut self, x: &str, weight: &str, bias: Option<&str>, stride: usize, pad: usize, groups: usize) -> String {
+    pub fn conv(
+        &mut self,
+        x: &str,
+        weight: &str,
+        bias: Option<&str>,
+        stride: usize,
+        pad: usize,
+        groups: usize,
+    ) -> String {
         let s = stride as i64;
         let p = pad as i64;
         let inputs: Vec<&str> = [Some(x), Some(weight), bias].into_iter().flatten().collect();
-        self.node("Conv", &inputs, vec![attr_ints("strides", &[s, s]), attr_ints("pads", &[p, p, p, p]), attr_int("group", groups as i64)])
+        self.node(
+            "Conv",
+            &inputs,
+            vec![attr_ints("strides", &[s, s]), attr_ints("pads", &[p, p, p, p]), attr_int("group", groups as i64)],
+        )
     }
 
     /// `kernel`×`kernel` max pooling with `stride` and padding (before, after) on both spatial

@@ -53,7 +53,13 @@ enum Command {
     },
 }
 
-fn check(bundle: &Path, run: Option<PathBuf>, clips: usize, video: Option<PathBuf>, max_real_clips: usize) -> anyhow::Result<bool> {
+fn check(
+    bundle: &Path,
+    run: Option<PathBuf>,
+    clips: usize,
+    video: Option<PathBuf>,
+    max_real_clips: usize,
+) -> anyhow::Result<bool> {
     let manifest = Manifest::load(bundle)?;
     let run_dir = run.unwrap_or_else(|| bundle.join(&manifest.source.run));
     let run = Run::load(&run_dir)?;
@@ -63,7 +69,8 @@ fn check(bundle: &Path, run: Option<PathBuf>, clips: usize, video: Option<PathBu
         run_dir.join("weights.safetensors").display()
     );
     let (t, s) = (manifest.clip_length, manifest.crop_size);
-    let mut inputs = vec![Inputs { name: "seeded random".into(), faces: seeded_values(clips * t * 3 * s * s, 1), clips }];
+    let mut inputs =
+        vec![Inputs { name: "seeded random".into(), faces: seeded_values(clips * t * 3 * s * s, 1), clips }];
     let video = video.or_else(|| emoedge_runtime::assets::find(Path::new("assets/media/WolfgangLanger_Pexels.mp4")));
     if let Some(video) = video {
         let crops = face_crops(&video, s, 1, max_real_clips + t - 1)?;
@@ -86,7 +93,9 @@ fn execute(cli: Cli) -> anyhow::Result<bool> {
             println!("wrote {}", manifest.display());
             Ok(true)
         }
-        Command::Check { bundle, run, clips, video, max_real_clips } => check(&bundle, run, clips, video, max_real_clips),
+        Command::Check { bundle, run, clips, video, max_real_clips } => {
+            check(&bundle, run, clips, video, max_real_clips)
+        }
     }
 }
 

@@ -16,7 +16,8 @@ use crate::check::Inputs;
 /// Up to `max` preprocessed crops (planar, `S`×`S`) of the faces in every `every`-th frame of
 /// `video`, in frame order.
 pub fn face_crops(video: &Path, crop_size: usize, every: u64, max: usize) -> anyhow::Result<Vec<f32>> {
-    let detector_dir = emoedge_runtime::assets::detector_dir().context("the MTCNN face detector is missing; run scripts/setup")?;
+    let detector_dir =
+        emoedge_runtime::assets::detector_dir().context("the MTCNN face detector is missing; run scripts/setup")?;
     let env = onnx::environment(None)?;
     let detector = Mtcnn::load(env, &detector_dir, &SessionOptions::default(), DetectorOptions::default())?;
     let mut capture = FaceCapture::new(detector, AlignedCrop::new(crop_size as u32), TrackerOptions::default());

@@ -32,7 +32,10 @@ impl Weights {
         for (name, shape, values) in model.named_tensors()? {
             let Some(axis) = weight_axis(&name, &shape) else { continue };
             let Some(scales) = spec.weights.get(&name) else {
-                anyhow::bail!("quant.json has no scales for weight `{name}` (shape {shape:?}, {} channels on axis {axis}); {redo}", shape[axis]);
+                anyhow::bail!(
+                    "quant.json has no scales for weight `{name}` (shape {shape:?}, {} channels on axis {axis}); {redo}",
+                    shape[axis]
+                );
             };
             anyhow::ensure!(
                 scales.axis == axis && scales.scales.len() == shape[axis],
@@ -41,7 +44,10 @@ impl Weights {
                 scales.axis,
                 shape[axis]
             );
-            anyhow::ensure!(scales.scales.iter().all(|s| s.is_finite() && *s > 0.0), "quant.json has a non-positive scale for `{name}`; {redo}");
+            anyhow::ensure!(
+                scales.scales.iter().all(|s| s.is_finite() && *s > 0.0),
+                "quant.json has a non-positive scale for `{name}`; {redo}"
+            );
             weights.insert(name.clone(), quantize_with_scales(&values, &shape, axis, scales.scales.clone()));
         }
         let mut activations = HashMap::new();
@@ -49,7 +55,10 @@ impl Weights {
             let Some(a) = spec.activations.get(&site) else {
                 anyhow::bail!("quant.json has no activation scale for site `{site}`; {redo}");
             };
-            anyhow::ensure!(a.scale.is_finite() && a.scale > 0.0, "quant.json has a non-positive activation scale for `{site}`; {redo}");
+            anyhow::ensure!(
+                a.scale.is_finite() && a.scale > 0.0,
+                "quant.json has a non-positive activation scale for `{site}`; {redo}"
+            );
             activations.insert(site, a.scale);
         }
         let mut out = Self::of(model)?;

@@ -20,9 +20,15 @@ fn to_vec<const D: usize>(t: Tensor<D>) -> Vec<f32> {
 fn clip_onnx_matches_the_reference_forward() {
     let (config, model) = default_model();
     let dir = tempfile::tempdir().unwrap();
-    let mut session = session(&write_model(dir.path(), "clip.onnx", &clip_graph(&config, &Weights::of(&model).unwrap(), Precision::Fp32, &[])));
+    let mut session = session(&write_model(
+        dir.path(),
+        "clip.onnx",
+        &clip_graph(&config, &Weights::of(&model).unwrap(), Precision::Fp32, &[]),
+    ));
     let (t, n, e, d) = (config.clip_length, config.expert_tokens(), config.expert_dim, config.token_dim);
-    for (name, faces, batch) in [("random", random_faces(t, 3), 1), ("random", random_faces(7 * t, 4), 7), ("real", real_faces(7 * t), 7)] {
+    for (name, faces, batch) in
+        [("random", random_faces(t, 3), 1), ("random", random_faces(7 * t, 4), 7), ("real", real_faces(7 * t), 7)]
+    {
         let frames = model.forward_frame(Tensor::from_data(TensorData::new(faces, [batch * t, 3, 64, 64]), &cpu()));
         let clip = frames.into_clips(t);
         let general = Array4::from_shape_vec((batch, t, n, e), to_vec(clip.general_tokens.clone())).unwrap();

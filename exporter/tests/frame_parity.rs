@@ -18,8 +18,11 @@ fn frame_onnx_matches_the_reference_forward() {
     let dir = tempfile::tempdir().unwrap();
     let mut session = session(&write_model(dir.path(), "frame.onnx", &graph));
 
-    for (name, faces, batch) in [("random", random_faces(1, 1), 1), ("random", random_faces(7, 2), 7), ("real", real_faces(7), 7)] {
-        let reference = model.forward_frame(Tensor::from_data(TensorData::new(faces.clone(), [batch, 3, 64, 64]), &cpu()));
+    for (name, faces, batch) in
+        [("random", random_faces(1, 1), 1), ("random", random_faces(7, 2), 7), ("real", real_faces(7), 7)]
+    {
+        let reference =
+            model.forward_frame(Tensor::from_data(TensorData::new(faces.clone(), [batch, 3, 64, 64]), &cpu()));
         let input = Array4::from_shape_vec((batch, 3, 64, 64), faces).unwrap();
         let outputs = session.run(ort::inputs![TensorRef::from_array_view(&input).unwrap()]).unwrap();
         for (output, expected) in [

@@ -14,7 +14,10 @@ fn checker(files: &[PathBuf]) -> (bool, String) {
     let python = root.join("assets/onnx/venv/bin/python");
     assert!(python.exists(), "{} is missing; run scripts/setup", python.display());
     let output = Command::new(python).arg(root.join("exporter/python/check_onnx.py")).args(files).output().unwrap();
-    (output.status.success(), String::from_utf8_lossy(&output.stdout).into_owned() + &String::from_utf8_lossy(&output.stderr))
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned() + &String::from_utf8_lossy(&output.stderr),
+    )
 }
 
 #[test]

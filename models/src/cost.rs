@@ -80,12 +80,12 @@ fn clip_layers(c: &Config) -> Vec<Layer> {
     let (t, d, h, e) = (c.clip_length, c.token_dim, c.gate_hidden, c.expert_dim);
     let fused = t * c.expert_tokens();
     vec![
-        Layer { params: t * d, macs: 0 }, // gate position embedding
-        linear(d, d, t),                  // attention query
-        linear(d, d, t),                  // key
-        linear(d, d, t),                  // value
+        Layer { params: t * d, macs: 0 },         // gate position embedding
+        linear(d, d, t),                          // attention query
+        linear(d, d, t),                          // key
+        linear(d, d, t),                          // value
         Layer { params: 0, macs: 2 * t * t * d }, // scores and context
-        linear(d, d, t),                  // attention output
+        linear(d, d, t),                          // attention output
         linear(d, h, 1),
         Layer { params: 2 * h, macs: 0 },
         linear(h, h, 1),
@@ -113,9 +113,7 @@ pub struct ModelCost {
 
 impl ModelCost {
     pub fn of(config: &Config) -> Self {
-        let sum = |layers: Vec<Layer>| {
-            layers.iter().fold((0, 0), |(p, f), l| (p + l.params, f + 2 * l.macs))
-        };
+        let sum = |layers: Vec<Layer>| layers.iter().fold((0, 0), |(p, f), l| (p + l.params, f + 2 * l.macs));
         let (frame_params, frame_flops) = sum(frame_layers(config));
         let (clip_params, clip_flops) = sum(clip_layers(config));
         Self { frame_params, clip_params, frame_flops, clip_flops }

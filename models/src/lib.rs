@@ -38,9 +38,9 @@ pub mod labels;
 pub mod manifest;
 pub mod preprocessing;
 pub mod quant;
-pub mod seeded;
 #[cfg(feature = "reference")]
 pub mod reference;
+pub mod seeded;
 
 pub use config::{Config, ConfigError, EncoderConfig};
 pub use cost::ModelCost;

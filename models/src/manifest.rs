@@ -110,7 +110,9 @@ pub enum ManifestError {
     Read { path: String, source: std::io::Error },
     #[error("{path} is not a valid bundle manifest: {source}; export the bundle again with `emoedge-export build`")]
     Parse { path: String, source: serde_json::Error },
-    #[error("{path} has bundle format {found}, this build reads format {FORMAT_VERSION}; export the bundle again with this release's emoedge-export")]
+    #[error(
+        "{path} has bundle format {found}, this build reads format {FORMAT_VERSION}; export the bundle again with this release's emoedge-export"
+    )]
     Format { path: String, found: u32 },
     #[error(transparent)]
     Config(#[from] crate::config::ConfigError),
@@ -121,8 +123,10 @@ impl Manifest {
     pub fn load(bundle: impl AsRef<Path>) -> Result<Self, ManifestError> {
         let path = bundle.as_ref().join("manifest.json");
         let shown = path.display().to_string();
-        let text = std::fs::read_to_string(&path).map_err(|source| ManifestError::Read { path: shown.clone(), source })?;
-        let manifest: Self = serde_json::from_str(&text).map_err(|source| ManifestError::Parse { path: shown.clone(), source })?;
+        let text =
+            std::fs::read_to_string(&path).map_err(|source| ManifestError::Read { path: shown.clone(), source })?;
+        let manifest: Self =
+            serde_json::from_str(&text).map_err(|source| ManifestError::Parse { path: shown.clone(), source })?;
         if manifest.format_version != FORMAT_VERSION {
             return Err(ManifestError::Format { path: shown, found: manifest.format_version });
         }

@@ -12,7 +12,9 @@ use std::path::Path;
 pub enum Calibration {
     Max,
     /// `percentile` of |x| (e.g. 99.99), which ignores rare outliers.
-    Percentile { percentile: f64 },
+    Percentile {
+        percentile: f64,
+    },
 }
 
 /// Everything the quantized variants need, as written to `quant.json`.
@@ -50,7 +52,8 @@ impl QuantSpec {
     pub fn load(path: impl AsRef<Path>) -> Result<Self, QuantSpecError> {
         let path = path.as_ref();
         let shown = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|source| QuantSpecError::Read { path: shown.clone(), source })?;
+        let text =
+            std::fs::read_to_string(path).map_err(|source| QuantSpecError::Read { path: shown.clone(), source })?;
         serde_json::from_str(&text).map_err(|source| QuantSpecError::Parse { path: shown, source })
     }
 }

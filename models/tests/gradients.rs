@@ -4,8 +4,8 @@
 mod common;
 
 use burn::module::{Module, ModuleVisitor, Param};
-use burn::tensor::Tensor;
 use burn::tensor::Gradients;
+use burn::tensor::Tensor;
 use common::tensor;
 use emoedge_models::Config;
 use emoedge_models::reference::{HybridModel, cpu};

@@ -116,7 +116,10 @@ fn same_seed_same_output_bit_for_bit() {
     let out_a = to_vec(a.forward(input.clone()).emotion_logits);
     let out_b = to_vec(b.forward(input.clone()).emotion_logits);
     let out_c = to_vec(c.forward(input).emotion_logits);
-    assert_eq!(out_a.iter().map(|x| x.to_bits()).collect::<Vec<_>>(), out_b.iter().map(|x| x.to_bits()).collect::<Vec<_>>());
+    assert_eq!(
+        out_a.iter().map(|x| x.to_bits()).collect::<Vec<_>>(),
+        out_b.iter().map(|x| x.to_bits()).collect::<Vec<_>>()
+    );
     assert_ne!(out_a, out_c, "a different seed must give different weights");
 }
 
@@ -154,8 +157,8 @@ fn parameter_ids_follow_parameter_paths() {
 
 #[test]
 fn taps_see_every_conv_and_linear_input_and_an_identity_tap_changes_nothing() {
-    use std::cell::RefCell;
     use emoedge_models::reference::Tap;
+    use std::cell::RefCell;
     struct Record(RefCell<Vec<String>>);
     impl Tap for Record {
         fn tap(&self, site: &str, x: burn::tensor::Tensor<1>) -> burn::tensor::Tensor<1> {
@@ -173,7 +176,8 @@ fn taps_see_every_conv_and_linear_input_and_an_identity_tap_changes_nothing() {
     let mut sites = record.0.into_inner();
     sites.sort();
     sites.dedup();
-    let weights: Vec<String> = model.param_specs().into_iter().map(|s| s.name).filter(|n| n.ends_with(".weight")).collect();
+    let weights: Vec<String> =
+        model.param_specs().into_iter().map(|s| s.name).filter(|n| n.ends_with(".weight")).collect();
     // Every tapped site is a layer with weights; every conv/linear weight has its input tapped,
     // except the attention's own projections (q/k/v share the `gate.attention` input).
     for site in &sites {

@@ -34,10 +34,13 @@ fn ms(d: Duration) -> String {
 
 fn main() {
     let bundle = Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/default/bundle");
-    let provider: Provider = std::env::var("EMOEDGE_BENCH_PROVIDER").ok().map_or(Provider::Cpu, |p| p.parse().expect("a provider name"));
+    let provider: Provider =
+        std::env::var("EMOEDGE_BENCH_PROVIDER").ok().map_or(Provider::Cpu, |p| p.parse().expect("a provider name"));
     let env = onnx::environment(None).expect("ONNX Runtime (run scripts/setup)");
     let options = SessionOptions { provider, ..Default::default() };
-    println!("| variant | provider | frame ×1 (ms) | frame ×8 (ms) | per face at ×8 (ms) | clip ×1 (ms) | clip ×4 (ms) |");
+    println!(
+        "| variant | provider | frame ×1 (ms) | frame ×8 (ms) | per face at ×8 (ms) | clip ×1 (ms) | clip ×4 (ms) |"
+    );
     println!("|---|---|---:|---:|---:|---:|---:|");
     for variant in Variant::ALL {
         let mut model = EmotionModel::load(env, &bundle, variant, &options).expect("the committed bundle loads");

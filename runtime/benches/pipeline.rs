@@ -14,21 +14,36 @@ fn number_after<'a>(text: &'a str, marker: &str) -> Option<&'a str> {
 
 fn main() {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
-    let video = std::env::var("EMOEDGE_BENCH_VIDEO").map(PathBuf::from).unwrap_or_else(|_| root.join("assets/media/WolfgangLanger_Pexels.mp4"));
+    let video = std::env::var("EMOEDGE_BENCH_VIDEO")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| root.join("assets/media/WolfgangLanger_Pexels.mp4"));
     println!("video: {}", video.display());
-    println!("| variant | frames | wall (s) | frames/s | detector ORT (s) | frame model ORT (s) | clip model ORT (s) | rest (s) |");
+    println!(
+        "| variant | frames | wall (s) | frames/s | detector ORT (s) | frame model ORT (s) | clip model ORT (s) | rest (s) |"
+    );
     println!("|---|---:|---:|---:|---:|---:|---:|---:|");
     for variant in ["fp32", "fp16", "int8"] {
         let out = tempfile::tempdir().expect("temp dir");
         let output = Command::new(env!("CARGO_BIN_EXE_emoedge"))
-            .args(["run", video.to_str().expect("utf-8 path"), "--precision", variant, "--execution-provider", "cpu", "--out"])
+            .args([
+                "run",
+                video.to_str().expect("utf-8 path"),
+                "--precision",
+                variant,
+                "--execution-provider",
+                "cpu",
+                "--out",
+            ])
             .arg(out.path())
             .output()
             .expect("emoedge runs");
         let text = String::from_utf8_lossy(&output.stdout);
         assert!(output.status.success(), "{text}{}", String::from_utf8_lossy(&output.stderr));
-        let get = |marker: &str| number_after(&text, marker).unwrap_or("?").trim_matches(|c| c == '(' || c == ',').to_string();
-        let frames = text.lines().find(|l| l.contains(" frames in ")).and_then(|l| l.split_whitespace().next()).unwrap_or("?");
+        let get = |marker: &str| {
+            number_after(&text, marker).unwrap_or("?").trim_matches(|c| c == '(' || c == ',').to_string()
+        };
+        let frames =
+            text.lines().find(|l| l.contains(" frames in ")).and_then(|l| l.split_whitespace().next()).unwrap_or("?");
         println!(
             "| {variant} | {frames} | {} | {} | {} | {} | {} | {} |",
             get(" frames in "),

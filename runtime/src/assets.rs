@@ -6,7 +6,8 @@ use std::path::{Path, PathBuf};
 /// folder above the running executable — a checkout where `scripts/setup` ran, or an install
 /// that ships `assets/`.
 pub fn find(relative: &Path) -> Option<PathBuf> {
-    let mut roots: Vec<PathBuf> = std::env::current_dir().map(|cwd| cwd.ancestors().map(Path::to_path_buf).collect()).unwrap_or_default();
+    let mut roots: Vec<PathBuf> =
+        std::env::current_dir().map(|cwd| cwd.ancestors().map(Path::to_path_buf).collect()).unwrap_or_default();
     if let Ok(exe) = std::env::current_exe() {
         roots.extend(exe.ancestors().skip(1).map(Path::to_path_buf));
     }

@@ -20,10 +20,6 @@ pub fn report(config: &Config) -> String {
     out += "part                          params     MFLOPs\n";
     out += &format!("frame (frame.onnx, per face)  {:>9}  {:>9.2}\n", cost.frame_params, mflops(cost.frame_flops));
     out += &format!("clip  (clip.onnx, per clip)   {:>9}  {:>9.2}\n", cost.clip_params, mflops(cost.clip_flops));
-    out += &format!(
-        "total (T frames + clip)       {:>9}  {:>9.2}\n",
-        cost.params(),
-        mflops(cost.full_clip_flops(t))
-    );
+    out += &format!("total (T frames + clip)       {:>9}  {:>9.2}\n", cost.params(), mflops(cost.full_clip_flops(t)));
     out
 }

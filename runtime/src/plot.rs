@@ -13,7 +13,8 @@ const FONT: &str = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf";
 pub fn ensure_font() -> anyhow::Result<()> {
     static FONT_BYTES: std::sync::OnceLock<Result<&'static [u8], String>> = std::sync::OnceLock::new();
     let bytes = FONT_BYTES.get_or_init(|| {
-        let bytes = std::fs::read(FONT).map_err(|e| format!("{FONT}: {e}; install fonts-dejavu-core (scripts/setup)"))?;
+        let bytes =
+            std::fs::read(FONT).map_err(|e| format!("{FONT}: {e}; install fonts-dejavu-core (scripts/setup)"))?;
         let bytes: &'static [u8] = Box::leak(bytes.into_boxed_slice());
         register_font("sans-serif", FontStyle::Normal, bytes).map_err(|_| format!("{FONT} is not a usable font"))?;
         Ok(bytes)
@@ -28,7 +29,8 @@ pub fn write_png(path: &Path, draw: impl FnOnce(&Path) -> anyhow::Result<()>) ->
     let name = path.file_stem().map_or("plot".into(), |s| s.to_string_lossy().into_owned());
     // plotters picks the image format from the extension, so the temp file keeps `.png`.
     let temp = dir.join(format!(".{name}.{}.partial.png", std::process::id()));
-    let result = draw(&temp).and_then(|()| std::fs::rename(&temp, path).with_context(|| format!("cannot write {}", path.display())));
+    let result = draw(&temp)
+        .and_then(|()| std::fs::rename(&temp, path).with_context(|| format!("cannot write {}", path.display())));
     if result.is_err() {
         let _ = std::fs::remove_file(&temp);
     }

@@ -98,9 +98,7 @@ impl VideoSource {
         pipeline
             .add_many([&source, &convert, sink.upcast_ref()])
             .map_err(|e| VideoError::Source { input: input.into(), message: e.to_string() })?;
-        convert
-            .link(&sink)
-            .map_err(|e| VideoError::Source { input: input.into(), message: e.to_string() })?;
+        convert.link(&sink).map_err(|e| VideoError::Source { input: input.into(), message: e.to_string() })?;
         if source.static_pad("src").is_some() {
             source.link(&convert).map_err(|e| VideoError::Source { input: input.into(), message: e.to_string() })?;
         } else {
@@ -149,7 +147,10 @@ impl VideoSource {
             if self.is_file && waiting_since.elapsed() > FILE_STALL {
                 return Err(VideoError::Decode {
                     input: self.input.clone(),
-                    message: format!("decoding stalled: no frame, error or end of stream for {} s; the file is damaged", FILE_STALL.as_secs()),
+                    message: format!(
+                        "decoding stalled: no frame, error or end of stream for {} s; the file is damaged",
+                        FILE_STALL.as_secs()
+                    ),
                 });
             }
         }
@@ -193,8 +194,8 @@ impl VideoSource {
         let caps = sample.caps().ok_or_else(|| decode("a frame without caps".into()))?;
         let info = gst_video::VideoInfo::from_caps(caps).map_err(|e| decode(e.to_string()))?;
         let buffer = sample.buffer().ok_or_else(|| decode("a sample without a buffer".into()))?;
-        let frame = gst_video::VideoFrameRef::from_buffer_ref_readable(buffer, &info)
-            .map_err(|e| decode(e.to_string()))?;
+        let frame =
+            gst_video::VideoFrameRef::from_buffer_ref_readable(buffer, &info).map_err(|e| decode(e.to_string()))?;
         let (width, height) = (info.width() as usize, info.height() as usize);
         let stride = frame.plane_stride()[0] as usize;
         let data = frame.plane_data(0).map_err(|e| decode(e.to_string()))?;

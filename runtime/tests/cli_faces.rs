@@ -77,7 +77,11 @@ fn bad_models_and_runtime_are_clear_errors() {
 
     let empty = dir.path().join("empty");
     std::fs::create_dir(&empty).unwrap();
-    fails_clearly(&["faces", &video, "--out", o, "--detector", empty.to_str().unwrap()], &out, &["pnet.onnx", "does not exist"]);
+    fails_clearly(
+        &["faces", &video, "--out", o, "--detector", empty.to_str().unwrap()],
+        &out,
+        &["pnet.onnx", "does not exist"],
+    );
 
     let corrupt = dir.path().join("corrupt");
     std::fs::create_dir(&corrupt).unwrap();
@@ -86,22 +90,30 @@ fn bad_models_and_runtime_are_clear_errors() {
     }
     let onet = std::fs::read(corrupt.join("onet.onnx")).unwrap();
     std::fs::write(corrupt.join("onet.onnx"), &onet[..onet.len() / 3]).unwrap();
-    fails_clearly(&["faces", &video, "--out", o, "--detector", corrupt.to_str().unwrap()], &out, &["onet.onnx", "not a valid ONNX model"]);
+    fails_clearly(
+        &["faces", &video, "--out", o, "--detector", corrupt.to_str().unwrap()],
+        &out,
+        &["onet.onnx", "not a valid ONNX model"],
+    );
 
-    fails_clearly(&["faces", &video, "--out", o, "--ort-lib", "/nonexistent/libonnxruntime.so"], &out, &[
-        "ONNX Runtime library not found",
-        "scripts/setup",
-    ]);
+    fails_clearly(
+        &["faces", &video, "--out", o, "--ort-lib", "/nonexistent/libonnxruntime.so"],
+        &out,
+        &["ONNX Runtime library not found", "scripts/setup"],
+    );
     let not_a_library = dir.path().join("libonnxruntime.so");
     std::fs::write(&not_a_library, "not a library").unwrap();
-    fails_clearly(&["faces", &video, "--out", o, "--ort-lib", not_a_library.to_str().unwrap()], &out, &[
-        "cannot load the ONNX Runtime library",
-    ]);
+    fails_clearly(
+        &["faces", &video, "--out", o, "--ort-lib", not_a_library.to_str().unwrap()],
+        &out,
+        &["cannot load the ONNX Runtime library"],
+    );
 
-    fails_clearly(&["faces", &video, "--out", o, "--execution-provider", "tensorrt"], &out, &[
-        "`tensorrt` is not usable",
-        "TensorRT",
-    ]);
+    fails_clearly(
+        &["faces", &video, "--out", o, "--execution-provider", "tensorrt"],
+        &out,
+        &["`tensorrt` is not usable", "TensorRT"],
+    );
 }
 
 #[test]

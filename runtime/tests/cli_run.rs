@@ -30,7 +30,10 @@ fn run_writes_results_timelines_and_an_annotated_video() {
     assert!(output.status.success(), "{stdout}{}", String::from_utf8_lossy(&output.stderr));
     assert!(stdout.contains("72 frames in") && stdout.contains("on cpu; 1 track(s) with results"), "{stdout}");
     assert!(stdout.contains("time in ONNX Runtime: face detector"), "{stdout}");
-    assert!(stdout.lines().any(|l| l.starts_with("track 1: 0.")), "the text timeline starts at the 8th frame:\n{stdout}");
+    assert!(
+        stdout.lines().any(|l| l.starts_with("track 1: 0.")),
+        "the text timeline starts at the 8th frame:\n{stdout}"
+    );
 
     let results = std::fs::read_to_string(out.path().join("results.jsonl")).unwrap();
     let lines: Vec<serde_json::Value> = results.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
@@ -50,14 +53,19 @@ fn run_writes_results_timelines_and_an_annotated_video() {
         frames += 1;
     }
     assert_eq!(frames, 72);
-    let leftovers: Vec<_> = std::fs::read_dir(out.path()).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).filter(|n| n.starts_with('.')).collect();
+    let leftovers: Vec<_> = std::fs::read_dir(out.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.starts_with('.'))
+        .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
 }
 
 #[test]
 fn run_on_a_video_without_faces_succeeds_with_no_results() {
     let out = tempfile::tempdir().unwrap();
-    let output = emoedge(&["run", &media("no_face.mp4"), "--out", out.path().to_str().unwrap(), "--execution-provider", "cpu"]);
+    let output =
+        emoedge(&["run", &media("no_face.mp4"), "--out", out.path().to_str().unwrap(), "--execution-provider", "cpu"]);
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(output.status.success(), "{stdout}{}", String::from_utf8_lossy(&output.stderr));
     assert!(stdout.contains("no face was found") && stdout.contains("0 track(s)"), "{stdout}");
@@ -79,7 +87,10 @@ fn bad_input_is_one_clear_error_and_leaves_no_results_file() {
     let out = tempfile::tempdir().unwrap();
     let dir = out.path().to_str().unwrap();
     fails(&["run", "/nonexistent.mp4", "--out", dir], &["/nonexistent.mp4 does not exist"]);
-    fails(&["run", &media("single_face.mp4"), "--out", dir, "--model", "/nonexistent"], &["/nonexistent/manifest.json"]);
+    fails(
+        &["run", &media("single_face.mp4"), "--out", dir, "--model", "/nonexistent"],
+        &["/nonexistent/manifest.json"],
+    );
     let output = emoedge(&["run", &media("single_face.mp4"), "--out", dir, "--precision", "fp64"]);
     assert_eq!(output.status.code(), Some(2), "clap refuses the value");
     assert!(String::from_utf8_lossy(&output.stderr).contains("precision `fp64` is not one of auto, fp32, fp16, int8"));
@@ -93,7 +104,14 @@ fn bad_input_is_one_clear_error_and_leaves_no_results_file() {
 fn ctrl_c_ends_a_run_cleanly_with_the_results_so_far() {
     let out = tempfile::tempdir().unwrap();
     let child = Command::new(env!("CARGO_BIN_EXE_emoedge"))
-        .args(["run", &media("WolfgangLanger_Pexels.mp4"), "--out", out.path().to_str().unwrap(), "--execution-provider", "cpu"])
+        .args([
+            "run",
+            &media("WolfgangLanger_Pexels.mp4"),
+            "--out",
+            out.path().to_str().unwrap(),
+            "--execution-provider",
+            "cpu",
+        ])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()

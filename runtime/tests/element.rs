@@ -62,7 +62,10 @@ fn properties_have_documented_defaults_and_ranges() {
         assert!(spec.blurb().is_some_and(|b| !b.is_empty()), "{} has no blurb", spec.name());
     }
     element.set_property_from_str("face-source", "upstream");
-    assert_eq!(element.property_value("face-source").get::<emoedge_runtime::emotiondetect::FaceSourceProperty>().unwrap(), emoedge_runtime::emotiondetect::FaceSourceProperty::Upstream);
+    assert_eq!(
+        element.property_value("face-source").get::<emoedge_runtime::emotiondetect::FaceSourceProperty>().unwrap(),
+        emoedge_runtime::emotiondetect::FaceSourceProperty::Upstream
+    );
     // The sink accepts packed RGB/BGR layouts only.
     let sink = element.static_pad("sink").unwrap().pad_template_caps();
     assert!(sink.can_intersect(&gst::Caps::builder("video/x-raw").field("format", "BGRx").build()));
@@ -77,7 +80,11 @@ fn attaches_face_metas_with_emotion_once_a_clip_is_full() {
     assert_eq!(harness.element().unwrap().property::<Option<String>>("active-provider").as_deref(), Some("cpu"));
     for (i, buffer) in buffers.into_iter().enumerate() {
         let out = harness.push_and_pull(buffer).unwrap();
-        let faces: Vec<_> = out.iter_meta::<VideoRegionOfInterestMeta>().filter(|m| m.roi_type() == "face").map(|m| (m.id(), m.rect())).collect();
+        let faces: Vec<_> = out
+            .iter_meta::<VideoRegionOfInterestMeta>()
+            .filter(|m| m.roi_type() == "face")
+            .map(|m| (m.id(), m.rect()))
+            .collect();
         assert_eq!(faces.len(), 1, "frame {i}: one face in single_face.mp4");
         let records = EmotionRecord::from_buffer(&out);
         if i < 7 {
@@ -90,7 +97,10 @@ fn attaches_face_metas_with_emotion_once_a_clip_is_full() {
             assert!(r.fresh && r.clips == (i - 6) as u64);
             assert_eq!(r.labels.len(), 7);
             assert!((r.probabilities.iter().sum::<f32>() - 1.0).abs() < 1e-3);
-            assert_eq!(r.label, r.labels[r.probabilities.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).unwrap().0]);
+            assert_eq!(
+                r.label,
+                r.labels[r.probabilities.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).unwrap().0]
+            );
             assert!((r.gate[0] + r.gate[1] - 1.0).abs() < 1e-4);
             assert_eq!(r.pts_ns, Some(i as u64 * 33_333_333));
         }

@@ -33,7 +33,9 @@ fn run_with_sink(video: &str, element: &str, sink: &str) -> Outcome {
         loop {
             if let Some(sample) = sink.try_pull_sample(gst::ClockTime::from_mseconds(50)) {
                 outcome.frames += 1;
-                outcome.results.extend(EmotionRecord::from_buffer(sample.buffer().unwrap()).into_iter().filter(|r| r.fresh));
+                outcome
+                    .results
+                    .extend(EmotionRecord::from_buffer(sample.buffer().unwrap()).into_iter().filter(|r| r.fresh));
                 continue;
             }
             if sink.is_eos() || bus.peek().is_some_and(|m| m.type_() == gst::MessageType::Error) {
@@ -128,7 +130,8 @@ fn a_missing_bundle_is_an_error_naming_it() {
 
 #[test]
 fn a_wrong_precision_name_is_an_error_listing_the_valid_ones() {
-    let outcome = run(&media("single_face.mp4"), &format!("emotiondetect model=\"{}\" precision=fp64", bundle().display()));
+    let outcome =
+        run(&media("single_face.mp4"), &format!("emotiondetect model=\"{}\" precision=fp64", bundle().display()));
     let error = outcome.error.expect("an error on the bus");
     assert!(error.contains("precision `fp64`") && error.contains("auto, fp32, fp16, int8"), "{error}");
 }
@@ -140,19 +143,26 @@ fn a_corrupt_onnx_file_is_an_error_naming_the_file() {
     let garbage = b"this is not an onnx model";
     std::fs::write(copy.path().join("fp32/frame.onnx"), garbage).unwrap();
     let manifest_path = copy.path().join("manifest.json");
-    let mut manifest: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&manifest_path).unwrap()).unwrap();
+    let mut manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&manifest_path).unwrap()).unwrap();
     use sha2::Digest;
     let digest: String = sha2::Sha256::digest(garbage).iter().map(|b| format!("{b:02x}")).collect();
     manifest["variants"]["fp32"]["frame"]["sha256"] = digest.into();
     std::fs::write(&manifest_path, manifest.to_string()).unwrap();
-    let outcome = run(&media("single_face.mp4"), &format!("emotiondetect model=\"{}\" precision=fp32 execution-provider=cpu", copy.path().display()));
+    let outcome = run(
+        &media("single_face.mp4"),
+        &format!("emotiondetect model=\"{}\" precision=fp32 execution-provider=cpu", copy.path().display()),
+    );
     let error = outcome.error.expect("an error on the bus");
     assert!(error.contains("fp32/frame.onnx") && error.contains("not a valid ONNX model"), "{error}");
 
     // A damaged file with the old checksum is caught before ONNX Runtime sees it.
     let copy = bundle_copy();
     std::fs::write(copy.path().join("fp32/clip.onnx"), garbage).unwrap();
-    let outcome = run(&media("single_face.mp4"), &format!("emotiondetect model=\"{}\" precision=fp32 execution-provider=cpu", copy.path().display()));
+    let outcome = run(
+        &media("single_face.mp4"),
+        &format!("emotiondetect model=\"{}\" precision=fp32 execution-provider=cpu", copy.path().display()),
+    );
     let error = outcome.error.expect("an error on the bus");
     assert!(error.contains("fp32/clip.onnx") && error.contains("sha256"), "{error}");
 }
@@ -161,12 +171,19 @@ fn a_corrupt_onnx_file_is_an_error_naming_the_file() {
 fn a_model_that_disagrees_with_its_manifest_is_refused_at_start() {
     let copy = bundle_copy();
     let manifest_path = copy.path().join("manifest.json");
-    let mut manifest: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&manifest_path).unwrap()).unwrap();
+    let mut manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&manifest_path).unwrap()).unwrap();
     manifest["labels"].as_array_mut().unwrap().pop();
     std::fs::write(&manifest_path, manifest.to_string()).unwrap();
-    let outcome = run(&media("single_face.mp4"), &format!("emotiondetect model=\"{}\" precision=fp32 execution-provider=cpu", copy.path().display()));
+    let outcome = run(
+        &media("single_face.mp4"),
+        &format!("emotiondetect model=\"{}\" precision=fp32 execution-provider=cpu", copy.path().display()),
+    );
     let error = outcome.error.expect("an error on the bus");
-    assert!(error.contains("clip.onnx does not match the bundle's manifest") && error.contains("emotion_logits"), "{error}");
+    assert!(
+        error.contains("clip.onnx does not match the bundle's manifest") && error.contains("emotion_logits"),
+        "{error}"
+    );
 }
 
 #[test]
@@ -185,13 +202,19 @@ fn unsupported_caps_fail_negotiation_with_an_error() {
     assert!(error.contains("emotiondetect") && error.contains("I420"), "{error}");
     // Linked without a caps check (as a dynamic pipeline may be), negotiation fails at run
     // time: a bus error, not a crash.
-    let pipeline = gst::parse::launch(&format!("videotestsrc num-buffers=3 ! video/x-raw,format=I420 ! identity name=last {} name=detect ! fakesink", detect(""))).unwrap();
+    let pipeline = gst::parse::launch(&format!(
+        "videotestsrc num-buffers=3 ! video/x-raw,format=I420 ! identity name=last {} name=detect ! fakesink",
+        detect("")
+    ))
+    .unwrap();
     let bin = pipeline.clone().downcast::<gst::Bin>().unwrap();
     let (last, detect) = (bin.by_name("last").unwrap(), bin.by_name("detect").unwrap());
     last.static_pad("src").unwrap().link_full(&detect.static_pad("sink").unwrap(), gst::PadLinkCheck::empty()).unwrap();
     pipeline.set_state(gst::State::Playing).unwrap();
     let bus = pipeline.bus().unwrap();
-    let message = bus.timed_pop_filtered(gst::ClockTime::from_seconds(30), &[gst::MessageType::Error, gst::MessageType::Eos]).unwrap();
+    let message = bus
+        .timed_pop_filtered(gst::ClockTime::from_seconds(30), &[gst::MessageType::Error, gst::MessageType::Eos])
+        .unwrap();
     let error = error_text(&message).expect("an error, not EOS");
     assert!(error.contains("not-negotiated") || error.contains("not negotiated"), "{error}");
     assert_eq!(pipeline.set_state(gst::State::Null), Ok(gst::StateChangeSuccess::Success));

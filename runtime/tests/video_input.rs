@@ -23,7 +23,10 @@ fn file_frames_are_rgb_with_increasing_timestamps() {
 
 #[test]
 fn live_source_runs_until_its_end() {
-    let mut source = VideoSource::from_description("videotestsrc is-live=true num-buffers=6 ! capsfilter caps=video/x-raw,width=160,height=120").unwrap();
+    let mut source = VideoSource::from_description(
+        "videotestsrc is-live=true num-buffers=6 ! capsfilter caps=video/x-raw,width=160,height=120",
+    )
+    .unwrap();
     let mut count = 0;
     while let Some(frame) = source.next_frame().unwrap() {
         assert_eq!(frame.image.dimensions(), (160, 120));

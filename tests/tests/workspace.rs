@@ -45,7 +45,11 @@ fn the_plugin_and_binary_use_no_gstreamer_api_newer_than_1_16() {
         let newer: Vec<&str> = tree
             .lines()
             .filter(|l| l.starts_with("gstreamer") || l.starts_with("glib"))
-            .filter(|l| ["v1_18", "v1_20", "v1_22", "v1_24", "v1_26", "v1_28"].iter().any(|v| l.contains(&format!("feature \"{v}\""))))
+            .filter(|l| {
+                ["v1_18", "v1_20", "v1_22", "v1_24", "v1_26", "v1_28"]
+                    .iter()
+                    .any(|v| l.contains(&format!("feature \"{v}\"")))
+            })
             .collect();
         assert!(newer.is_empty(), "{package} enables GStreamer API newer than 1.16: {newer:?}");
     }

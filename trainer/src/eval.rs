@@ -39,7 +39,13 @@ fn set_teachers(eval_dir: &Path, set: &str) -> PathBuf {
 
 /// Every face crop of `set` with the label the recipe gives it (stills: the one face; video:
 /// the subject's frames inside a labelled segment), cut by the runtime's face capture.
-pub fn capture_set(set: &EvalSet, assets: &Path, out: &Path, capture: &mut FaceCapture, size: u32) -> anyhow::Result<Vec<(Row, String)>> {
+pub fn capture_set(
+    set: &EvalSet,
+    assets: &Path,
+    out: &Path,
+    capture: &mut FaceCapture,
+    size: u32,
+) -> anyhow::Result<Vec<(Row, String)>> {
     let mut labelled = Vec::new();
     for (image, label) in &set.images {
         let source = Source { path: assets.join(image), split: Split::Test };
@@ -77,11 +83,16 @@ pub fn prepare_set(
     // capture_set puts the stills first, one face each.
     let mut clips: Vec<Vec<usize>> = (0..set.images.len()).map(|i| vec![i]).collect();
     // Windows of the video's frames that stay inside one labelled segment.
-    clips.extend(windows_every(&rows, clip_length, 1).into_iter().filter(|w| w.iter().all(|&i| labels[i] == labels[w[0]])));
+    clips.extend(
+        windows_every(&rows, clip_length, 1).into_iter().filter(|w| w.iter().all(|&i| labels[i] == labels[w[0]])),
+    );
     let answers = teachers.label(&rows.iter().map(|r| r.teacher.clone()).collect::<Vec<_>>())?;
     let (mut lines, mut teacher_lines) = (Vec::new(), Vec::new());
     for clip in &clips {
-        let crops: Vec<PathBuf> = clip.iter().map(|&i| rows[i].student.strip_prefix(eval_dir).unwrap_or(&rows[i].student).to_path_buf()).collect();
+        let crops: Vec<PathBuf> = clip
+            .iter()
+            .map(|&i| rows[i].student.strip_prefix(eval_dir).unwrap_or(&rows[i].student).to_path_buf())
+            .collect();
         lines.push(serde_json::json!({ "crops": crops, "label": labels[clip[0]], "split": "test" }).to_string());
         let mean = |pick: &dyn Fn(usize) -> [f32; 7]| -> [f32; 7] {
             std::array::from_fn(|k| clip.iter().map(|&i| pick(i)[k]).sum::<f32>() / clip.len() as f32)
@@ -127,7 +138,13 @@ impl Score {
             confusion.add(t, p);
         }
         let distinct = predicted.iter().collect::<std::collections::BTreeSet<_>>().len();
-        Self { predictor: predictor.into(), accuracy: confusion.war(), uar: confusion.uar(), confusion, distinct_predictions: distinct }
+        Self {
+            predictor: predictor.into(),
+            accuracy: confusion.war(),
+            uar: confusion.uar(),
+            confusion,
+            distinct_predictions: distinct,
+        }
     }
 
     /// Recall of each class that occurs, as `label recall%`.
@@ -182,20 +199,35 @@ fn predict(scored: &Scored, examples: &[Example]) -> anyhow::Result<Vec<usize>> 
 
 /// Scores `scored` on each set captured in `eval_dir`, writes `out/eval.md`, `out/eval.json` and
 /// `out/confusion-<set>.png`, and returns the results.
-pub fn evaluate_sets(scored: &Scored, sets: &[EvalSet], eval_dir: &Path, out: &Path, name: &str) -> anyhow::Result<Vec<SetResult>> {
+pub fn evaluate_sets(
+    scored: &Scored,
+    sets: &[EvalSet],
+    eval_dir: &Path,
+    out: &Path,
+    name: &str,
+) -> anyhow::Result<Vec<SetResult>> {
     std::fs::create_dir_all(out)?;
     let size = emoedge_models::Config::default().crop_size as u32;
     let mut results = Vec::new();
     for set in sets {
         let manifest = set_manifest(eval_dir, &set.name);
-        anyhow::ensure!(manifest.is_file(), "{} is missing: capture the evaluation sets with `emoedge-train data --recipe`", manifest.display());
+        anyhow::ensure!(
+            manifest.is_file(),
+            "{} is missing: capture the evaluation sets with `emoedge-train data --recipe`",
+            manifest.display()
+        );
         let examples = read_manifest(&manifest, size, &mut |_, _| Err("evaluation manifests hold crops only".into()))?;
         let truth: Vec<usize> = examples.iter().map(|e| e.target.argmax()).collect();
         let predicted = predict(scored, &examples)?;
         let mut scores = vec![Score::of(name, &truth, &predicted)];
         let teacher_text = std::fs::read_to_string(set_teachers(eval_dir, &set.name))?;
-        let teacher_rows: Vec<serde_json::Value> = teacher_text.lines().map(serde_json::from_str).collect::<Result<_, _>>()?;
-        anyhow::ensure!(teacher_rows.len() == examples.len(), "{}: teacher answers do not match the clips; capture the set again", set.name);
+        let teacher_rows: Vec<serde_json::Value> =
+            teacher_text.lines().map(serde_json::from_str).collect::<Result<_, _>>()?;
+        anyhow::ensure!(
+            teacher_rows.len() == examples.len(),
+            "{}: teacher answers do not match the clips; capture the set again",
+            set.name
+        );
         for teacher in ENSEMBLE.iter().map(|(_, n)| *n).chain(["ensemble"]) {
             let top: Vec<usize> = teacher_rows
                 .iter()
@@ -206,8 +238,20 @@ pub fn evaluate_sets(scored: &Scored, sets: &[EvalSet], eval_dir: &Path, out: &P
                 .collect();
             scores.push(Score::of(teacher, &truth, &top));
         }
-        crate::plot::confusion(&out.join(format!("confusion-{}.png", set.name)), &format!("{name} on {}", set.name), &EMOTIONS, &scores[0].confusion)?;
-        results.push(SetResult { set: set.name.clone(), about: set.about.clone(), people: set.people, clips: examples.len(), scores, predicted });
+        crate::plot::confusion(
+            &out.join(format!("confusion-{}.png", set.name)),
+            &format!("{name} on {}", set.name),
+            &EMOTIONS,
+            &scores[0].confusion,
+        )?;
+        results.push(SetResult {
+            set: set.name.clone(),
+            about: set.about.clone(),
+            people: set.people,
+            clips: examples.len(),
+            scores,
+            predicted,
+        });
     }
     emoedge_models::write_atomic(&out.join("eval.json"), serde_json::to_string_pretty(&results)?.as_bytes())?;
     emoedge_models::write_atomic(&out.join("eval.md"), table(&results).as_bytes())?;

@@ -2,18 +2,18 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use emoedge_models::manifest::Variant;
 use emoedge_runtime::capture::FaceCapture;
 use emoedge_runtime::face::tracker::TrackerOptions;
 use emoedge_runtime::face::{AlignedCrop, DetectorOptions, Mtcnn};
 use emoedge_runtime::onnx::{self, SessionOptions};
-use emoedge_models::manifest::Variant;
 use emoedge_trainer::data::Split;
 use emoedge_trainer::eval::{Scored, evaluate_sets, prepare_set};
-use emoedge_trainer::recipe::Recipe;
 use emoedge_trainer::predict::predict;
 use emoedge_trainer::prepare::{Source, prepare};
 use emoedge_trainer::quant::Calibration;
 use emoedge_trainer::quantize_run::{QuantizeSpec, quantize_run};
+use emoedge_trainer::recipe::Recipe;
 use emoedge_trainer::run::{RunSpec, describe, run};
 use emoedge_trainer::teachers::Teachers;
 use emoedge_trainer::train::Stage;
@@ -240,7 +240,9 @@ fn execute(cli: Cli) -> anyhow::Result<()> {
             let teachers = Teachers::from_assets(&assets)?;
             let recipe = recipe.as_deref().map(Recipe::load).transpose()?;
             let (inputs, val) = match &recipe {
-                Some(r) => (r.train.iter().map(|p| assets.join(p)).collect(), r.val.iter().map(|p| assets.join(p)).collect()),
+                Some(r) => {
+                    (r.train.iter().map(|p| assets.join(p)).collect(), r.val.iter().map(|p| assets.join(p)).collect())
+                }
                 None => (inputs, val),
             };
             let sources: Vec<Source> = inputs
@@ -248,7 +250,8 @@ fn execute(cli: Cli) -> anyhow::Result<()> {
                 .map(|path| Source { path, split: Split::Train })
                 .chain(val.into_iter().map(|path| Source { path, split: Split::Val }))
                 .collect();
-            let prepared = prepare(&sources, &out, every, &mut capture, config.crop_size as u32, config.clip_length, &teachers)?;
+            let prepared =
+                prepare(&sources, &out, every, &mut capture, config.crop_size as u32, config.clip_length, &teachers)?;
             println!(
                 "{} faces ({} train, {} val) and {} clips of {} consecutive frames labelled by the teachers → {}",
                 prepared.faces,
@@ -259,8 +262,21 @@ fn execute(cli: Cli) -> anyhow::Result<()> {
                 prepared.manifest.display()
             );
             for set in recipe.iter().flat_map(|r| &r.eval) {
-                let clips = prepare_set(set, &assets, &out.join("eval"), &mut capture, config.crop_size as u32, config.clip_length, &teachers)?;
-                println!("evaluation set {}: {clips} labelled clips ({} people never trained on) → {}", set.name, set.people, out.join("eval").display());
+                let clips = prepare_set(
+                    set,
+                    &assets,
+                    &out.join("eval"),
+                    &mut capture,
+                    config.crop_size as u32,
+                    config.clip_length,
+                    &teachers,
+                )?;
+                println!(
+                    "evaluation set {}: {clips} labelled clips ({} people never trained on) → {}",
+                    set.name,
+                    set.people,
+                    out.join("eval").display()
+                );
             }
         }
         Command::EncoderInit { out, assets } => {
@@ -283,7 +299,10 @@ fn execute(cli: Cli) -> anyhow::Result<()> {
             if let Some(acc) = summary.general_accuracy {
                 println!("  general-task accuracy with this stage's routing: {:.1}%", 100.0 * acc);
             }
-            println!("  run folder: {} (weights.safetensors, config.json, metrics.jsonl, curves.png, confusion.png)", out.display());
+            println!(
+                "  run folder: {} (weights.safetensors, config.json, metrics.jsonl, curves.png, confusion.png)",
+                out.display()
+            );
         }
         Command::Quantize { run, general, emotion, calibration, samples } => {
             let calibration = match calibration.as_str() {
@@ -297,7 +316,10 @@ fn execute(cli: Cli) -> anyhow::Result<()> {
             let spec = QuantizeSpec { run: run.clone(), general, emotion: Some(emotion), calibration, samples };
             let reports = quantize_run(&spec)?;
             let pct = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{:.1}%", 100.0 * v));
-            println!("{:<6} {:>22} {:>22} {:>18} {:>12}", "variant", "emotion top-1 = fp32", "general top-1 = fp32", "teacher agreement", "general acc");
+            println!(
+                "{:<6} {:>22} {:>22} {:>18} {:>12}",
+                "variant", "emotion top-1 = fp32", "general top-1 = fp32", "teacher agreement", "general acc"
+            );
             for r in &reports {
                 println!(
                     "{:<6} {:>22} {:>22} {:>18} {:>12}",

@@ -52,7 +52,13 @@ pub struct Row {
 
 /// Captures the faces of `sources` (every `every`-th frame) into `out/crops` (student) and
 /// `out/teacher-crops`.
-pub fn capture_sources(sources: &[Source], out: &Path, every: u64, capture: &mut FaceCapture, capture_size: u32) -> anyhow::Result<Vec<Row>> {
+pub fn capture_sources(
+    sources: &[Source],
+    out: &Path,
+    every: u64,
+    capture: &mut FaceCapture,
+    capture_size: u32,
+) -> anyhow::Result<Vec<Row>> {
     let crops_dir = out.join("crops");
     let teacher_dir = out.join("teacher-crops");
     std::fs::create_dir_all(&crops_dir)?;
@@ -71,7 +77,14 @@ pub fn capture_sources(sources: &[Source], out: &Path, every: u64, capture: &mut
                 let (student, teacher) = (crops_dir.join(&file), teacher_dir.join(&file));
                 fit(rgb.clone(), capture_size).save(&student)?;
                 fit(rgb, teacher_crop().size).save(&teacher)?;
-                rows.push(Row { student, teacher, split: source.split, source: source.path.display().to_string(), track: None, seconds: None });
+                rows.push(Row {
+                    student,
+                    teacher,
+                    split: source.split,
+                    source: source.path.display().to_string(),
+                    track: None,
+                    seconds: None,
+                });
             }
             bar.inc(1);
             continue;
@@ -87,7 +100,14 @@ pub fn capture_sources(sources: &[Source], out: &Path, every: u64, capture: &mut
                 face.crop.save(&student)?;
                 aligned_crop(&frame.image, &face.face, teacher_crop()).save(&teacher)?;
                 let (track, seconds) = (Some((face.track, face.frame)), face.pts_ns.map(|ns| ns as f64 / 1e9));
-                rows.push(Row { student, teacher, split: source.split, source: source.path.display().to_string(), track, seconds });
+                rows.push(Row {
+                    student,
+                    teacher,
+                    split: source.split,
+                    source: source.path.display().to_string(),
+                    track,
+                    seconds,
+                });
             }
         }
         bar.inc(1);
@@ -127,7 +147,8 @@ pub fn prepare(
     }
     let windows = clip_windows(&rows, clip_length);
     for window in &windows {
-        let logits: [f32; 7] = std::array::from_fn(|i| window.iter().map(|&r| labels[r].fer_logits[i]).sum::<f32>() / window.len() as f32);
+        let logits: [f32; 7] =
+            std::array::from_fn(|i| window.iter().map(|&r| labels[r].fer_logits[i]).sum::<f32>() / window.len() as f32);
         let crops: Vec<PathBuf> = window.iter().map(|&r| relative(&rows[r].student)).collect();
         lines.push(serde_json::json!({ "crops": crops, "logits": logits, "split": rows[window[0]].split }).to_string());
     }
@@ -171,10 +192,13 @@ fn write_lines(path: &Path, lines: &[String]) -> anyhow::Result<()> {
     Ok(())
 }
 
-
 /// The face crops of `video` in frame range `[first, end)` for a manifest's `video` line: per
 /// frame, the face of the track seen most often (the clip's subject), cut by the runtime.
-pub fn video_crops(capture: &mut FaceCapture, video: &Path, range: Option<[u64; 2]>) -> Result<Vec<image::RgbImage>, String> {
+pub fn video_crops(
+    capture: &mut FaceCapture,
+    video: &Path,
+    range: Option<[u64; 2]>,
+) -> Result<Vec<image::RgbImage>, String> {
     let mut source = VideoSource::open(&video.display().to_string()).map_err(|e| e.to_string())?;
     let [first, end] = range.unwrap_or([0, u64::MAX]);
     let mut faces = Vec::new();

@@ -7,16 +7,15 @@ use std::cell::RefCell;
 use std::collections::BTreeMap;
 
 use burn::tensor::{DType, Tensor};
-pub use emoedge_models::reference::Int8Tap;
-use emoedge_models::reference::{HybridModel, Tap};
 use emoedge_models::Config;
 pub use emoedge_models::quant::{
     ActivationScale, Calibration, QuantSpec, QuantizedWeight, WeightScales, quantize_weight, weight_axis,
 };
+pub use emoedge_models::reference::Int8Tap;
+use emoedge_models::reference::{HybridModel, Tap};
 use half::f16;
-use safetensors::tensor::TensorView;
 use safetensors::Dtype;
-
+use safetensors::tensor::TensorView;
 
 /// Records |x| at every site: the running max and a bounded sample for percentiles.
 #[derive(Default)]
@@ -73,13 +72,14 @@ impl Tap for Fp16Tap {
     }
 }
 
-
-
 fn f32_bytes(values: &[f32]) -> Vec<u8> {
     values.iter().flat_map(|v| v.to_le_bytes()).collect()
 }
 
-fn serialize(tensors: &[(String, Dtype, Vec<usize>, Vec<u8>)], metadata: BTreeMap<String, String>) -> anyhow::Result<Vec<u8>> {
+fn serialize(
+    tensors: &[(String, Dtype, Vec<usize>, Vec<u8>)],
+    metadata: BTreeMap<String, String>,
+) -> anyhow::Result<Vec<u8>> {
     let views: Vec<(String, TensorView)> = tensors
         .iter()
         .map(|(name, dtype, shape, data)| Ok((name.clone(), TensorView::new(*dtype, shape.clone(), data)?)))
@@ -100,7 +100,13 @@ pub struct Quantized {
     pub fp16_model: HybridModel,
 }
 
-pub fn quantize(config: &Config, model: &HybridModel, calibration: &CalibrationTap, method: Calibration, samples: usize) -> anyhow::Result<Quantized> {
+pub fn quantize(
+    config: &Config,
+    model: &HybridModel,
+    calibration: &CalibrationTap,
+    method: Calibration,
+    samples: usize,
+) -> anyhow::Result<Quantized> {
     let device = emoedge_models::reference::cpu();
     let mut int8 = Vec::new();
     let mut int8_sim = Vec::new();
@@ -142,4 +148,3 @@ pub fn quantize(config: &Config, model: &HybridModel, calibration: &CalibrationT
         spec,
     })
 }
-

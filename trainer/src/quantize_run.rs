@@ -47,7 +47,10 @@ pub fn quantize_run(spec: &QuantizeSpec) -> anyhow::Result<Vec<VariantReport>> {
         examples.iter().filter(|e| (e.split == Split::Train) == train).map(|example| Item { task, example }).collect()
     }
     let (emotion_items, general_items) = (items(&emotion, Task::Emotion, false), items(&general, Task::General, false));
-    anyhow::ensure!(!emotion_items.is_empty(), "quantization is checked on held-out faces: give --emotion with a val split");
+    anyhow::ensure!(
+        !emotion_items.is_empty(),
+        "quantization is checked on held-out faces: give --emotion with a val split"
+    );
 
     // Calibrate on up to `samples` training faces and digits, through the gated route, spread
     // over the training split (every k-th) so that no source dominates.
@@ -56,7 +59,10 @@ pub fn quantize_run(spec: &QuantizeSpec) -> anyhow::Result<Vec<VariantReport>> {
         pool.into_iter().step_by(step).take(n).collect()
     }
     let (emotion_pool, general_pool) = (items(&emotion, Task::Emotion, true), items(&general, Task::General, true));
-    anyhow::ensure!(!emotion_pool.is_empty(), "quantization is calibrated on training faces: --emotion has no train split");
+    anyhow::ensure!(
+        !emotion_pool.is_empty(),
+        "quantization is calibrated on training faces: --emotion has no train split"
+    );
     let n_general = general_pool.len().min(spec.samples / 2);
     let n_emotion = emotion_pool.len().min(spec.samples - n_general);
     let mut calibration_items = spread(emotion_pool, n_emotion);
@@ -65,7 +71,10 @@ pub fn quantize_run(spec: &QuantizeSpec) -> anyhow::Result<Vec<VariantReport>> {
     evaluate_tapped(&model, &config, &calibration_items, Routing::Gated, config.general_classes, Some(&calibration));
     let quantized = quantize(&config, &model, &calibration, spec.calibration, calibration_items.len())?;
 
-    emoedge_models::write_atomic(&spec.run.join("quant.json"), serde_json::to_string_pretty(&quantized.spec)?.as_bytes())?;
+    emoedge_models::write_atomic(
+        &spec.run.join("quant.json"),
+        serde_json::to_string_pretty(&quantized.spec)?.as_bytes(),
+    )?;
     emoedge_models::write_atomic(&spec.run.join("weights-int8.safetensors"), &quantized.int8_safetensors)?;
     emoedge_models::write_atomic(&spec.run.join("weights-fp16.safetensors"), &quantized.fp16_safetensors)?;
 
@@ -76,20 +85,37 @@ pub fn quantize_run(spec: &QuantizeSpec) -> anyhow::Result<Vec<VariantReport>> {
     let int8_tap = Int8Tap::from_spec(&quantized.spec);
     let variants: [(&'static str, (EvalReport, EvalReport)); 3] = [
         ("fp32", fp32.clone()),
-        ("fp16", (run(&quantized.fp16_model, Some(&Fp16Tap), &emotion_items), run(&quantized.fp16_model, Some(&Fp16Tap), &general_items))),
-        ("int8", (run(&quantized.int8_model, Some(&int8_tap), &emotion_items), run(&quantized.int8_model, Some(&int8_tap), &general_items))),
+        (
+            "fp16",
+            (
+                run(&quantized.fp16_model, Some(&Fp16Tap), &emotion_items),
+                run(&quantized.fp16_model, Some(&Fp16Tap), &general_items),
+            ),
+        ),
+        (
+            "int8",
+            (
+                run(&quantized.int8_model, Some(&int8_tap), &emotion_items),
+                run(&quantized.int8_model, Some(&int8_tap), &general_items),
+            ),
+        ),
     ];
-    let agreement = |a: &[usize], b: &[usize]| a.iter().zip(b).filter(|(x, y)| x == y).count() as f64 / a.len().max(1) as f64;
+    let agreement =
+        |a: &[usize], b: &[usize]| a.iter().zip(b).filter(|(x, y)| x == y).count() as f64 / a.len().max(1) as f64;
     let reports: Vec<VariantReport> = variants
         .into_iter()
         .map(|(variant, (emotion, general))| VariantReport {
             variant,
             emotion_top1_agreement_with_fp32: agreement(&emotion.predicted, &fp32.0.predicted),
-            general_top1_agreement_with_fp32: (!general.predicted.is_empty()).then(|| agreement(&general.predicted, &fp32.1.predicted)),
+            general_top1_agreement_with_fp32: (!general.predicted.is_empty())
+                .then(|| agreement(&general.predicted, &fp32.1.predicted)),
             teacher_agreement: emotion.teacher_agreement,
             general_accuracy: general.general.map(|c| c.war()),
         })
         .collect();
-    emoedge_models::write_atomic(&spec.run.join("quant-report.json"), serde_json::to_string_pretty(&reports)?.as_bytes())?;
+    emoedge_models::write_atomic(
+        &spec.run.join("quant-report.json"),
+        serde_json::to_string_pretty(&reports)?.as_bytes(),
+    )?;
     Ok(reports)
 }

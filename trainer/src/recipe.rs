@@ -48,11 +48,14 @@ impl EvalSet {
 
 impl Recipe {
     pub fn load(path: &Path) -> anyhow::Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("cannot read recipe {}: {e}", path.display()))?;
-        let recipe: Self = serde_json::from_str(&text).map_err(|e| anyhow::anyhow!("recipe {} is not valid: {e}", path.display()))?;
+        let text =
+            std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("cannot read recipe {}: {e}", path.display()))?;
+        let recipe: Self =
+            serde_json::from_str(&text).map_err(|e| anyhow::anyhow!("recipe {} is not valid: {e}", path.display()))?;
         for set in &recipe.eval {
             for label in set.images.iter().map(|(_, l)| l).chain(set.segments.iter().map(|(_, _, l)| l)) {
-                emoedge_models::labels::canonical_index(label).map_err(|e| anyhow::anyhow!("recipe {}: set `{}`: {e}", path.display(), set.name))?;
+                emoedge_models::labels::canonical_index(label)
+                    .map_err(|e| anyhow::anyhow!("recipe {}: set `{}`: {e}", path.display(), set.name))?;
             }
             anyhow::ensure!(
                 set.video.is_some() != set.segments.is_empty(),

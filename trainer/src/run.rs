@@ -16,13 +16,13 @@ use rand_chacha::ChaCha8Rng;
 use crate::data::digits::{DIGIT_LABELS, read_digits};
 use crate::data::manifest::read_manifest;
 use crate::data::{Example, Split};
+use crate::plot::{self, Series};
 use crate::prepare::video_crops;
+use crate::train::{EvalReport, Item, Stage, Task, TrainOptions, Trainer, evaluate};
 use emoedge_runtime::capture::FaceCapture;
 use emoedge_runtime::face::tracker::TrackerOptions;
 use emoedge_runtime::face::{AlignedCrop, DetectorOptions, Mtcnn};
 use emoedge_runtime::onnx::{self, SessionOptions};
-use crate::plot::{self, Series};
-use crate::train::{EvalReport, Item, Stage, Task, TrainOptions, Trainer, evaluate};
 
 pub struct RunSpec {
     pub stage: Stage,
@@ -60,9 +60,11 @@ pub fn manifest_videos() -> impl FnMut(&Path, Option<[u64; 2]>) -> Result<Vec<im
     let mut capture: Option<FaceCapture> = None;
     move |video, range| {
         if capture.is_none() {
-            let dir = emoedge_runtime::assets::detector_dir().ok_or("the MTCNN detector (assets/mtcnn) is not set up; run scripts/setup")?;
+            let dir = emoedge_runtime::assets::detector_dir()
+                .ok_or("the MTCNN detector (assets/mtcnn) is not set up; run scripts/setup")?;
             let env = onnx::environment(None).map_err(|e| e.to_string())?;
-            let detector = Mtcnn::load(env, &dir, &SessionOptions::default(), DetectorOptions::default()).map_err(|e| e.to_string())?;
+            let detector = Mtcnn::load(env, &dir, &SessionOptions::default(), DetectorOptions::default())
+                .map_err(|e| e.to_string())?;
             let size = Config::default().crop_size as u32;
             capture = Some(FaceCapture::new(detector, AlignedCrop::new(size), TrackerOptions::default()));
         }
@@ -71,9 +73,15 @@ pub fn manifest_videos() -> impl FnMut(&Path, Option<[u64; 2]>) -> Result<Vec<im
 }
 
 /// Loads a finished run's model, or a fresh one (with a pretrained encoder if given).
-pub fn load_model(init: Option<&Path>, pretrained_encoder: Option<&Path>, seed: u64) -> anyhow::Result<(Config, HybridModel)> {
+pub fn load_model(
+    init: Option<&Path>,
+    pretrained_encoder: Option<&Path>,
+    seed: u64,
+) -> anyhow::Result<(Config, HybridModel)> {
     match (init, pretrained_encoder) {
-        (Some(_), Some(_)) => anyhow::bail!("give either --init (a finished run) or --pretrained-encoder (for a fresh model), not both"),
+        (Some(_), Some(_)) => {
+            anyhow::bail!("give either --init (a finished run) or --pretrained-encoder (for a fresh model), not both")
+        }
         (Some(dir), None) => {
             let config = Config::load(dir.join("config.json"))?;
             let model = HybridModel::load_safetensors(&config, dir.join("weights.safetensors"), &cpu())?;
@@ -116,7 +124,10 @@ pub fn run(spec: &RunSpec) -> anyhow::Result<Summary> {
     }
     let mut val_refs = pick(&general, Task::General, false);
     val_refs.extend(pick(&emotion, Task::Emotion, false));
-    let item = |(task, i): (Task, usize)| Item { task, example: if task == Task::General { &general[i] } else { &emotion[i] } };
+    let item = |(task, i): (Task, usize)| Item {
+        task,
+        example: if task == Task::General { &general[i] } else { &emotion[i] },
+    };
     let val: Vec<Item> = val_refs.iter().copied().map(item).collect();
 
     let steps_per_epoch = train_refs.len().div_ceil(spec.batch_size);
@@ -149,7 +160,8 @@ pub fn run(spec: &RunSpec) -> anyhow::Result<Summary> {
         let mut order = train_refs.clone();
         order.shuffle(&mut ChaCha8Rng::seed_from_u64(spec.seed.wrapping_add(epoch as u64)));
         let bar = ProgressBar::new(steps_per_epoch as u64).with_style(
-            ProgressStyle::with_template("epoch {prefix} {bar:30} {pos}/{len} {msg} [{elapsed}<{eta}]").expect("valid template"),
+            ProgressStyle::with_template("epoch {prefix} {bar:30} {pos}/{len} {msg} [{elapsed}<{eta}]")
+                .expect("valid template"),
         );
         bar.set_prefix(format!("{}/{}", epoch + 1, spec.epochs));
         let skip = trainer.step - epoch * steps_per_epoch;
@@ -189,17 +201,20 @@ pub fn run(spec: &RunSpec) -> anyhow::Result<Summary> {
     let final_model = trainer.model.valid();
     final_model.save_safetensors(spec.out.join("weights.safetensors"))?;
     emoedge_models::write_atomic(&spec.out.join("config.json"), config.to_json().as_bytes())?;
-    plot::curves(&spec.out.join("curves.png"), &format!("{:?} stage", spec.stage), "step", &[
-        Series { name: "train loss", points: curve },
-        Series { name: "val agreement / accuracy", points: val_curve },
-    ])?;
+    plot::curves(
+        &spec.out.join("curves.png"),
+        &format!("{:?} stage", spec.stage),
+        "step",
+        &[Series { name: "train loss", points: curve }, Series { name: "val agreement / accuracy", points: val_curve }],
+    )?;
     if let Some(confusion) = &last_report.emotion {
         plot::confusion(&spec.out.join("confusion.png"), "emotion (val)", &EMOTIONS, confusion)?;
     } else if let Some(confusion) = &last_report.general {
         plot::confusion(&spec.out.join("confusion.png"), "general task (val)", &DIGIT_LABELS, confusion)?;
     }
     let general_accuracy = last_report.general.as_ref().map(|c| c.war());
-    let summary = Summary { stage: spec.stage, steps: trainer.step, seconds_per_epoch, val: last_report, general_accuracy };
+    let summary =
+        Summary { stage: spec.stage, steps: trainer.step, seconds_per_epoch, val: last_report, general_accuracy };
     emoedge_models::write_atomic(&spec.out.join("summary.json"), serde_json::to_string_pretty(&summary)?.as_bytes())?;
     Ok(summary)
 }

@@ -22,7 +22,8 @@ pub fn teacher_crop() -> emoedge_runtime::face::AlignedCrop {
 }
 
 /// The teachers whose mean labels the training data, with their names in `teachers.py`.
-pub const ENSEMBLE: [(Teacher, &str); 3] = [(Teacher::Fer, "fer"), (Teacher::FaceApi, "faceapi"), (Teacher::FaceX, "facex")];
+pub const ENSEMBLE: [(Teacher, &str); 3] =
+    [(Teacher::Fer, "fer"), (Teacher::FaceApi, "faceapi"), (Teacher::FaceX, "facex")];
 
 /// Each teacher's probabilities in canonical order (in [`ENSEMBLE`] order), their mean, and
 /// fer's logits (what the student distils: see `train::loss`).
@@ -61,7 +62,8 @@ impl Teachers {
             models: models.clone(),
         };
         let files = ["fer/emotion_model.hdf5", "faceapi/face_expression_model-weights_manifest.json", "facex.tflite"];
-        for path in [teachers.python.clone(), teachers.script.clone()].into_iter().chain(files.map(|f| models.join(f))) {
+        for path in [teachers.python.clone(), teachers.script.clone()].into_iter().chain(files.map(|f| models.join(f)))
+        {
             if !path.exists() {
                 return Err(TeacherError::Missing(path.display().to_string()));
             }
@@ -98,7 +100,8 @@ impl Teachers {
             let mut teachers = [[0.0f32; 7]; 3];
             for (out, (teacher, name)) in teachers.iter_mut().zip(ENSEMBLE) {
                 let v: Vec<f32> = serde_json::from_value(value[name].clone()).map_err(|e| failed(&e))?;
-                let v: [f32; 7] = v.try_into().map_err(|_| TeacherError::Failed(format!("{name} did not give 7 probabilities")))?;
+                let v: [f32; 7] =
+                    v.try_into().map_err(|_| TeacherError::Failed(format!("{name} did not give 7 probabilities")))?;
                 *out = teacher.mapping().to_canonical_order(&v);
             }
             let ensemble = std::array::from_fn(|i| teachers.iter().map(|t| t[i]).sum::<f32>() / teachers.len() as f32);

@@ -8,7 +8,8 @@ fn assets() -> PathBuf {
 }
 
 fn train(args: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_emoedge-train")).args(args).current_dir(assets().join("..")).output().unwrap();
+    let out =
+        Command::new(env!("CARGO_BIN_EXE_emoedge-train")).args(args).current_dir(assets().join("..")).output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{args:?} failed: {stderr}");
     String::from_utf8(out.stdout).unwrap()
@@ -20,7 +21,16 @@ fn data_train_quantize_predict() {
     let data = dir.path().join("data");
     let media = assets().join("media");
     let (video, still) = (media.join("single_face.mp4"), media.join("single_face.jpg"));
-    let stdout = train(&["data", video.to_str().unwrap(), "--val", still.to_str().unwrap(), "--every", "12", "--out", data.to_str().unwrap()]);
+    let stdout = train(&[
+        "data",
+        video.to_str().unwrap(),
+        "--val",
+        still.to_str().unwrap(),
+        "--every",
+        "12",
+        "--out",
+        data.to_str().unwrap(),
+    ]);
     assert!(stdout.starts_with("7 faces (6 train, 1 val)"), "{stdout}");
     let manifest = data.join("faces.jsonl");
     let lines: Vec<serde_json::Value> =
@@ -33,16 +43,38 @@ fn data_train_quantize_predict() {
     }
 
     let run = dir.path().join("run");
-    let stdout = train(&["train", "--stage", "emotion", "--out", run.to_str().unwrap(), "--emotion", manifest.to_str().unwrap(), "--epochs", "2", "--batch-size", "4"]);
+    let stdout = train(&[
+        "train",
+        "--stage",
+        "emotion",
+        "--out",
+        run.to_str().unwrap(),
+        "--emotion",
+        manifest.to_str().unwrap(),
+        "--epochs",
+        "2",
+        "--batch-size",
+        "4",
+    ]);
     assert!(stdout.contains("stage Emotion: "), "{stdout}");
-    for file in ["weights.safetensors", "config.json", "metrics.jsonl", "curves.png", "confusion.png", "summary.json", "checkpoint/state.json"] {
+    for file in [
+        "weights.safetensors",
+        "config.json",
+        "metrics.jsonl",
+        "curves.png",
+        "confusion.png",
+        "summary.json",
+        "checkpoint/state.json",
+    ] {
         assert!(run.join(file).is_file(), "{file} missing");
     }
     assert_eq!(std::fs::read_to_string(run.join("metrics.jsonl")).unwrap().lines().count(), 2);
 
-    let stdout = train(&["quantize", "--run", run.to_str().unwrap(), "--emotion", manifest.to_str().unwrap(), "--samples", "8"]);
+    let stdout =
+        train(&["quantize", "--run", run.to_str().unwrap(), "--emotion", manifest.to_str().unwrap(), "--samples", "8"]);
     assert!(stdout.contains("int8") && stdout.contains("fp16"), "{stdout}");
-    let quant: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(run.join("quant.json")).unwrap()).unwrap();
+    let quant: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("quant.json")).unwrap()).unwrap();
     assert_eq!(quant["activations"].as_object().unwrap().len(), 33);
     assert!(run.join("weights-int8.safetensors").is_file() && run.join("weights-fp16.safetensors").is_file());
 
@@ -68,10 +100,14 @@ fn recipe_data_encoder_init_and_eval() {
     });
     std::fs::write(&recipe, text.to_string()).unwrap();
     let data = dir.path().join("data");
-    let stdout = train(&["data", "--recipe", recipe.to_str().unwrap(), "--every", "6", "--out", data.to_str().unwrap()]);
+    let stdout =
+        train(&["data", "--recipe", recipe.to_str().unwrap(), "--every", "6", "--out", data.to_str().unwrap()]);
     // 12 captured frames of the video make 2 windows of 8 (overlapping by 4).
     assert!(stdout.starts_with("13 faces (12 train, 1 val) and 2 clips of 8 consecutive frames"), "{stdout}");
-    assert!(stdout.contains("evaluation set stills: 1 labelled clips") && stdout.contains("evaluation set clip: "), "{stdout}");
+    assert!(
+        stdout.contains("evaluation set stills: 1 labelled clips") && stdout.contains("evaluation set clip: "),
+        "{stdout}"
+    );
     let manifest = data.join("faces.jsonl");
     let lines: Vec<serde_json::Value> =
         std::fs::read_to_string(&manifest).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
@@ -83,7 +119,9 @@ fn recipe_data_encoder_init_and_eval() {
         serde_json::from_value(line["logits"].clone()).unwrap()
     };
     let window: Vec<f32> = serde_json::from_value(windows[0]["logits"].clone()).unwrap();
-    let mean: Vec<f32> = (0..7).map(|k| windows[0]["crops"].as_array().unwrap().iter().map(|c| frame_logits(c)[k]).sum::<f32>() / 8.0).collect();
+    let mean: Vec<f32> = (0..7)
+        .map(|k| windows[0]["crops"].as_array().unwrap().iter().map(|c| frame_logits(c)[k]).sum::<f32>() / 8.0)
+        .collect();
     assert!(window.iter().zip(&mean).all(|(a, b)| (a - b).abs() < 1e-4), "{window:?} vs {mean:?}");
     // Every evaluation clip of the video lies inside the labelled second: ~24 frames, 17 windows.
     let clips = std::fs::read_to_string(data.join("eval/clip.jsonl")).unwrap();
@@ -93,38 +131,93 @@ fn recipe_data_encoder_init_and_eval() {
     train(&["encoder-init", "--out", init.to_str().unwrap()]);
     let run = dir.path().join("run");
     let stdout = train(&[
-        "train", "--stage", "emotion", "--pretrained-encoder", init.to_str().unwrap(), "--out", run.to_str().unwrap(),
-        "--emotion", manifest.to_str().unwrap(), "--online-teacher", init.to_str().unwrap(), "--epochs", "1", "--batch-size", "8",
+        "train",
+        "--stage",
+        "emotion",
+        "--pretrained-encoder",
+        init.to_str().unwrap(),
+        "--out",
+        run.to_str().unwrap(),
+        "--emotion",
+        manifest.to_str().unwrap(),
+        "--online-teacher",
+        init.to_str().unwrap(),
+        "--epochs",
+        "1",
+        "--batch-size",
+        "8",
     ]);
     assert!(stdout.contains("stage Emotion: "), "{stdout}");
     // The online teacher is fer's classifier: a file without it is refused by name.
     let bare = dir.path().join("bare.safetensors");
-    std::fs::write(&bare, safetensors::serialize(Vec::<(String, safetensors::tensor::TensorView)>::new(), None).unwrap()).unwrap();
+    std::fs::write(
+        &bare,
+        safetensors::serialize(Vec::<(String, safetensors::tensor::TensorView)>::new(), None).unwrap(),
+    )
+    .unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_emoedge-train"))
-        .args(["train", "--stage", "emotion", "--init", run.to_str().unwrap(), "--out", dir.path().join("r2").to_str().unwrap()])
+        .args([
+            "train",
+            "--stage",
+            "emotion",
+            "--init",
+            run.to_str().unwrap(),
+            "--out",
+            dir.path().join("r2").to_str().unwrap(),
+        ])
         .args(["--emotion", manifest.to_str().unwrap(), "--online-teacher", bare.to_str().unwrap()])
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success() && stderr.contains("fer_classifier.weight") && stderr.contains("encoder-init"), "{stderr}");
+    assert!(
+        !out.status.success() && stderr.contains("fer_classifier.weight") && stderr.contains("encoder-init"),
+        "{stderr}"
+    );
     // …and it needs fer's encoder unchanged.
     let out = Command::new(env!("CARGO_BIN_EXE_emoedge-train"))
-        .args(["train", "--stage", "emotion", "--init", run.to_str().unwrap(), "--out", dir.path().join("r3").to_str().unwrap()])
-        .args(["--emotion", manifest.to_str().unwrap(), "--online-teacher", init.to_str().unwrap(), "--encoder-modules", "1"])
+        .args([
+            "train",
+            "--stage",
+            "emotion",
+            "--init",
+            run.to_str().unwrap(),
+            "--out",
+            dir.path().join("r3").to_str().unwrap(),
+        ])
+        .args([
+            "--emotion",
+            manifest.to_str().unwrap(),
+            "--online-teacher",
+            init.to_str().unwrap(),
+            "--encoder-modules",
+            "1",
+        ])
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success() && stderr.contains("--encoder-modules 0"), "{stderr}");
     let out = dir.path().join("eval");
     let stdout = train(&[
-        "eval", "--run", run.to_str().unwrap(), "--data", data.to_str().unwrap(), "--recipe", recipe.to_str().unwrap(), "--out",
+        "eval",
+        "--run",
+        run.to_str().unwrap(),
+        "--data",
+        data.to_str().unwrap(),
+        "--recipe",
+        recipe.to_str().unwrap(),
+        "--out",
         out.to_str().unwrap(),
     ]);
     for predictor in ["student", "fer", "faceapi", "facex", "ensemble"] {
         assert!(stdout.contains(&format!("| stills (1, 1) | {predictor} |")), "{stdout}");
     }
-    assert!(out.join("confusion-stills.png").is_file() && out.join("confusion-clip.png").is_file() && out.join("eval.md").is_file());
-    let results: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("eval.json")).unwrap()).unwrap();
+    assert!(
+        out.join("confusion-stills.png").is_file()
+            && out.join("confusion-clip.png").is_file()
+            && out.join("eval.md").is_file()
+    );
+    let results: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("eval.json")).unwrap()).unwrap();
     // Every teacher reads this laughing face and second of laughter as happy.
     for set in results.as_array().unwrap() {
         for score in set["scores"].as_array().unwrap().iter().skip(1) {
@@ -134,12 +227,23 @@ fn recipe_data_encoder_init_and_eval() {
 
     // Scoring needs the captured sets.
     let out = Command::new(env!("CARGO_BIN_EXE_emoedge-train"))
-        .args(["eval", "--run", run.to_str().unwrap(), "--data", dir.path().to_str().unwrap(), "--recipe", recipe.to_str().unwrap()])
+        .args([
+            "eval",
+            "--run",
+            run.to_str().unwrap(),
+            "--data",
+            dir.path().to_str().unwrap(),
+            "--recipe",
+            recipe.to_str().unwrap(),
+        ])
         .args(["--out", dir.path().join("x").to_str().unwrap()])
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success() && stderr.contains("stills.jsonl is missing") && stderr.contains("data --recipe"), "{stderr}");
+    assert!(
+        !out.status.success() && stderr.contains("stills.jsonl is missing") && stderr.contains("data --recipe"),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -164,12 +268,24 @@ fn manifest_video_lines_are_cut_by_the_runtime_face_capture() {
         serde_json::json!({"video": video, "frames": [8, 24], "label": "neutral"}).to_string() + "\n",
     )
     .unwrap();
-    let examples = emoedge_trainer::data::manifest::read_manifest(&manifest, 64, &mut emoedge_trainer::run::manifest_videos()).unwrap();
+    let examples =
+        emoedge_trainer::data::manifest::read_manifest(&manifest, 64, &mut emoedge_trainer::run::manifest_videos())
+            .unwrap();
     assert_eq!(examples.len(), 1);
     assert_eq!(examples[0].frames.len(), 16, "one face crop per frame of the range");
     assert!(examples[0].frames.iter().all(|f| f.dimensions() == (64, 64)));
     // And `train` reads such a manifest directly.
     let run = dir.path().join("run");
-    let stdout = train(&["train", "--stage", "emotion", "--out", run.to_str().unwrap(), "--emotion", manifest.to_str().unwrap(), "--epochs", "1"]);
+    let stdout = train(&[
+        "train",
+        "--stage",
+        "emotion",
+        "--out",
+        run.to_str().unwrap(),
+        "--emotion",
+        manifest.to_str().unwrap(),
+        "--epochs",
+        "1",
+    ]);
     assert!(stdout.contains("stage Emotion: 1 steps"), "{stdout}");
 }

@@ -31,12 +31,15 @@ fn folder_per_class_with_splits_and_synonyms() {
     assert_eq!(examples.len(), 4);
     assert!(examples.iter().all(|e| e.frames[0].dimensions() == (64, 64)));
     let targets: Vec<(Split, usize)> = examples.iter().map(|e| (e.split, e.target.argmax())).collect();
-    assert_eq!(targets, vec![
-        (Split::Train, emotion("happy")),
-        (Split::Train, emotion("sad")),
-        (Split::Train, emotion("sad")),
-        (Split::Val, emotion("angry")),
-    ]);
+    assert_eq!(
+        targets,
+        vec![
+            (Split::Train, emotion("happy")),
+            (Split::Train, emotion("sad")),
+            (Split::Train, emotion("sad")),
+            (Split::Val, emotion("angry")),
+        ]
+    );
 }
 
 #[test]
@@ -73,7 +76,10 @@ fn fer_csv_rows_map_fer_order_onto_canonical_labels() {
     drop(f);
     let examples = read_fer_csv(&path, 64).unwrap();
     let got: Vec<(usize, Split)> = examples.iter().map(|e| (e.target.argmax(), e.split)).collect();
-    assert_eq!(got, vec![(emotion("angry"), Split::Train), (emotion("neutral"), Split::Val), (emotion("happy"), Split::Test)]);
+    assert_eq!(
+        got,
+        vec![(emotion("angry"), Split::Train), (emotion("neutral"), Split::Val), (emotion("happy"), Split::Test)]
+    );
     assert_eq!(examples[0].frames[0].dimensions(), (64, 64));
 }
 
@@ -140,7 +146,10 @@ fn manifest_malformed_lines_name_file_and_line() {
     write_png(&dir.path().join("a.png"), 1);
     let good = r#"{"crops": ["a.png"], "label": "sad"}"#;
     let cases = [
-        (r#"{"crops": ["a.png"], "label": "sad", "soft": [1,0,0,0,0,0,0]}"#, "exactly one of `label`, `soft` and `logits`"),
+        (
+            r#"{"crops": ["a.png"], "label": "sad", "soft": [1,0,0,0,0,0,0]}"#,
+            "exactly one of `label`, `soft` and `logits`",
+        ),
         (r#"{"crops": ["a.png"], "logits": [1, 2]}"#, "`logits` must be 7 finite numbers"),
         (r#"{"crops": ["a.png"], "soft": [0.5, 0.5]}"#, "`soft` must be 7 probabilities"),
         (r#"{"crops": ["a.png"], "label": "bored"}"#, "unknown emotion label `bored`"),
@@ -189,7 +198,11 @@ fn lfw_subset_gives_its_100_faces() {
     assert_eq!(faces.len(), 100);
     assert!(faces.iter().all(|f| f.dimensions() == (25, 25)));
     // Real photographs: every face has contrast.
-    assert!(faces.iter().all(|f| f.pixels().map(|p| p.0[0]).max().unwrap() - f.pixels().map(|p| p.0[0]).min().unwrap() > 60));
+    assert!(
+        faces
+            .iter()
+            .all(|f| f.pixels().map(|p| p.0[0]).max().unwrap() - f.pixels().map(|p| p.0[0]).min().unwrap() > 60)
+    );
     let dir = tempfile::tempdir().unwrap();
     let bad = dir.path().join("bad.npy");
     std::fs::write(&bad, b"\x93NUMPY\x01\x00\x10\x00{'descr': '<f4'}").unwrap();

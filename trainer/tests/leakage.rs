@@ -20,7 +20,8 @@ fn assets() -> PathBuf {
 
 fn capture() -> FaceCapture {
     let env = onnx::environment(None).unwrap();
-    let detector = Mtcnn::load(env, &assets().join("mtcnn"), &SessionOptions::default(), DetectorOptions::default()).unwrap();
+    let detector =
+        Mtcnn::load(env, &assets().join("mtcnn"), &SessionOptions::default(), DetectorOptions::default()).unwrap();
     FaceCapture::new(detector, AlignedCrop::new(64), TrackerOptions::default())
 }
 
@@ -67,7 +68,14 @@ fn no_evaluation_crop_of_the_default_recipe_is_a_near_duplicate_of_a_training_cr
         assert!(!eval.is_empty(), "{}", set.name);
         let found = nearest(&eval, &train).unwrap();
         let closest = found.iter().min_by(|a, b| a.distance.total_cmp(&b.distance)).unwrap();
-        eprintln!("{}: {} crops, closest training crop at {:.1} ({} ~ {})", set.name, eval.len(), closest.distance, closest.eval.display(), closest.train.display());
+        eprintln!(
+            "{}: {} crops, closest training crop at {:.1} ({} ~ {})",
+            set.name,
+            eval.len(),
+            closest.distance,
+            closest.eval.display(),
+            closest.train.display()
+        );
         assert!(
             closest.distance >= NEAR_DUPLICATE,
             "{}: {} is a near-duplicate of training crop {} ({:.2})",

@@ -15,7 +15,13 @@ fn curves_and_confusion_matrix_render_as_png() {
         matrix.add(i, (i + 1) % 7);
     }
     confusion(&dir.path().join("confusion.png"), "emotion", &EMOTIONS, &matrix).unwrap();
-    curves(&dir.path().join("curves.png"), "loss", "step", &[Series { name: "train loss", points: vec![(0.0, 2.0), (10.0, 1.0), (20.0, 0.5)] }]).unwrap();
+    curves(
+        &dir.path().join("curves.png"),
+        "loss",
+        "step",
+        &[Series { name: "train loss", points: vec![(0.0, 2.0), (10.0, 1.0), (20.0, 0.5)] }],
+    )
+    .unwrap();
     for (name, min_width) in [("confusion.png", 400), ("curves.png", 800)] {
         let image = image::open(dir.path().join(name)).unwrap().to_rgb8();
         assert!(image.width() >= min_width, "{name}");

@@ -3,6 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use emoedge_models::reference::Taps;
 use emoedge_models::reference::{HybridModel, cpu};
 use emoedge_models::{Config, EMOTIONS};
 use emoedge_runtime::capture::FaceCapture;
@@ -11,7 +12,6 @@ use emoedge_runtime::face::{AlignedCrop, DetectorOptions, Mtcnn, aligned_crop};
 use emoedge_runtime::onnx::{self, SessionOptions};
 use emoedge_runtime::video::VideoSource;
 use emoedge_trainer::teachers::{ENSEMBLE, Teachers, teacher_crop};
-use emoedge_models::reference::Taps;
 use emoedge_trainer::train::batch::crops_tensor;
 use emoedge_trainer::train::online_teacher::OnlineTeacher;
 
@@ -19,13 +19,18 @@ fn assets() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../assets")
 }
 
-const LABELLED: [(&str, &str); 4] =
-    [("0-f1-su-ph.jpg", "surprise"), ("0-f15-hao-ph.jpg", "happy"), ("15-f13-anc-ph.jpg", "angry"), ("45-m7-di-ph.jpg", "disgust")];
+const LABELLED: [(&str, &str); 4] = [
+    ("0-f1-su-ph.jpg", "surprise"),
+    ("0-f15-hao-ph.jpg", "happy"),
+    ("15-f13-anc-ph.jpg", "angry"),
+    ("45-m7-di-ph.jpg", "disgust"),
+];
 
 /// The teacher crop of the one face of each labelled image, written to `dir`.
 fn labelled_crops(dir: &Path) -> Vec<PathBuf> {
     let env = onnx::environment(None).unwrap();
-    let detector = Mtcnn::load(env, &assets().join("mtcnn"), &SessionOptions::default(), DetectorOptions::default()).unwrap();
+    let detector =
+        Mtcnn::load(env, &assets().join("mtcnn"), &SessionOptions::default(), DetectorOptions::default()).unwrap();
     let mut capture = FaceCapture::new(detector, AlignedCrop::new(64), TrackerOptions::default());
     LABELLED
         .iter()
@@ -56,9 +61,11 @@ fn teachers_recognise_the_labelled_faces() {
     let hits = |pick: &dyn Fn(&emoedge_trainer::teachers::TeacherLabels) -> [f32; 7]| {
         LABELLED.iter().zip(&labels).filter(|((_, truth), l)| top(&pick(l)) == *truth).count()
     };
-    let per_teacher: Vec<(&str, usize)> = ENSEMBLE.iter().enumerate().map(|(i, (_, name))| (*name, hits(&|l| l.teachers[i]))).collect();
+    let per_teacher: Vec<(&str, usize)> =
+        ENSEMBLE.iter().enumerate().map(|(i, (_, name))| (*name, hits(&|l| l.teachers[i]))).collect();
     let ensemble = hits(&|l| l.ensemble);
-    let tops: Vec<Vec<&str>> = labels.iter().map(|l| l.teachers.iter().map(top).chain([top(&l.ensemble)]).collect()).collect();
+    let tops: Vec<Vec<&str>> =
+        labels.iter().map(|l| l.teachers.iter().map(top).chain([top(&l.ensemble)]).collect()).collect();
     eprintln!("{per_teacher:?}, ensemble {ensemble}/4: {tops:?}");
     // Measured on these crops (margin 0): fer 2/4, face-api 2/4, facex 3/4, ensemble 3/4 — every
     // teacher gets surprise and happy; the anger and disgust faces read as sad or neutral to
@@ -119,8 +126,14 @@ fn the_student_encoder_starts_as_fers_network() {
     let model = HybridModel::init(&config, &cpu(), 7).unwrap().with_pretrained_encoder(&config, &init, &cpu()).unwrap();
 
     let crop = labelled_crops(dir.path()).remove(1);
-    let student_crop = image::imageops::resize(&image::open(&crop).unwrap().to_rgb8(), 64, 64, image::imageops::FilterType::Triangle);
-    let ours = model.forward_frame(crops_tensor(&[student_crop.clone()], &cpu())).pooled.into_data().try_to_vec::<f32>().unwrap();
+    let student_crop =
+        image::imageops::resize(&image::open(&crop).unwrap().to_rgb8(), 64, 64, image::imageops::FilterType::Triangle);
+    let ours = model
+        .forward_frame(crops_tensor(&[student_crop.clone()], &cpu()))
+        .pooled
+        .into_data()
+        .try_to_vec::<f32>()
+        .unwrap();
     let resized = dir.path().join("student.png");
     student_crop.save(&resized).unwrap();
     let output = Command::new(assets().join("teachers/venv/bin/python"))
@@ -142,7 +155,14 @@ fn the_student_encoder_starts_as_fers_network() {
     assert!(worst < 1e-3, "online teacher logits {ours:?} vs fer {fer:?}");
 
     // Missing or misshapen encoder tensors are refused by name.
-    let other = Config { encoder: emoedge_models::EncoderConfig { stem_channels: 4, ..config.encoder.clone() }, ..config.clone() };
-    let err = HybridModel::init(&other, &cpu(), 0).unwrap().with_pretrained_encoder(&other, &init, &cpu()).unwrap_err().to_string();
+    let other = Config {
+        encoder: emoedge_models::EncoderConfig { stem_channels: 4, ..config.encoder.clone() },
+        ..config.clone()
+    };
+    let err = HybridModel::init(&other, &cpu(), 0)
+        .unwrap()
+        .with_pretrained_encoder(&other, &init, &cpu())
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("encoder.stem.0.weight") && err.contains("[4, 3, 3, 3]"), "{err}");
 }

@@ -37,8 +37,5 @@ pub fn merge_2x2(tokens: Tensor<3>) -> Tensor<3> {
     let [n, count, d] = tokens.dims();
     let g = count.isqrt();
     let h = g / 2;
-    tokens
-        .reshape([n, h, 2, h, 2, d])
-        .permute([0, 1, 3, 2, 4, 5])
-        .reshape([n, h * h, 4 * d])
+    tokens.reshape([n, h, 2, h, 2, d]).permute([0, 1, 3, 2, 4, 5]).reshape([n, h * h, 4 * d])
 }

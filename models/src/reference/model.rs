@@ -116,9 +116,11 @@ impl ModuleMapper for PathIds {
 
     fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
         let (_, value, mapper) = param.consume();
-        let id = self.path.join(".").bytes().fold(0xcbf2_9ce4_8422_2325u64, |hash, byte| {
-            (hash ^ byte as u64).wrapping_mul(0x0000_0100_0000_01b3)
-        });
+        let id = self
+            .path
+            .join(".")
+            .bytes()
+            .fold(0xcbf2_9ce4_8422_2325u64, |hash, byte| (hash ^ byte as u64).wrapping_mul(0x0000_0100_0000_01b3));
         Param::from_mapped_value(ParamId::from(id), value, mapper)
     }
 }

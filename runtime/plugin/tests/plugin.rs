@@ -63,7 +63,10 @@ fn gst_inspect_documents_the_element() {
 #[test]
 fn gst_launch_runs_the_plugin_on_a_real_video() {
     let video = workspace().join("assets/media/single_face.mp4");
-    let pipeline = format!("filesrc location={} ! decodebin ! videoconvert ! emotiondetect precision=fp32 ! fakesink", video.display());
+    let pipeline = format!(
+        "filesrc location={} ! decodebin ! videoconvert ! emotiondetect precision=fp32 ! fakesink",
+        video.display()
+    );
     let args: Vec<&str> = std::iter::once("-m").chain(pipeline.split(' ')).collect();
     let output = gst_tool("gst-launch-1.0", &args);
     let text = String::from_utf8_lossy(&output.stdout);
@@ -75,7 +78,20 @@ fn gst_launch_runs_the_plugin_on_a_real_video() {
 
 #[test]
 fn gst_launch_reports_a_bad_model_and_exits_cleanly() {
-    let output = gst_tool("gst-launch-1.0", &["videotestsrc", "num-buffers=3", "!", "videoconvert", "!", "emotiondetect", "model=/nonexistent", "!", "fakesink"]);
+    let output = gst_tool(
+        "gst-launch-1.0",
+        &[
+            "videotestsrc",
+            "num-buffers=3",
+            "!",
+            "videoconvert",
+            "!",
+            "emotiondetect",
+            "model=/nonexistent",
+            "!",
+            "fakesink",
+        ],
+    );
     let text = String::from_utf8_lossy(&output.stdout).into_owned() + &String::from_utf8_lossy(&output.stderr);
     assert!(!output.status.success(), "{text}");
     assert!(text.contains("emotiondetect cannot start: cannot read /nonexistent/manifest.json"), "{text}");

@@ -10,8 +10,8 @@ use gstreamer as gst;
 use gstreamer::prelude::*;
 use gstreamer_app as gst_app;
 use gstreamer_video as gst_video;
-use plotters::prelude::*;
 use plotters::backend::BGRXPixel;
+use plotters::prelude::*;
 
 pub struct Annotator {
     pipeline: gst::Pipeline,
@@ -28,16 +28,23 @@ impl Annotator {
         anyhow::ensure!(info.format() == gst_video::VideoFormat::Bgrx, "annotation draws on BGRx frames");
         let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-        let partial = dir.join(format!(".{}.partial", path.file_name().map_or("annotated".into(), |n| n.to_string_lossy())));
+        let partial =
+            dir.join(format!(".{}.partial", path.file_name().map_or("annotated".into(), |n| n.to_string_lossy())));
         let description = format!(
             "appsrc name=src format=time ! videoconvert ! avenc_mpeg4 bitrate=4000000 ! mp4mux ! filesink location=\"{}\"",
             partial.display()
         );
         let pipeline = gst::parse::launch(&description)
-            .context("cannot build the annotation pipeline (needs gstreamer1.0-libav for avenc_mpeg4; run scripts/setup)")?
+            .context(
+                "cannot build the annotation pipeline (needs gstreamer1.0-libav for avenc_mpeg4; run scripts/setup)",
+            )?
             .downcast::<gst::Pipeline>()
             .map_err(|_| anyhow::anyhow!("not a pipeline"))?;
-        let src = pipeline.by_name("src").context("appsrc missing")?.downcast::<gst_app::AppSrc>().map_err(|_| anyhow::anyhow!("not an appsrc"))?;
+        let src = pipeline
+            .by_name("src")
+            .context("appsrc missing")?
+            .downcast::<gst_app::AppSrc>()
+            .map_err(|_| anyhow::anyhow!("not an appsrc"))?;
         src.set_caps(Some(&caps.to_owned()));
         pipeline.set_state(gst::State::Playing).context("cannot start the annotation pipeline")?;
         Ok(Self { pipeline, src, info, partial, path: path.to_path_buf() })
@@ -49,7 +56,8 @@ impl Annotator {
         let stride = self.info.stride()[0] as usize;
         let map = buffer.map_readable()?;
         // plotters draws on packed rows; copy the frame without row padding, draw, copy back.
-        let mut packed: Vec<u8> = map.chunks(stride).take(h as usize).flat_map(|row| row[..w as usize * 4].iter().copied()).collect();
+        let mut packed: Vec<u8> =
+            map.chunks(stride).take(h as usize).flat_map(|row| row[..w as usize * 4].iter().copied()).collect();
         {
             let root = BitMapBackend::<BGRXPixel>::with_buffer_and_format(&mut packed, (w, h))?.into_drawing_area();
             for r in records {
@@ -79,11 +87,13 @@ impl Annotator {
     pub fn finish(self) -> anyhow::Result<()> {
         self.src.end_of_stream().map_err(|e| anyhow::anyhow!("annotation encoder stopped: {e:?}"))?;
         let bus = self.pipeline.bus().context("pipeline without a bus")?;
-        let message = bus.timed_pop_filtered(gst::ClockTime::from_seconds(60), &[gst::MessageType::Eos, gst::MessageType::Error]);
+        let message =
+            bus.timed_pop_filtered(gst::ClockTime::from_seconds(60), &[gst::MessageType::Eos, gst::MessageType::Error]);
         let _ = self.pipeline.set_state(gst::State::Null);
         match message.as_ref().map(|m| m.view()) {
             Some(gst::MessageView::Eos(_)) => {
-                std::fs::rename(&self.partial, &self.path).with_context(|| format!("cannot write {}", self.path.display()))?;
+                std::fs::rename(&self.partial, &self.path)
+                    .with_context(|| format!("cannot write {}", self.path.display()))?;
                 Ok(())
             }
             Some(gst::MessageView::Error(e)) => {

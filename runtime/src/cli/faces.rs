@@ -122,7 +122,8 @@ fn write_index(
     partial: &Path,
     crops_dir: &Path,
 ) -> anyhow::Result<Summary> {
-    let mut index = BufWriter::new(File::create(partial).with_context(|| format!("cannot write {}", partial.display()))?);
+    let mut index =
+        BufWriter::new(File::create(partial).with_context(|| format!("cannot write {}", partial.display()))?);
     let progress = ProgressBar::no_length().with_style(
         ProgressStyle::with_template("{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} frames {msg}")
             .expect("valid template"),

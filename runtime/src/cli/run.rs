@@ -116,7 +116,8 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
         "uridecodebin uri=\"{}\" ! videoconvert ! video/x-raw,format=BGRx ! emotiondetect name=detect ! appsink name=sink sync=false max-buffers=8",
         uri(&args.input)?
     );
-    let pipeline = gst::parse::launch(&description)?.downcast::<gst::Pipeline>().map_err(|_| anyhow::anyhow!("not a pipeline"))?;
+    let pipeline =
+        gst::parse::launch(&description)?.downcast::<gst::Pipeline>().map_err(|_| anyhow::anyhow!("not a pipeline"))?;
     let detect = pipeline.by_name("detect").context("emotiondetect missing")?;
     if let Some(model) = &args.model {
         detect.set_property("model", model.display().to_string());
@@ -126,21 +127,30 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
     detect.set_property("device-id", args.ort.device_id);
     detect.set_property("interval", args.interval);
     detect.set_property("smoothing", args.smoothing);
-    detect.set_property_from_str("face-source", match args.face_source {
-        FaceSourceArg::Builtin => "builtin",
-        FaceSourceArg::FullFrame => "full-frame",
-    });
+    detect.set_property_from_str(
+        "face-source",
+        match args.face_source {
+            FaceSourceArg::Builtin => "builtin",
+            FaceSourceArg::FullFrame => "full-frame",
+        },
+    );
     detect.set_property("async", args.asynchronous);
     if let Some(dir) = &args.engine_cache_dir {
         detect.set_property("engine-cache-dir", dir.display().to_string());
     }
-    let sink = pipeline.by_name("sink").context("appsink missing")?.downcast::<gst_app::AppSink>().map_err(|_| anyhow::anyhow!("not an appsink"))?;
+    let sink = pipeline
+        .by_name("sink")
+        .context("appsink missing")?
+        .downcast::<gst_app::AppSink>()
+        .map_err(|_| anyhow::anyhow!("not an appsink"))?;
     let bus = pipeline.bus().context("pipeline without a bus")?;
 
-    std::fs::create_dir_all(&args.out).with_context(|| format!("cannot create {}; check the path and permissions", args.out.display()))?;
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("cannot create {}; check the path and permissions", args.out.display()))?;
     let results_path = args.out.join("results.jsonl");
     let partial = args.out.join(".results.jsonl.partial");
-    let mut results = BufWriter::new(File::create(&partial).with_context(|| format!("cannot write in {}", args.out.display()))?);
+    let mut results =
+        BufWriter::new(File::create(&partial).with_context(|| format!("cannot write in {}", args.out.display()))?);
 
     let outcome = (|| -> anyhow::Result<(Summary, BTreeMap<u64, TrackLog>)> {
         if pipeline.set_state(gst::State::Playing).is_err() {
@@ -148,7 +158,10 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
         }
         let provider = detect.property::<Option<String>>("active-provider").unwrap_or_default();
         let bar = ProgressBar::new(1000);
-        bar.set_style(ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {percent:>3}% {msg}").expect("valid template"));
+        bar.set_style(
+            ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {percent:>3}% {msg}")
+                .expect("valid template"),
+        );
         let started = Instant::now();
         let mut tracks: BTreeMap<u64, TrackLog> = BTreeMap::new();
         let mut annotator: Option<Annotator> = None;
@@ -171,7 +184,10 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
                 }
                 // A damaged file can leave the demuxer waiting forever without an error.
                 if is_file && last_progress.elapsed() > Duration::from_secs(30) {
-                    bail!("decoding {} stalled: no frame, error or end of stream for 30 s; the file is damaged", args.input);
+                    bail!(
+                        "decoding {} stalled: no frame, error or end of stream for 30 s; the file is damaged",
+                        args.input
+                    );
                 }
                 continue;
             };
@@ -205,7 +221,9 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
             }
             let live: Vec<String> = tracks
                 .iter()
-                .filter_map(|(id, log)| log.last.as_ref().map(|(label, p)| format!("track {id}: {label} {:.0}%", p * 100.0)))
+                .filter_map(|(id, log)| {
+                    log.last.as_ref().map(|(label, p)| format!("track {id}: {label} {:.0}%", p * 100.0))
+                })
                 .collect();
             bar.set_message(if live.is_empty() { format!("{frames} frames, no face yet") } else { live.join(" | ") });
         }
@@ -237,7 +255,12 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
             .enumerate()
             .map(|(i, name)| Series { name, points: log.points.iter().map(|(t, p)| (*t, p[i] as f64)).collect() })
             .collect();
-        curves(&args.out.join(format!("timeline-{id}.png")), &format!("track {id}: emotion probabilities"), "seconds", &series)?;
+        curves(
+            &args.out.join(format!("timeline-{id}.png")),
+            &format!("track {id}: emotion probabilities"),
+            "seconds",
+            &series,
+        )?;
     }
     print_timeline(&tracks);
     summary.print(&args.out, tracks.len());
@@ -288,7 +311,8 @@ fn print_timeline(tracks: &BTreeMap<u64, TrackLog>) {
                 _ => segments.push((*t, *t, label.as_str())),
             }
         }
-        let text: Vec<String> = segments.iter().map(|(start, end, label)| format!("{start:.1}–{end:.1} s {label}")).collect();
+        let text: Vec<String> =
+            segments.iter().map(|(start, end, label)| format!("{start:.1}–{end:.1} s {label}")).collect();
         println!("track {id}: {}", text.join(", "));
     }
 }

@@ -62,8 +62,12 @@ pub fn run(args: SelftestArgs) -> anyhow::Result<()> {
     anyhow::ensure!(again == result, "the same clip gave different results on a second run");
     let (best, p) = top(&result.emotion_probs);
     let labels = model.labels();
-    println!("seeded clip (T = {t}, {s}×{s}): {} {:.4}, gate (general, emotion) = ({:.4}, {:.4})", labels[best], p, result.gate[0], result.gate[1]);
-    let probabilities: Vec<String> = labels.iter().zip(&result.emotion_probs).map(|(l, p)| format!("{l}={p:.6}")).collect();
+    println!(
+        "seeded clip (T = {t}, {s}×{s}): {} {:.4}, gate (general, emotion) = ({:.4}, {:.4})",
+        labels[best], p, result.gate[0], result.gate[1]
+    );
+    let probabilities: Vec<String> =
+        labels.iter().zip(&result.emotion_probs).map(|(l, p)| format!("{l}={p:.6}")).collect();
     println!("probabilities: {}", probabilities.join(" "));
     println!("latency: frame part {frame_ms:.2} ms for {t} faces, clip part {clip_ms:.2} ms");
     Ok(())

@@ -81,11 +81,15 @@ impl Default for AnalyzerSettings {
 
 #[derive(Debug, thiserror::Error)]
 pub enum AnalyzerError {
-    #[error("no model bundle given and the bundled default model (models/default/bundle) was not found; set the model property / --model to a bundle folder")]
+    #[error(
+        "no model bundle given and the bundled default model (models/default/bundle) was not found; set the model property / --model to a bundle folder"
+    )]
     NoBundle,
     #[error("the MTCNN face detector (assets/mtcnn) was not found; run scripts/setup, or use face-source=upstream")]
     NoDetector,
-    #[error("clip-length is {requested} but the model {bundle} classifies clips of {model} frames; set clip-length to 0 or {model}")]
+    #[error(
+        "clip-length is {requested} but the model {bundle} classifies clips of {model} frames; set clip-length to 0 or {model}"
+    )]
     ClipLength { requested: usize, model: usize, bundle: String },
     #[error(transparent)]
     Bundle(#[from] BundleError),
@@ -114,14 +118,22 @@ pub struct Timing {
 
 /// Opens the bundle (`None` = the bundled default model) in the variant `precision` picks:
 /// `auto` is FP16 where TensorRT or CUDA serves it and FP32 on the CPU.
-pub fn load_model(bundle: Option<PathBuf>, precision: Precision, session: &SessionOptions) -> Result<EmotionModel, AnalyzerError> {
+pub fn load_model(
+    bundle: Option<PathBuf>,
+    precision: Precision,
+    session: &SessionOptions,
+) -> Result<EmotionModel, AnalyzerError> {
     let bundle = bundle.or_else(crate::assets::default_bundle).ok_or(AnalyzerError::NoBundle)?;
     let env = onnx::environment(None)?;
     Ok(match precision {
         Precision::Fixed(variant) => EmotionModel::load(env, &bundle, variant, session)?,
         Precision::Auto => {
             let model = EmotionModel::load(env, &bundle, Variant::Fp16, session)?;
-            if model.frame.provider == ActiveProvider::Cpu { EmotionModel::load(env, &bundle, Variant::Fp32, session)? } else { model }
+            if model.frame.provider == ActiveProvider::Cpu {
+                EmotionModel::load(env, &bundle, Variant::Fp32, session)?
+            } else {
+                model
+            }
         }
     })
 }
@@ -133,20 +145,35 @@ impl Analyzer {
         let bundle = model.bundle.clone();
         let t = model.manifest.clip_length;
         if settings.clip_length != 0 && settings.clip_length != t {
-            return Err(AnalyzerError::ClipLength { requested: settings.clip_length, model: t, bundle: bundle.display().to_string() });
+            return Err(AnalyzerError::ClipLength {
+                requested: settings.clip_length,
+                model: t,
+                bundle: bundle.display().to_string(),
+            });
         }
         let crop = AlignedCrop::new(model.manifest.crop_size as u32);
         let capture = match settings.face_source {
             FaceSource::Builtin => {
                 let dir = crate::assets::detector_dir().ok_or(AnalyzerError::NoDetector)?;
                 let options = DetectorOptions { min_face_size: settings.min_face_size, ..Default::default() };
-                Capture::Detector(FaceCapture::new(Mtcnn::load(env, &dir, &settings.session, options)?, crop, TrackerOptions::default()))
+                Capture::Detector(FaceCapture::new(
+                    Mtcnn::load(env, &dir, &settings.session, options)?,
+                    crop,
+                    TrackerOptions::default(),
+                ))
             }
             FaceSource::Upstream => Capture::Boxes(CropTracker::new(crop, TrackerOptions::default())),
             // A pre-cropped frame is the face: no context margin around it.
-            FaceSource::FullFrame => Capture::Boxes(CropTracker::new(AlignedCrop { margin: 0.0, ..crop }, TrackerOptions::default())),
+            FaceSource::FullFrame => {
+                Capture::Boxes(CropTracker::new(AlignedCrop { margin: 0.0, ..crop }, TrackerOptions::default()))
+            }
         };
-        Ok(Self { capture, engine: EmotionEngine::new(model, settings.engine), source: settings.face_source, min_face_size: settings.min_face_size })
+        Ok(Self {
+            capture,
+            engine: EmotionEngine::new(model, settings.engine),
+            source: settings.face_source,
+            min_face_size: settings.min_face_size,
+        })
     }
 
     pub fn model(&self) -> &EmotionModel {
@@ -173,7 +200,8 @@ impl Analyzer {
         let (faces, kept): (Vec<Face>, Vec<bool>) = match self.source {
             FaceSource::Builtin => (Vec::new(), Vec::new()),
             FaceSource::Upstream => {
-                let kept: Vec<bool> = upstream.iter().map(|b| b.width().min(b.height()) >= self.min_face_size).collect();
+                let kept: Vec<bool> =
+                    upstream.iter().map(|b| b.width().min(b.height()) >= self.min_face_size).collect();
                 (upstream.iter().zip(&kept).filter(|(_, k)| **k).map(|(b, _)| Face::from_box(*b)).collect(), kept)
             }
             FaceSource::FullFrame => {

@@ -150,7 +150,14 @@ impl EmotionEngine {
                     let probabilities = state.smoothed.clone()?;
                     let last = state.last_result.as_ref()?;
                     let (label_index, confidence) = top(&probabilities);
-                    Some(Emotion { label: labels[label_index].clone(), label_index, confidence, probabilities, gate: last.gate, clips: state.results })
+                    Some(Emotion {
+                        label: labels[label_index].clone(),
+                        label_index,
+                        confidence,
+                        probabilities,
+                        gate: last.gate,
+                        clips: state.results,
+                    })
                 });
                 FaceResult { track: face.track, bbox: face.face.bbox, emotion, fresh: fresh.contains(&face.track) }
             })

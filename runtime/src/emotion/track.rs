@@ -19,7 +19,14 @@ pub struct TrackState {
 
 impl TrackState {
     pub fn new(frame: u64) -> Self {
-        Self { features: VecDeque::new(), frames_seen: 0, last_frame: frame, smoothed: None, last_result: None, results: 0 }
+        Self {
+            features: VecDeque::new(),
+            frames_seen: 0,
+            last_frame: frame,
+            smoothed: None,
+            last_result: None,
+            results: 0,
+        }
     }
 
     /// Adds an encoding, keeping the last `t`; true when a full clip is ready.
@@ -34,7 +41,9 @@ impl TrackState {
     /// Folds a new clip result into the smoothed probabilities: `p = s·p_old + (1 − s)·p_new`.
     pub fn update(&mut self, result: ClipResult, smoothing: f32) {
         self.smoothed = Some(match self.smoothed.take() {
-            Some(old) => old.iter().zip(&result.emotion_probs).map(|(o, n)| smoothing * o + (1.0 - smoothing) * n).collect(),
+            Some(old) => {
+                old.iter().zip(&result.emotion_probs).map(|(o, n)| smoothing * o + (1.0 - smoothing) * n).collect()
+            }
             None => result.emotion_probs.clone(),
         });
         self.last_result = Some(result);

@@ -67,11 +67,16 @@ impl Settings {
     /// The analyzer's settings, or a message naming the bad property and its valid values.
     fn analyzer(&self) -> Result<AnalyzerSettings, String> {
         let precision: Precision = self.precision.parse().map_err(|e| format!("{e} (property `precision`)"))?;
-        let provider: Provider = self.execution_provider.parse().map_err(|e| format!("{e} (property `execution-provider`)"))?;
+        let provider: Provider =
+            self.execution_provider.parse().map_err(|e| format!("{e} (property `execution-provider`)"))?;
         let session = SessionOptions {
             provider,
             device_id: self.device_id,
-            tensorrt: TensorRtOptions { engine_cache_dir: self.engine_cache_dir.as_ref().map(PathBuf::from), timing_cache: true, ..Default::default() },
+            tensorrt: TensorRtOptions {
+                engine_cache_dir: self.engine_cache_dir.as_ref().map(PathBuf::from),
+                timing_cache: true,
+                ..Default::default()
+            },
             ..Default::default()
         };
         Ok(AnalyzerSettings {
@@ -119,26 +124,24 @@ impl AsyncWorker {
         let (jobs, receiver): (SyncSender<Job>, Receiver<Job>) = sync_channel(1);
         let latest = Arc::new(Mutex::new(Latest::default()));
         let shared = latest.clone();
-        let thread = std::thread::Builder::new()
-            .name("emotiondetect".into())
-            .spawn(move || {
-                for job in receiver {
-                    let result = analyzer.analyze(&job.frame, &job.upstream);
-                    let mut latest = shared.lock().unwrap_or_else(|e| e.into_inner());
-                    latest.timing = analyzer.timing();
-                    latest.analyzed += 1;
-                    match result {
-                        Ok(faces) => {
-                            latest.faces = faces.into_iter().flatten().collect();
-                            latest.delivered = false;
-                        }
-                        Err(e) => {
-                            latest.error = Some(e.to_string());
-                            break;
-                        }
+        let thread = std::thread::Builder::new().name("emotiondetect".into()).spawn(move || {
+            for job in receiver {
+                let result = analyzer.analyze(&job.frame, &job.upstream);
+                let mut latest = shared.lock().unwrap_or_else(|e| e.into_inner());
+                latest.timing = analyzer.timing();
+                latest.analyzed += 1;
+                match result {
+                    Ok(faces) => {
+                        latest.faces = faces.into_iter().flatten().collect();
+                        latest.delivered = false;
+                    }
+                    Err(e) => {
+                        latest.error = Some(e.to_string());
+                        break;
                     }
                 }
-            })?;
+            }
+        })?;
         Ok(Self { jobs: Some(jobs), latest, thread: Some(thread) })
     }
 
@@ -307,7 +310,9 @@ impl ObjectImpl for EmotionDetect {
         match pspec.name() {
             "model" => settings.model = string(value),
             "precision" => settings.precision = string(value).unwrap_or_else(|| DEFAULT_PRECISION.into()),
-            "execution-provider" => settings.execution_provider = string(value).unwrap_or_else(|| DEFAULT_PROVIDER.into()),
+            "execution-provider" => {
+                settings.execution_provider = string(value).unwrap_or_else(|| DEFAULT_PROVIDER.into())
+            }
             "engine-cache-dir" => settings.engine_cache_dir = string(value),
             "device-id" => settings.device_id = value.get().unwrap_or(0),
             "interval" => settings.interval = value.get().unwrap_or(DEFAULT_INTERVAL),
@@ -363,8 +368,10 @@ impl ElementImpl for EmotionDetect {
             use gst_video::VideoFormat::*;
             let caps = gst_video::VideoCapsBuilder::new().format_list([Rgb, Bgr, Rgba, Bgra, Rgbx, Bgrx]).build();
             vec![
-                gst::PadTemplate::new("src", gst::PadDirection::Src, gst::PadPresence::Always, &caps).expect("valid template"),
-                gst::PadTemplate::new("sink", gst::PadDirection::Sink, gst::PadPresence::Always, &caps).expect("valid template"),
+                gst::PadTemplate::new("src", gst::PadDirection::Src, gst::PadPresence::Always, &caps)
+                    .expect("valid template"),
+                gst::PadTemplate::new("sink", gst::PadDirection::Sink, gst::PadPresence::Always, &caps)
+                    .expect("valid template"),
             ]
         });
         TEMPLATES.as_ref()
@@ -373,7 +380,8 @@ impl ElementImpl for EmotionDetect {
 
 /// The frame as packed RGB, whatever the negotiated 3- or 4-byte RGB/BGR layout.
 fn to_rgb(buffer: &gst::BufferRef, info: &gst_video::VideoInfo, index: u64) -> Result<Frame, String> {
-    let frame = gst_video::VideoFrameRef::from_buffer_ref_readable(buffer, info).map_err(|e| format!("cannot map the frame: {e}"))?;
+    let frame = gst_video::VideoFrameRef::from_buffer_ref_readable(buffer, info)
+        .map_err(|e| format!("cannot map the frame: {e}"))?;
     let (w, h) = (info.width(), info.height());
     let data = frame.plane_data(0).map_err(|e| e.to_string())?;
     let stride = frame.plane_stride()[0] as usize;
@@ -406,7 +414,10 @@ impl EmotionDetect {
                     continue;
                 }
                 let b = roi_box(meta.rect());
-                let best = faces.iter().filter(|f| f.bbox.iou(&b) > 0.3).max_by(|x, y| x.bbox.iou(&b).total_cmp(&y.bbox.iou(&b)));
+                let best = faces
+                    .iter()
+                    .filter(|f| f.bbox.iou(&b) > 0.3)
+                    .max_by(|x, y| x.bbox.iou(&b).total_cmp(&y.bbox.iou(&b)));
                 if let Some(face) = best
                     && let Some(emotion) = &face.emotion
                 {
@@ -420,7 +431,8 @@ impl EmotionDetect {
         } else {
             for face in faces {
                 let b = face.bbox;
-                let rect = (b.x1.max(0.0) as u32, b.y1.max(0.0) as u32, b.width().max(0.0) as u32, b.height().max(0.0) as u32);
+                let rect =
+                    (b.x1.max(0.0) as u32, b.y1.max(0.0) as u32, b.width().max(0.0) as u32, b.height().max(0.0) as u32);
                 let mut meta = gst_video::VideoRegionOfInterestMeta::add(buffer, "face", rect);
                 meta.set_id(face.track.min(i32::MAX as u64) as i32);
                 if let Some(emotion) = &face.emotion {
@@ -446,10 +458,10 @@ impl BaseTransformImpl for EmotionDetect {
 
     fn start(&self) -> Result<(), gst::ErrorMessage> {
         let settings = lock(&self.settings).clone();
-        let analyzer_settings = settings.analyzer().map_err(|e| gst::error_msg!(gst::LibraryError::Settings, ("{}", e)))?;
-        let analyzer = Analyzer::load(&analyzer_settings).map_err(|e| {
-            gst::error_msg!(gst::ResourceError::OpenRead, ("emotiondetect cannot start: {}", e))
-        })?;
+        let analyzer_settings =
+            settings.analyzer().map_err(|e| gst::error_msg!(gst::LibraryError::Settings, ("{}", e)))?;
+        let analyzer = Analyzer::load(&analyzer_settings)
+            .map_err(|e| gst::error_msg!(gst::ResourceError::OpenRead, ("emotiondetect cannot start: {}", e)))?;
         let provider = analyzer.provider().to_string();
         gst::info!(
             CAT,
@@ -466,8 +478,9 @@ impl BaseTransformImpl for EmotionDetect {
         *lock(&self.active_provider) = Some(provider);
         let labels: Arc<[String]> = analyzer.model().labels().into();
         let mode = if settings.asynchronous {
-            let worker = AsyncWorker::spawn(analyzer)
-                .map_err(|e| gst::error_msg!(gst::CoreError::Thread, ("emotiondetect cannot start its inference thread: {}", e)))?;
+            let worker = AsyncWorker::spawn(analyzer).map_err(|e| {
+                gst::error_msg!(gst::CoreError::Thread, ("emotiondetect cannot start its inference thread: {}", e))
+            })?;
             Mode::Async(worker)
         } else {
             Mode::Sync(Box::new(analyzer))
@@ -485,7 +498,8 @@ impl BaseTransformImpl for EmotionDetect {
     }
 
     fn set_caps(&self, incaps: &gst::Caps, _outcaps: &gst::Caps) -> Result<(), gst::LoggableError> {
-        let info = gst_video::VideoInfo::from_caps(incaps).map_err(|_| gst::loggable_error!(CAT, "cannot parse caps {}", incaps))?;
+        let info = gst_video::VideoInfo::from_caps(incaps)
+            .map_err(|_| gst::loggable_error!(CAT, "cannot parse caps {}", incaps))?;
         if let Some(state) = lock(&self.state).as_mut() {
             state.info = Some(info);
         }
@@ -495,7 +509,11 @@ impl BaseTransformImpl for EmotionDetect {
     fn transform_ip(&self, buffer: &mut gst::BufferRef) -> Result<gst::FlowSuccess, gst::FlowError> {
         let mut guard = lock(&self.state);
         let Some(state) = guard.as_mut() else {
-            gst::element_imp_error!(self, gst::CoreError::Negotiation, ("emotiondetect got a buffer before it started"));
+            gst::element_imp_error!(
+                self,
+                gst::CoreError::Negotiation,
+                ("emotiondetect got a buffer before it started")
+            );
             return Err(gst::FlowError::Error);
         };
         let Some(info) = state.info.as_ref() else {
@@ -506,7 +524,11 @@ impl BaseTransformImpl for EmotionDetect {
         state.frames += 1;
         let upstream_mode = state.upstream;
         let upstream: Vec<BBox> = if upstream_mode {
-            buffer.iter_meta::<gst_video::VideoRegionOfInterestMeta>().filter(|m| m.roi_type() == "face").map(|m| roi_box(m.rect())).collect()
+            buffer
+                .iter_meta::<gst_video::VideoRegionOfInterestMeta>()
+                .filter(|m| m.roi_type() == "face")
+                .map(|m| roi_box(m.rect()))
+                .collect()
         } else {
             Vec::new()
         };

@@ -16,7 +16,12 @@ fn doubles(values: &[f32]) -> gst::Array {
 
 /// `emotion` structure: label, confidence, probabilities (label order), labels, gate weights,
 /// track id, whether this frame computed it, and the face box.
-pub fn emotion_structure(face: &FaceResult, emotion: &Emotion, labels: &[String], pts: Option<gst::ClockTime>) -> gst::Structure {
+pub fn emotion_structure(
+    face: &FaceResult,
+    emotion: &Emotion,
+    labels: &[String],
+    pts: Option<gst::ClockTime>,
+) -> gst::Structure {
     let b = face.bbox;
     let mut s = gst::Structure::builder(EMOTION)
         .field("track-id", face.track)

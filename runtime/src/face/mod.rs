@@ -66,4 +66,3 @@ impl Face {
         Self { bbox, score: 1.0, landmarks: [at(0.3, 0.4), at(0.7, 0.4), at(0.5, 0.6), at(0.35, 0.8), at(0.65, 0.8)] }
     }
 }
-

@@ -51,7 +51,12 @@ struct Candidate {
 
 impl Mtcnn {
     /// Loads `pnet.onnx`, `rnet.onnx` and `onet.onnx` from `dir`.
-    pub fn load(env: &Environment, dir: &Path, sessions: &SessionOptions, options: DetectorOptions) -> Result<Self, OnnxError> {
+    pub fn load(
+        env: &Environment,
+        dir: &Path,
+        sessions: &SessionOptions,
+        options: DetectorOptions,
+    ) -> Result<Self, OnnxError> {
         let open = |name: &str| open_session(env, &dir.join(format!("{name}.onnx")), sessions);
         Ok(Self { pnet: open("pnet")?, rnet: open("rnet")?, onet: open("onet")?, options })
     }
@@ -79,7 +84,12 @@ impl Mtcnn {
         let (w, h) = (image.width() as f32, image.height() as f32);
         faces.retain(|f| f.bbox.width().max(f.bbox.height()) >= self.options.min_face_size);
         for face in &mut faces {
-            face.bbox = BBox { x1: face.bbox.x1.max(0.0), y1: face.bbox.y1.max(0.0), x2: face.bbox.x2.min(w), y2: face.bbox.y2.min(h) };
+            face.bbox = BBox {
+                x1: face.bbox.x1.max(0.0),
+                y1: face.bbox.y1.max(0.0),
+                x2: face.bbox.x2.min(w),
+                y2: face.bbox.y2.min(h),
+            };
         }
         faces.sort_by(|a, b| b.score.total_cmp(&a.score));
         Ok(faces)
@@ -120,7 +130,8 @@ impl Mtcnn {
             .map(|i| {
                 let c = all[i];
                 let (bw, bh) = (c.b[2] - c.b[0], c.b[3] - c.b[1]);
-                let b = [c.b[0] + c.reg[0] * bw, c.b[1] + c.reg[1] * bh, c.b[2] + c.reg[2] * bw, c.b[3] + c.reg[3] * bh];
+                let b =
+                    [c.b[0] + c.reg[0] * bw, c.b[1] + c.reg[1] * bh, c.b[2] + c.reg[2] * bw, c.b[3] + c.reg[3] * bh];
                 Candidate { b: square(b).map(f32::trunc), score: c.score, reg: [0.0; 4] }
             })
             .collect())
@@ -128,7 +139,8 @@ impl Mtcnn {
 
     /// Stage 2: R-Net on 24×24 crops of all candidates, in one call.
     fn refine(&mut self, image: &RgbImage, candidates: Vec<Candidate>) -> Result<Vec<Candidate>, OnnxError> {
-        let candidates: Vec<Candidate> = candidates.into_iter().filter(|c| c.b[2] > c.b[0] && c.b[3] > c.b[1]).collect();
+        let candidates: Vec<Candidate> =
+            candidates.into_iter().filter(|c| c.b[2] > c.b[0] && c.b[3] > c.b[1]).collect();
         if candidates.is_empty() {
             return Ok(candidates);
         }
@@ -138,7 +150,10 @@ impl Mtcnn {
             .filter(|&k| prob[[k, 1]] > self.options.thresholds[1])
             .map(|k| Candidate { b: candidates[k].b, score: prob[[k, 1]], reg: std::array::from_fn(|j| reg[[k, j]]) })
             .collect();
-        Ok(nms(&passed, 0.7, Overlap::Union).into_iter().map(|i| Candidate { b: square(regress(&passed[i])), ..passed[i] }).collect())
+        Ok(nms(&passed, 0.7, Overlap::Union)
+            .into_iter()
+            .map(|i| Candidate { b: square(regress(&passed[i])), ..passed[i] })
+            .collect())
     }
 
     /// Stage 3: O-Net on 48×48 crops, in one call: final boxes, scores and landmarks.
@@ -152,7 +167,8 @@ impl Mtcnn {
             return Ok(Vec::new());
         }
         let crops: Vec<RgbImage> = candidates.iter().map(|c| box_crop(image, &c.b, 48)).collect();
-        let [reg, points, prob] = infer(&mut self.onet, &transposed_input(&crops, 48, 48), ["dense_5", "dense_6", "softmax_2"])?;
+        let [reg, points, prob] =
+            infer(&mut self.onet, &transposed_input(&crops, 48, 48), ["dense_5", "dense_6", "softmax_2"])?;
         let mut passed = Vec::new();
         let mut landmarks = Vec::new();
         for (k, c) in candidates.iter().enumerate() {
@@ -171,7 +187,11 @@ impl Mtcnn {
             .into_iter()
             .map(|i| {
                 let b = passed[i].b;
-                Face { bbox: BBox { x1: b[0], y1: b[1], x2: b[2], y2: b[3] }, score: passed[i].score, landmarks: landmarks[i] }
+                Face {
+                    bbox: BBox { x1: b[0], y1: b[1], x2: b[2], y2: b[3] },
+                    score: passed[i].score,
+                    landmarks: landmarks[i],
+                }
             })
             .collect())
     }
@@ -182,7 +202,11 @@ fn run_error(model: &str, e: impl std::fmt::Display) -> OnnxError {
 }
 
 /// Runs one network on `input` and returns the named outputs (small: scores and offsets).
-fn infer<const N: usize>(net: &mut ModelSession, input: &Array4<f32>, names: [&str; N]) -> Result<[ArrayD<f32>; N], OnnxError> {
+fn infer<const N: usize>(
+    net: &mut ModelSession,
+    input: &Array4<f32>,
+    names: [&str; N],
+) -> Result<[ArrayD<f32>; N], OnnxError> {
     let name = net.name.clone();
     let tensor = TensorRef::from_array_view(input).map_err(|e| run_error(&name, e))?;
     let start = std::time::Instant::now();

@@ -16,9 +16,13 @@ pub enum BundleError {
     NoVariant { bundle: String, variant: Variant, present: String },
     #[error("cannot read {path}: {source}; the bundle is incomplete — copy or export it again")]
     Read { path: String, source: std::io::Error },
-    #[error("{path} does not match the manifest's sha256 (expected {expected}, found {found}); the file is damaged or from another export — copy or export the bundle again")]
+    #[error(
+        "{path} does not match the manifest's sha256 (expected {expected}, found {found}); the file is damaged or from another export — copy or export the bundle again"
+    )]
     Checksum { path: String, expected: String, found: String },
-    #[error("{file} does not match the bundle's manifest: {problem}; the manifest and the ONNX files come from different exports — export the bundle again")]
+    #[error(
+        "{file} does not match the bundle's manifest: {problem}; the manifest and the ONNX files come from different exports — export the bundle again"
+    )]
     Contract { file: String, problem: String },
     #[error(transparent)]
     Onnx(#[from] OnnxError),
@@ -26,11 +30,20 @@ pub enum BundleError {
 
 /// Checks that `session` has exactly the named inputs and outputs with these shapes (`-1` for
 /// the dynamic batch).
-pub fn check_io(session: &crate::onnx::ModelSession, inputs: &[(&str, Vec<i64>)], outputs: &[(&str, Vec<i64>)]) -> Result<(), BundleError> {
+pub fn check_io(
+    session: &crate::onnx::ModelSession,
+    inputs: &[(&str, Vec<i64>)],
+    outputs: &[(&str, Vec<i64>)],
+) -> Result<(), BundleError> {
     let problem = |problem: String| BundleError::Contract { file: session.name.clone(), problem };
-    for (kind, outlets, expected) in [("input", session.session.inputs(), inputs), ("output", session.session.outputs(), outputs)] {
+    for (kind, outlets, expected) in
+        [("input", session.session.inputs(), inputs), ("output", session.session.outputs(), outputs)]
+    {
         for (name, shape) in expected {
-            let outlet = outlets.iter().find(|o| o.name() == *name).ok_or_else(|| problem(format!("it has no {kind} `{name}`")))?;
+            let outlet = outlets
+                .iter()
+                .find(|o| o.name() == *name)
+                .ok_or_else(|| problem(format!("it has no {kind} `{name}`")))?;
             let found: Option<Vec<i64>> = outlet.dtype().tensor_shape().map(|s| s.iter().copied().collect());
             if found.as_deref() != Some(shape.as_slice()) {
                 return Err(problem(format!("{kind} `{name}` has shape {found:?}, the manifest implies {shape:?}")));

@@ -61,11 +61,20 @@ impl std::fmt::Debug for EmotionModel {
 impl EmotionModel {
     /// Opens `variant` of the bundle at `bundle` after checking its files against the manifest's
     /// checksums. TensorRT gets the variant's recommended precision and optimisation profiles.
-    pub fn load(env: &Environment, bundle: &Path, variant: Variant, options: &SessionOptions) -> Result<Self, BundleError> {
+    pub fn load(
+        env: &Environment,
+        bundle: &Path,
+        variant: Variant,
+        options: &SessionOptions,
+    ) -> Result<Self, BundleError> {
         let manifest = Manifest::load(bundle)?;
         let Some(entry) = manifest.variants.get(&variant).cloned() else {
             let present: Vec<_> = manifest.variants.keys().map(|v| v.name()).collect();
-            return Err(BundleError::NoVariant { bundle: bundle.display().to_string(), variant, present: present.join(", ") });
+            return Err(BundleError::NoVariant {
+                bundle: bundle.display().to_string(),
+                variant,
+                present: present.join(", "),
+            });
         };
         let open = |file: &emoedge_models::manifest::FileEntry, profile| -> Result<ModelSession, BundleError> {
             let path = verify_file(bundle, file)?;
@@ -78,13 +87,28 @@ impl EmotionModel {
         let frame = open(&entry.frame, entry.tensorrt.frame_profile.clone())?;
         let clip = open(&entry.clip, entry.tensorrt.clip_profile.clone())?;
         let c = &manifest.config;
-        let (s, t, n, e, d) = (c.crop_size as i64, c.clip_length as i64, c.expert_tokens() as i64, c.expert_dim as i64, c.token_dim as i64);
+        let (s, t, n, e, d) = (
+            c.crop_size as i64,
+            c.clip_length as i64,
+            c.expert_tokens() as i64,
+            c.expert_dim as i64,
+            c.token_dim as i64,
+        );
         let k = manifest.labels.len() as i64;
-        check_io(&frame, &[("faces", vec![-1, 3, s, s])], &[("general_tokens", vec![-1, n, e]), ("emotion_tokens", vec![-1, n, e]), ("pooled", vec![-1, d])])?;
+        check_io(
+            &frame,
+            &[("faces", vec![-1, 3, s, s])],
+            &[("general_tokens", vec![-1, n, e]), ("emotion_tokens", vec![-1, n, e]), ("pooled", vec![-1, d])],
+        )?;
         check_io(
             &clip,
             &[("general_tokens", vec![-1, t, n, e]), ("emotion_tokens", vec![-1, t, n, e]), ("pooled", vec![-1, t, d])],
-            &[("emotion_logits", vec![-1, k]), ("emotion_probs", vec![-1, k]), ("gate", vec![-1, 2]), ("general_logits", vec![-1, c.general_classes as i64])],
+            &[
+                ("emotion_logits", vec![-1, k]),
+                ("emotion_probs", vec![-1, k]),
+                ("gate", vec![-1, 2]),
+                ("general_logits", vec![-1, c.general_classes as i64]),
+            ],
         )?;
         Ok(Self { manifest, variant, frame, clip, bundle: bundle.to_path_buf() })
     }
@@ -122,7 +146,8 @@ impl EmotionModel {
         let c = &self.manifest.config;
         let (t, n, e, d) = (c.clip_length, c.expert_tokens(), c.expert_dim, c.token_dim);
         let b = clips.len();
-        let (mut general, mut emotion, mut pooled) = (Vec::with_capacity(b * t * n * e), Vec::with_capacity(b * t * n * e), Vec::with_capacity(b * t * d));
+        let (mut general, mut emotion, mut pooled) =
+            (Vec::with_capacity(b * t * n * e), Vec::with_capacity(b * t * n * e), Vec::with_capacity(b * t * d));
         for clip in clips {
             assert_eq!(clip.len(), t, "a clip is {t} frames");
             for face in *clip {
@@ -132,7 +157,8 @@ impl EmotionModel {
             }
         }
         let run_err = |e: ort::Error| OnnxError::Run { model: self.clip.name.clone(), message: e.to_string() };
-        let view4 = |v: &[f32]| ArrayView4::from_shape((b, t, n, e), v).map(|a| a.to_owned()).expect("shapes from the config");
+        let view4 =
+            |v: &[f32]| ArrayView4::from_shape((b, t, n, e), v).map(|a| a.to_owned()).expect("shapes from the config");
         let (general, emotion) = (view4(&general), view4(&emotion));
         let pooled = ArrayView3::from_shape((b, t, d), &pooled).expect("shapes from the config").to_owned();
         let start = Instant::now();
@@ -149,7 +175,8 @@ impl EmotionModel {
         let part = |name: &str| -> Result<Vec<f32>, OnnxError> {
             Ok(outputs[name].try_extract_tensor::<f32>().map_err(run_err)?.1.to_vec())
         };
-        let (probs, logits, gate, general_logits) = (part("emotion_probs")?, part("emotion_logits")?, part("gate")?, part("general_logits")?);
+        let (probs, logits, gate, general_logits) =
+            (part("emotion_probs")?, part("emotion_logits")?, part("gate")?, part("general_logits")?);
         let (k, g) = (probs.len() / b.max(1), general_logits.len() / b.max(1));
         Ok((0..b)
             .map(|i| ClipResult {

@@ -29,7 +29,7 @@ pub fn locate(explicit: Option<&Path>) -> Result<PathBuf, OnnxError> {
     }
     let relative = bundled_relative();
     crate::assets::find(&relative).filter(|p| p.is_file()).ok_or_else(|| OnnxError::LibraryMissing {
-            path: relative.display().to_string(),
+        path: relative.display().to_string(),
         source_hint: "searched the current folder and the folders above the executable".into(),
     })
 }

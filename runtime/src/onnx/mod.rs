@@ -25,9 +25,13 @@ pub enum OnnxError {
     LibraryConflict { loaded: String, requested: String },
     #[error("ONNX model {path} does not exist; check the path (models and detectors are set up by scripts/setup)")]
     ModelMissing { path: String },
-    #[error("cannot load ONNX model {path}: {message}; the file is not a valid ONNX model — re-export it or re-run scripts/setup")]
+    #[error(
+        "cannot load ONNX model {path}: {message}; the file is not a valid ONNX model — re-export it or re-run scripts/setup"
+    )]
     ModelInvalid { path: String, message: String },
-    #[error("execution provider `{requested}` is not usable: {reasons}; use --execution-provider auto or cpu, or run on a machine whose ONNX Runtime has it")]
+    #[error(
+        "execution provider `{requested}` is not usable: {reasons}; use --execution-provider auto or cpu, or run on a machine whose ONNX Runtime has it"
+    )]
     ProviderUnavailable { requested: Provider, reasons: String },
     #[error("inference with {model} failed: {message}")]
     Run { model: String, message: String },

@@ -40,7 +40,13 @@ pub fn open_session(env: &Environment, model: &Path, options: &SessionOptions) -
         match try_open(env, model, candidate, options, explicit_gpu) {
             Ok(session) => {
                 let name = model.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or(shown);
-                return Ok(ModelSession { session, provider: candidate, name, fallbacks: reasons, busy: Default::default() });
+                return Ok(ModelSession {
+                    session,
+                    provider: candidate,
+                    name,
+                    fallbacks: reasons,
+                    busy: Default::default(),
+                });
             }
             Err(Attempt::Model(message)) => return Err(OnnxError::ModelInvalid { path: shown, message }),
             Err(Attempt::Provider(reason)) => reasons.push(format!("{candidate}: {reason}")),
@@ -102,10 +108,7 @@ fn cuda(_: &SessionOptions) -> Result<ExecutionProviderDispatch, String> {
 #[cfg(feature = "tensorrt")]
 fn tensorrt(options: &SessionOptions) -> Result<ExecutionProviderDispatch, String> {
     let trt = &options.tensorrt;
-    let mut ep = ort::ep::TensorRT::default()
-        .with_device_id(options.device_id)
-        .with_fp16(trt.fp16)
-        .with_int8(trt.int8);
+    let mut ep = ort::ep::TensorRT::default().with_device_id(options.device_id).with_fp16(trt.fp16).with_int8(trt.int8);
     if let Some(dir) = &trt.engine_cache_dir {
         std::fs::create_dir_all(dir).map_err(|e| format!("cannot create engine cache dir {}: {e}", dir.display()))?;
         let dir = dir.display().to_string();

@@ -20,11 +20,10 @@ pub fn read_digits(path: &Path, size: u32) -> Result<Vec<Example>, DataError> {
     let mut examples = Vec::new();
     for (i, line) in reader.lines().enumerate() {
         let line = line.map_err(io_error(path))?;
-        let values: Vec<u8> = line
-            .split(',')
-            .map(|v| v.trim().parse::<f32>().map(|f| f as u8))
-            .collect::<Result<_, _>>()
-            .map_err(|e| DataError::Row { path: shown.clone(), line: i + 1, problem: format!("not a number ({e})") })?;
+        let values: Vec<u8> =
+            line.split(',').map(|v| v.trim().parse::<f32>().map(|f| f as u8)).collect::<Result<_, _>>().map_err(
+                |e| DataError::Row { path: shown.clone(), line: i + 1, problem: format!("not a number ({e})") },
+            )?;
         if values.len() != 65 || values[64] > 9 || values[..64].iter().any(|&v| v > 16) {
             return Err(DataError::Row {
                 path: shown.clone(),

@@ -54,8 +54,9 @@ pub fn read_fer_csv(path: &Path, size: u32) -> Result<Vec<Example>, DataError> {
             return Err(row_error(number, format!("{} pixels do not form a square image", pixels.len())));
         }
         let split = match usage_col {
-            Some(col) => Split::parse(fields[col])
-                .ok_or_else(|| row_error(number, format!("Usage `{}` is not Training/PublicTest/PrivateTest", fields[col])))?,
+            Some(col) => Split::parse(fields[col]).ok_or_else(|| {
+                row_error(number, format!("Usage `{}` is not Training/PublicTest/PrivateTest", fields[col]))
+            })?,
             None => Split::Train,
         };
         let grey = GrayImage::from_raw(side as u32, side as u32, pixels).expect("square checked");

@@ -17,7 +17,10 @@ pub fn read_lfw_faces(path: &Path) -> Result<Vec<GrayImage>, DataError> {
     }
     let header_len = u16::from_le_bytes([bytes[8], bytes[9]]) as usize;
     let header = std::str::from_utf8(&bytes[10..10 + header_len]).map_err(|_| layout("unreadable .npy header"))?;
-    if !header.contains("'descr': '<f8'") || !header.contains("'shape': (200, 25, 25)") || header.contains("'fortran_order': True") {
+    if !header.contains("'descr': '<f8'")
+        || !header.contains("'shape': (200, 25, 25)")
+        || header.contains("'fortran_order': True")
+    {
         return Err(layout("expected a C-ordered float64 array of shape (200, 25, 25)"));
     }
     let data = &bytes[10 + header_len..];

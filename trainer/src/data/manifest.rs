@@ -55,13 +55,20 @@ pub fn read_manifest(path: &Path, size: u32, video_crops: &mut VideoCrops) -> Re
             (Some(label), None, None) => Target::Hard(canonical_index(label).map_err(|e| row(e.to_string()))?),
             (None, None, Some(logits)) => {
                 if logits.len() != EMOTIONS.len() || logits.iter().any(|z| !z.is_finite()) {
-                    return Err(row(format!("`logits` must be {} finite numbers in the order {}", EMOTIONS.len(), EMOTIONS.join(", "))));
+                    return Err(row(format!(
+                        "`logits` must be {} finite numbers in the order {}",
+                        EMOTIONS.len(),
+                        EMOTIONS.join(", ")
+                    )));
                 }
                 Target::Logits(logits.clone())
             }
             (None, Some(soft), None) => {
                 let sum: f32 = soft.iter().sum();
-                if soft.len() != EMOTIONS.len() || soft.iter().any(|p| !(0.0..=1.0).contains(p)) || (sum - 1.0).abs() > 1e-3 {
+                if soft.len() != EMOTIONS.len()
+                    || soft.iter().any(|p| !(0.0..=1.0).contains(p))
+                    || (sum - 1.0).abs() > 1e-3
+                {
                     return Err(row(format!(
                         "`soft` must be {} probabilities summing to 1 in the order {}",
                         EMOTIONS.len(),
@@ -90,7 +97,8 @@ pub fn read_manifest(path: &Path, size: u32, video_crops: &mut VideoCrops) -> Re
             }
             (None, None, Some(video)) => {
                 let video = relative_to(path, video);
-                let crops = video_crops(&video, line.frames).map_err(|e| row(format!("video {}: {e}", video.display())))?;
+                let crops =
+                    video_crops(&video, line.frames).map_err(|e| row(format!("video {}: {e}", video.display())))?;
                 let crops = crops.into_iter().map(|c| Arc::new(super::fit(c, size))).collect();
                 (crops, video.display().to_string())
             }
@@ -105,8 +113,5 @@ pub fn read_manifest(path: &Path, size: u32, video_crops: &mut VideoCrops) -> Re
 }
 
 fn load_all(files: &[PathBuf], size: u32, row: &dyn Fn(String) -> DataError) -> Result<Vec<Arc<RgbImage>>, DataError> {
-    files
-        .iter()
-        .map(|f| load_crop(f, size).map(Arc::new).map_err(|e| row(e.to_string())))
-        .collect()
+    files.iter().map(|f| load_crop(f, size).map(Arc::new).map_err(|e| row(e.to_string()))).collect()
 }

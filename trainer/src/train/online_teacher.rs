@@ -23,22 +23,34 @@ impl OnlineTeacher {
     /// fer's classifier from the file `emoedge-train encoder-init` writes.
     pub fn load(path: &Path, token_dim: usize, device: &Device) -> anyhow::Result<Self> {
         let bytes = std::fs::read(path).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
-        let file = safetensors::SafeTensors::deserialize(&bytes).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        let file =
+            safetensors::SafeTensors::deserialize(&bytes).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
         let get = |name: &str, shape: &[usize]| -> anyhow::Result<Vec<f32>> {
             let view = file.tensor(name).map_err(|_| {
                 anyhow::anyhow!("{} has no `{name}`; write it again with `emoedge-train encoder-init`", path.display())
             })?;
-            anyhow::ensure!(view.shape() == shape, "{}: `{name}` is {:?}, expected {shape:?}", path.display(), view.shape());
+            anyhow::ensure!(
+                view.shape() == shape,
+                "{}: `{name}` is {:?}, expected {shape:?}",
+                path.display(),
+                view.shape()
+            );
             Ok(view.data().chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect())
         };
         let classes = Teacher::Fer.labels().len();
         let weight = get("fer_classifier.weight", &[classes, token_dim, 3, 3])?;
         let bias = get("fer_classifier.bias", &[classes])?;
-        let mut classifier = Conv2dConfig::new([token_dim, classes], [3, 3]).with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1)).init(device);
-        classifier.weight = Param::from_tensor(Tensor::from_data(TensorData::new(weight, [classes, token_dim, 3, 3]), device));
+        let mut classifier = Conv2dConfig::new([token_dim, classes], [3, 3])
+            .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
+            .init(device);
+        classifier.weight =
+            Param::from_tensor(Tensor::from_data(TensorData::new(weight, [classes, token_dim, 3, 3]), device));
         classifier.bias = Some(Param::from_tensor(Tensor::from_data(TensorData::new(bias, [classes]), device)));
         let mapping = Teacher::Fer.mapping();
-        Ok(Self { classifier: classifier.no_grad(), to_canonical: (0..classes).map(|i| mapping.canonical(i)).collect() })
+        Ok(Self {
+            classifier: classifier.no_grad(),
+            to_canonical: (0..classes).map(|i| mapping.canonical(i)).collect(),
+        })
     }
 
     /// fer's logits, canonical order, for each crop's feature map [N, D, G, G] → N × 7.

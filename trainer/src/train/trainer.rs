@@ -3,9 +3,9 @@
 
 use std::path::Path;
 
+use burn::grad_clipping::GradientClippingConfig;
 use burn::module::Module;
 use burn::optim::{AdamWConfig, GradientsParams, ModuleOptimizer};
-use burn::grad_clipping::GradientClippingConfig;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use emoedge_models::Config;
 use emoedge_models::reference::{HybridModel, Routing, Tap, Taps};
@@ -134,7 +134,8 @@ impl Trainer {
     /// randomness (frame sampling, augmentation) depends only on the seed and the step number,
     /// so a resumed run takes exactly the steps an uninterrupted one would.
     pub fn train_step(&mut self, items: &[Item]) -> f32 {
-        let mut rng = ChaCha8Rng::seed_from_u64(self.options.seed ^ (self.step as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        let mut rng =
+            ChaCha8Rng::seed_from_u64(self.options.seed ^ (self.step as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
         let examples: Vec<&Example> = items.iter().map(|i| i.example).collect();
         let batch = make_batch(
             &examples,
@@ -153,7 +154,9 @@ impl Trainer {
                         Task::General => batch.targets[i].clone(),
                         Task::Emotion => {
                             let rows = &batch.rows[i * t..(i + 1) * t];
-                            Target::Logits((0..7).map(|k| rows.iter().map(|&r| per_crop[r][k]).sum::<f32>() / t as f32).collect())
+                            Target::Logits(
+                                (0..7).map(|k| rows.iter().map(|&r| per_crop[r][k]).sum::<f32>() / t as f32).collect(),
+                            )
                         }
                     })
                     .collect()
@@ -196,7 +199,12 @@ impl Trainer {
         let n = items.len() as f32;
         let (emotion, general) = (rows(Task::Emotion), rows(Task::General));
         if !emotion.is_empty() {
-            let loss = mixed_loss(pick(emotion_logits, &emotion), &targets_of(&emotion), self.options.temperature, &self.device);
+            let loss = mixed_loss(
+                pick(emotion_logits, &emotion),
+                &targets_of(&emotion),
+                self.options.temperature,
+                &self.device,
+            );
             add(loss, emotion.len() as f32 / n);
         }
         if !general.is_empty() {
@@ -218,7 +226,9 @@ impl Trainer {
         std::fs::create_dir_all(parent)?;
         let tmp = tempfile::Builder::new().prefix(".checkpoint-").tempdir_in(parent)?;
         self.model.valid().save_safetensors(tmp.path().join("weights.safetensors"))?;
-        self.optimizer.save(tmp.path().join("optimizer.bpk")).map_err(|e| anyhow::anyhow!("saving optimizer state: {e:?}"))?;
+        self.optimizer
+            .save(tmp.path().join("optimizer.bpk"))
+            .map_err(|e| anyhow::anyhow!("saving optimizer state: {e:?}"))?;
         let state = serde_json::json!({ "step": self.step, "options": self.options, "config": self.config });
         std::fs::write(tmp.path().join("state.json"), serde_json::to_string_pretty(&state)?)?;
         let staged = tmp.keep();
@@ -236,7 +246,8 @@ impl Trainer {
         let state: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join("state.json"))?)?;
         let config: Config = serde_json::from_value(state["config"].clone())?;
         let options: TrainOptions = serde_json::from_value(state["options"].clone())?;
-        let model = HybridModel::load_safetensors(&config, dir.join("weights.safetensors"), &emoedge_models::reference::cpu())?;
+        let model =
+            HybridModel::load_safetensors(&config, dir.join("weights.safetensors"), &emoedge_models::reference::cpu())?;
         let mut trainer = Self::with_teacher(&config, model, options)?;
         trainer.optimizer = trainer
             .optimizer
@@ -263,7 +274,13 @@ pub struct EvalReport {
 }
 
 /// Evaluates `model` (inference mode) on `items` with `routing`.
-pub fn evaluate(model: &HybridModel, config: &Config, items: &[Item], routing: Routing, general_classes: usize) -> EvalReport {
+pub fn evaluate(
+    model: &HybridModel,
+    config: &Config,
+    items: &[Item],
+    routing: Routing,
+    general_classes: usize,
+) -> EvalReport {
     evaluate_tapped(model, config, items, routing, general_classes, None)
 }
 
@@ -295,7 +312,9 @@ pub fn evaluate_tapped(
             let truth = item.example.target.argmax();
             let (scores, k, confusion) = match item.task {
                 Task::Emotion => (&emotion[i * 7..(i + 1) * 7], 7, &mut report.emotion),
-                Task::General => (&general[i * general_classes..(i + 1) * general_classes], general_classes, &mut report.general),
+                Task::General => {
+                    (&general[i * general_classes..(i + 1) * general_classes], general_classes, &mut report.general)
+                }
             };
             let predicted = argmax(scores);
             report.predicted.push(predicted);
