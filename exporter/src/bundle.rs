@@ -7,14 +7,14 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
+use emoedge_models::io::PartIo;
 use emoedge_models::manifest::{
-    FORMAT_VERSION, FileEntry, Manifest, ProfileShapes, Source, TensorRtSettings, Variant, VariantEntry,
+    FORMAT_VERSION, FileEntry, Manifest, Source, TensorRtSettings, Variant, VariantEntry, sha256_hex,
 };
 use emoedge_models::quant::QuantSpec;
 use emoedge_models::reference::HybridModel;
-use emoedge_models::{Config, EMOTIONS, Preprocessing};
+use emoedge_models::{AtomicDir, Config, EMOTIONS, Preprocessing};
 use onnx_protobuf::{Message, ModelProto};
-use sha2::{Digest, Sha256};
 
 use crate::clip::clip_graph;
 use crate::frame::frame_graph;
@@ -33,21 +33,14 @@ pub fn metadata(config: &Config, model_version: &str, variant: Variant) -> Vec<(
     ]
 }
 
-pub fn sha256(bytes: &[u8]) -> String {
-    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
-}
-
 /// TensorRT optimisation profiles: faces 1 / 8 / 32 per frame batch, clips 1 / 4 / 16.
 fn tensorrt(config: &Config, variant: Variant) -> TensorRtSettings {
-    let (s, t, n, e, d) =
-        (config.crop_size, config.clip_length, config.expert_tokens(), config.expert_dim, config.token_dim);
-    let frame = |b: usize| format!("faces:{b}x3x{s}x{s}");
-    let clip = |b: usize| format!("general_tokens:{b}x{t}x{n}x{e},emotion_tokens:{b}x{t}x{n}x{e},pooled:{b}x{t}x{d}");
     TensorRtSettings {
         fp16: variant != Variant::Fp32,
         int8: variant == Variant::Int8,
-        frame_profile: ProfileShapes { min: frame(1), opt: frame(8), max: frame(32) },
-        clip_profile: ProfileShapes { min: clip(1), opt: clip(4), max: clip(16) },
+        // Batches of faces per frame call and of ready tracks per clip call.
+        frame_profile: PartIo::frame(config).profile([1, 8, 32]),
+        clip_profile: PartIo::clip(config).profile([1, 4, 16]),
     }
 }
 
@@ -85,7 +78,7 @@ impl Run {
         let model = HybridModel::load_safetensors(&config, &weights, &emoedge_models::reference::cpu())?;
         let quant = QuantSpec::load(dir.join("quant.json"))?;
         let bytes = std::fs::read(&weights).with_context(|| format!("cannot read {}", weights.display()))?;
-        Ok(Self { dir: dir.to_path_buf(), config, model, quant, weights_sha256: sha256(&bytes) })
+        Ok(Self { dir: dir.to_path_buf(), config, model, quant, weights_sha256: sha256_hex(bytes.as_slice())? })
     }
 }
 
@@ -106,13 +99,8 @@ fn relative(from: &Path, to: &Path) -> String {
 
 /// Writes the bundle of `run` (all three variants) to `out`, replacing what was there.
 pub fn write_bundle(run: &Run, model_version: &str, out: &Path) -> anyhow::Result<PathBuf> {
-    let parent = out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    std::fs::create_dir_all(parent)
-        .with_context(|| format!("cannot create {}; check the path and permissions", parent.display()))?;
-    let staging = tempfile::Builder::new()
-        .prefix(".bundle-")
-        .tempdir_in(parent)
-        .with_context(|| format!("cannot write in {}; check permissions", parent.display()))?;
+    let staging = AtomicDir::create(out)
+        .with_context(|| format!("cannot write beside {}; check the path and permissions", out.display()))?;
     let mut variants = BTreeMap::new();
     for variant in Variant::ALL {
         std::fs::create_dir(staging.path().join(variant.name()))?;
@@ -121,7 +109,7 @@ pub fn write_bundle(run: &Run, model_version: &str, out: &Path) -> anyhow::Resul
             let bytes = graph.write_to_bytes()?;
             let file = format!("{variant}/{part}.onnx");
             std::fs::write(staging.path().join(&file), &bytes)?;
-            Ok(FileEntry { file, sha256: sha256(&bytes), bytes: bytes.len() as u64 })
+            Ok(FileEntry { file, sha256: sha256_hex(bytes.as_slice())?, bytes: bytes.len() as u64 })
         };
         let entry = VariantEntry {
             frame: write("frame", frame)?,
@@ -143,12 +131,6 @@ pub fn write_bundle(run: &Run, model_version: &str, out: &Path) -> anyhow::Resul
         source: Source { run: relative(out, &run.dir), weights_sha256: run.weights_sha256.clone() },
     };
     std::fs::write(staging.path().join("manifest.json"), serde_json::to_string_pretty(&manifest)? + "\n")?;
-    let staged = staging.keep();
-    let old = parent.join(format!(".bundle-old-{}", std::process::id()));
-    if out.exists() {
-        std::fs::rename(out, &old).with_context(|| format!("cannot replace {}", out.display()))?;
-    }
-    std::fs::rename(&staged, out).with_context(|| format!("cannot move the bundle to {}", out.display()))?;
-    let _ = std::fs::remove_dir_all(&old);
+    staging.commit().with_context(|| format!("cannot move the bundle to {}", out.display()))?;
     Ok(out.join("manifest.json"))
 }

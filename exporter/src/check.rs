@@ -4,10 +4,11 @@
 use std::path::Path;
 
 use burn::tensor::{Tensor, TensorData};
+use emoedge_inference::model::{EmotionModel, FaceFeatures};
+use emoedge_inference::onnx::{Provider, SessionOptions};
+use emoedge_models::argmax;
 use emoedge_models::manifest::Variant;
 use emoedge_models::reference::{HybridModel, cpu};
-use emoedge_runtime::model::EmotionModel;
-use emoedge_runtime::onnx::{self, SessionOptions};
 
 /// The pass criteria of each variant.
 pub fn criterion(variant: Variant) -> Criterion {
@@ -57,10 +58,6 @@ fn max_diff(a: &[f32], b: &[f32]) -> f32 {
     a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
 }
 
-fn argmax(p: &[f32]) -> usize {
-    p.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).map_or(0, |(i, _)| i)
-}
-
 /// Compares `variant` of `bundle` with `model` on each input set, on ONNX Runtime's CPU provider.
 pub fn check_variant(
     bundle: &Path,
@@ -68,9 +65,8 @@ pub fn check_variant(
     variant: Variant,
     inputs: &[Inputs],
 ) -> anyhow::Result<Vec<ParityRow>> {
-    let env = onnx::environment(None)?;
-    let options = SessionOptions { provider: onnx::Provider::Cpu, ..Default::default() };
-    let mut onnx_model = EmotionModel::load(env, bundle, variant, &options)?;
+    let options = SessionOptions { provider: Provider::Cpu, ..Default::default() };
+    let mut onnx_model = EmotionModel::load(bundle, variant, &options)?;
     let (t, s) = (onnx_model.manifest.clip_length, onnx_model.manifest.crop_size);
     let k = onnx_model.labels().len();
     let criterion = criterion(variant);
@@ -81,7 +77,7 @@ pub fn check_variant(
         let reference_frame = model.forward_frame(faces.clone());
         let reference = model.forward(faces.reshape([input.clips, t, 3, s, s]));
         let features = onnx_model.frame_features(&input.faces, n)?;
-        let flat = |f: fn(&emoedge_runtime::model::FaceFeatures) -> &Vec<f32>| {
+        let flat = |f: fn(&FaceFeatures) -> &Vec<f32>| {
             features.iter().flat_map(|x| f(x).iter().copied()).collect::<Vec<f32>>()
         };
         let values = |t: Tensor<3>| t.into_data().try_to_vec::<f32>().expect("f32 tensor");

@@ -6,7 +6,9 @@ use emoedge_models::Config;
 use onnx_protobuf::ModelProto;
 
 use crate::frame::{at_site, layer_norm, linear, param};
-use crate::graph::{Dim, GraphBuilder, Precision};
+use emoedge_models::io::{self, PartIo};
+
+use crate::graph::{GraphBuilder, Precision};
 use crate::weights::Weights;
 
 /// burn-nn's multi-head self-attention: q/k/v projections, scaled dot product, softmax,
@@ -49,12 +51,12 @@ fn gate(g: &mut GraphBuilder, w: &Weights, pooled: &str, c: &Config) -> String {
 
 pub fn clip_graph(c: &Config, w: &Weights, precision: Precision, metadata: &[(&str, String)]) -> ModelProto {
     let mut g = GraphBuilder::new("emoedge_clip", precision);
-    let (t, n, e, d) = (c.clip_length, c.expert_tokens(), c.expert_dim, c.token_dim);
-    let b = || Dim::Dynamic("batch");
-    let tokens = [b(), Dim::Fixed(t), Dim::Fixed(n), Dim::Fixed(e)];
-    let general = g.input("general_tokens", &tokens);
-    let emotion = g.input("emotion_tokens", &tokens);
-    let pooled = g.input("pooled", &[b(), Dim::Fixed(t), Dim::Fixed(d)]);
+    let (t, n, e) = (c.clip_length, c.expert_tokens(), c.expert_dim);
+    let contract = PartIo::clip(c);
+    let [general, emotion, pooled] = [io::GENERAL_TOKENS, io::EMOTION_TOKENS, io::POOLED].map(|name| {
+        let spec = contract.spec(name).expect("the clip contract names its inputs");
+        g.input(spec)
+    });
 
     let weights = gate(&mut g, w, &pooled, c);
     let fused_len = (t * n) as i64;
@@ -83,11 +85,10 @@ pub fn clip_graph(c: &Config, w: &Weights, precision: Precision, metadata: &[(&s
     let emotion_probs = g.softmax(&emotion_logits, 1);
     let general_logits = linear(&mut g, w, &summary, "head.general");
 
-    let k = c.num_emotions();
-    g.output(&emotion_logits, "emotion_logits", &[b(), Dim::Fixed(k)]);
-    g.output(&emotion_probs, "emotion_probs", &[b(), Dim::Fixed(k)]);
-    g.output(&weights, "gate", &[b(), Dim::Fixed(2)]);
-    g.output(&general_logits, "general_logits", &[b(), Dim::Fixed(c.general_classes)]);
-    g.output(&fused, "fused_tokens", &[b(), Dim::Fixed(t * n), Dim::Fixed(e)]);
+    let values = [emotion_logits, emotion_probs, weights, general_logits, fused];
+    let names = [io::EMOTION_LOGITS, io::EMOTION_PROBS, io::GATE, io::GENERAL_LOGITS, io::FUSED_TOKENS];
+    for (value, name) in values.iter().zip(names) {
+        g.output(value, contract.spec(name).expect("the clip contract names its outputs"));
+    }
     g.finish(metadata)
 }

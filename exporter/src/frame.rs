@@ -6,7 +6,9 @@ use emoedge_models::config::{STEM_CONVS, pool_padding};
 use emoedge_models::cost::encoder_modules;
 use onnx_protobuf::ModelProto;
 
-use crate::graph::{Dim, GraphBuilder, Precision};
+use emoedge_models::io::{self, PartIo};
+
+use crate::graph::{GraphBuilder, Precision};
 use crate::weights::Weights;
 
 /// Adds a parameter as an initializer (INT8 + DequantizeLinear in the INT8 variant) and
@@ -66,8 +68,8 @@ fn expert(g: &mut GraphBuilder, w: &Weights, c: &Config, tokens: &str, name: &st
 
 pub fn frame_graph(c: &Config, w: &Weights, precision: Precision, metadata: &[(&str, String)]) -> ModelProto {
     let mut g = GraphBuilder::new("emoedge_frame", precision);
-    let s = c.crop_size;
-    let faces = g.input("faces", &[Dim::Dynamic("batch"), Dim::Fixed(3), Dim::Fixed(s), Dim::Fixed(s)]);
+    let contract = PartIo::frame(c);
+    let faces = g.input(contract.spec(io::FACES).expect("the frame contract names its input"));
     let mut x = faces;
     for i in 0..STEM_CONVS {
         let y = conv(&mut g, w, &x, &format!("encoder.stem.{i}"), 1, 0, 1);
@@ -89,10 +91,8 @@ pub fn frame_graph(c: &Config, w: &Weights, precision: Precision, metadata: &[(&
     let general = expert(&mut g, w, c, &tokens, "general_expert");
     let emotion = expert(&mut g, w, c, &tokens, "emotion_expert");
     let pooled = g.reduce_mean(&tokens, &[1], false);
-    let (n, e) = (c.expert_tokens(), c.expert_dim);
-    let batch = Dim::Dynamic("batch");
-    g.output(&general, "general_tokens", &[batch.clone(), Dim::Fixed(n), Dim::Fixed(e)]);
-    g.output(&emotion, "emotion_tokens", &[batch.clone(), Dim::Fixed(n), Dim::Fixed(e)]);
-    g.output(&pooled, "pooled", &[batch, Dim::Fixed(c.token_dim)]);
+    for (value, name) in [(general, io::GENERAL_TOKENS), (emotion, io::EMOTION_TOKENS), (pooled, io::POOLED)] {
+        g.output(&value, contract.spec(name).expect("the frame contract names its outputs"));
+    }
     g.finish(metadata)
 }

@@ -1,6 +1,7 @@
 //! A small ONNX graph builder over the registry's `onnx-protobuf` types: named helpers for the
 //! layers of the model, so that an export reads like the reference forward.
 
+use emoedge_models::io::{Dim, TensorSpec};
 use onnx_protobuf::tensor_shape_proto::{Dimension, dimension};
 use onnx_protobuf::{
     AttributeProto, GraphProto, ModelProto, NodeProto, OperatorSetIdProto, StringStringEntryProto, TensorProto,
@@ -9,14 +10,6 @@ use onnx_protobuf::{
 
 /// ONNX opset of every graph (TensorRT 8.5 on JetPack 5 parses up to 17).
 pub const OPSET: i64 = 17;
-
-/// A dimension of a graph input or output.
-#[derive(Debug, Clone)]
-pub enum Dim {
-    Fixed(usize),
-    /// A named dynamic dimension (the batch).
-    Dynamic(&'static str),
-}
 
 /// The numeric precision of a graph's weights and compute. Inputs and outputs stay FP32; an FP16
 /// graph casts at its edges.
@@ -50,13 +43,16 @@ fn attr_ints(name: &str, values: &[i64]) -> AttributeProto {
     }
 }
 
+/// The name of the dynamic batch dimension in every graph.
+const BATCH: &str = "batch";
+
 fn value_info(name: &str, elem_type: tensor_proto::DataType, dims: &[Dim]) -> ValueInfoProto {
     let dim = dims
         .iter()
         .map(|d| Dimension {
             value: Some(match d {
                 Dim::Fixed(n) => dimension::Value::DimValue(*n as i64),
-                Dim::Dynamic(name) => dimension::Value::DimParam((*name).into()),
+                Dim::Batch => dimension::Value::DimParam(BATCH.into()),
             }),
             ..Default::default()
         })
@@ -78,21 +74,24 @@ impl GraphBuilder {
         Self { graph: GraphProto { name: name.into(), ..Default::default() }, next: 0, precision }
     }
 
-    pub fn input(&mut self, name: &str, dims: &[Dim]) -> String {
-        self.graph.input.push(value_info(name, tensor_proto::DataType::FLOAT, dims));
+    /// Declares the input `spec` of the model's I/O contract; returns its value in the graph's precision.
+    pub fn input(&mut self, spec: &TensorSpec) -> String {
+        let name = spec.name;
+        self.graph.input.push(value_info(name, tensor_proto::DataType::FLOAT, &spec.dims));
         match self.precision {
             Precision::Fp32 => name.to_string(),
             Precision::Fp16 => self.node("Cast", &[name], vec![attr_int("to", tensor_proto::DataType::FLOAT16 as i64)]),
         }
     }
 
-    pub fn output(&mut self, value: &str, name: &str, dims: &[Dim]) {
+    /// Publishes `value` as the output `spec` of the model's I/O contract (FP32).
+    pub fn output(&mut self, value: &str, spec: &TensorSpec) {
         let value = match self.precision {
             Precision::Fp32 => value.to_string(),
             Precision::Fp16 => self.node("Cast", &[value], vec![attr_int("to", tensor_proto::DataType::FLOAT as i64)]),
         };
-        let value = self.identity(&value, name);
-        self.graph.output.push(value_info(&value, tensor_proto::DataType::FLOAT, dims));
+        let value = self.identity(&value, spec.name);
+        self.graph.output.push(value_info(&value, tensor_proto::DataType::FLOAT, &spec.dims));
     }
 
     fn fresh(&mut self, hint: &str) -> String {

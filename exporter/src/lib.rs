@@ -9,9 +9,9 @@ pub mod audit;
 pub mod bundle;
 pub mod check;
 pub mod clip;
+pub mod face_inputs;
 pub mod frame;
 pub mod graph;
-pub mod video_inputs;
 pub mod weights;
 
 pub use emoedge_models::reference::HybridModel;

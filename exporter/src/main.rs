@@ -4,7 +4,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use emoedge_exporter::bundle::{Run, write_bundle};
 use emoedge_exporter::check::{Inputs, check_variant, table};
-use emoedge_exporter::video_inputs::{face_crops, sliding_clips};
+use emoedge_exporter::face_inputs::{planar, read_faces, sliding_clips};
 use emoedge_models::manifest::{Manifest, Variant};
 use emoedge_models::seeded::seeded_values;
 
@@ -42,11 +42,10 @@ enum Command {
         /// Seeded random clips to run.
         #[arg(long, default_value_t = 16)]
         clips: usize,
-        /// A video whose faces make the real clips (every window of T frames); by default the
-        /// demo video assets/media/WolfgangLanger_Pexels.mp4 (a person the default model was
-        /// neither trained nor calibrated on) when scripts/setup fetched it.
+        /// Face crops that make the real clips (every window of T crops): the folder that
+        /// `emoedge faces VIDEO --out DIR` writes. Without it only seeded clips run.
         #[arg(long)]
-        video: Option<PathBuf>,
+        faces: Option<PathBuf>,
         /// Most real clips to run.
         #[arg(long, default_value_t = 64)]
         max_real_clips: usize,
@@ -57,7 +56,7 @@ fn check(
     bundle: &Path,
     run: Option<PathBuf>,
     clips: usize,
-    video: Option<PathBuf>,
+    faces: Option<PathBuf>,
     max_real_clips: usize,
 ) -> anyhow::Result<bool> {
     let manifest = Manifest::load(bundle)?;
@@ -71,11 +70,14 @@ fn check(
     let (t, s) = (manifest.clip_length, manifest.crop_size);
     let mut inputs =
         vec![Inputs { name: "seeded random".into(), faces: seeded_values(clips * t * 3 * s * s, 1), clips }];
-    let video = video.or_else(|| emoedge_runtime::assets::find(Path::new("assets/media/WolfgangLanger_Pexels.mp4")));
-    if let Some(video) = video {
-        let crops = face_crops(&video, s, 1, max_real_clips + t - 1)?;
-        let name = video.file_name().map_or("video".into(), |n| n.to_string_lossy().into_owned());
-        inputs.push(sliding_clips(&format!("faces of {name}"), &crops, s, t, max_real_clips));
+    match faces {
+        Some(dir) => {
+            let crops = planar(&read_faces(&dir, max_real_clips + t - 1)?, s)?;
+            inputs.push(sliding_clips(&format!("faces in {}", dir.display()), &crops, s, t, max_real_clips));
+        }
+        None => eprintln!(
+            "emoedge-export: seeded clips only; for real faces pass --faces DIR written by `emoedge faces VIDEO --out DIR`"
+        ),
     }
     let mut rows = Vec::new();
     for variant in Variant::ALL.into_iter().filter(|v| manifest.variants.contains_key(v)) {
@@ -93,8 +95,8 @@ fn execute(cli: Cli) -> anyhow::Result<bool> {
             println!("wrote {}", manifest.display());
             Ok(true)
         }
-        Command::Check { bundle, run, clips, video, max_real_clips } => {
-            check(&bundle, run, clips, video, max_real_clips)
+        Command::Check { bundle, run, clips, faces, max_real_clips } => {
+            check(&bundle, run, clips, faces, max_real_clips)
         }
     }
 }

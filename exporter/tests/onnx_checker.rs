@@ -35,13 +35,16 @@ fn every_exported_graph_passes_the_full_onnx_check() {
     assert_eq!(report.lines().filter(|l| l.contains(": valid (ir 8, opset 17")).count(), 6, "{report}");
 }
 
+use emoedge_models::io::{Dim, TensorSpec};
+
 #[test]
 fn the_checker_rejects_a_broken_graph() {
     // A node that reads a tensor nobody produces: the checker must say so, or it proves nothing.
     let mut graph = emoedge_exporter::graph::GraphBuilder::new("broken", emoedge_exporter::graph::Precision::Fp32);
-    let x = graph.input("x", &[emoedge_exporter::graph::Dim::Fixed(2)]);
+    let spec = |name| TensorSpec { name, dims: vec![Dim::Fixed(2)] };
+    let x = graph.input(&spec("x"));
     let y = graph.add(&x, "nowhere");
-    graph.output(&y, "y", &[emoedge_exporter::graph::Dim::Fixed(2)]);
+    graph.output(&y, &spec("y"));
     let dir = tempfile::tempdir().unwrap();
     let path = write_model(dir.path(), "broken.onnx", &graph.finish(&[]));
     let (ok, report) = checker(&[path]);

@@ -6,7 +6,7 @@ mod common;
 use common::{default_run, never_trained_faces, random_faces};
 use emoedge_exporter::bundle::write_bundle;
 use emoedge_exporter::check::{Inputs, check_variant, table};
-use emoedge_exporter::video_inputs::sliding_clips;
+use emoedge_exporter::face_inputs::sliding_clips;
 use emoedge_models::manifest::Variant;
 
 #[test]

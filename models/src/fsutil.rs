@@ -1,24 +1,125 @@
-//! Writing files so that readers see either the old content or the whole new one.
+//! Writing files and folders so that readers see either the old content or the whole new one:
+//! everything is written under a unique temp name beside its target (`tempfile`), then renamed
+//! into place. The one way emoedge publishes a file.
 
+use std::fs::File;
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-/// Writes `bytes` to a temp file beside `path`, syncs it, then renames it over `path`.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    let name = path.file_name().ok_or_else(|| std::io::Error::other("path has no file name"))?;
-    let tmp = dir.join(format!(".{}.tmp-{}", name.to_string_lossy(), std::process::id()));
-    let result = (|| {
-        let mut file = std::fs::File::create(&tmp)?;
-        file.write_all(bytes)?;
-        file.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
+/// The folder a new `path` goes into (`.` for a bare file name).
+fn parent_of(path: &Path) -> &Path {
+    path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."))
+}
+
+/// A file being written: a unique temp file beside `target` that becomes `target` only on
+/// [`commit`](Self::commit). Dropped uncommitted, it is removed and `target` is untouched.
+pub struct AtomicFile {
+    temp: tempfile::NamedTempFile,
+    target: PathBuf,
+}
+
+impl AtomicFile {
+    /// Starts writing `target`. The temp name keeps `target`'s extension, for writers that pick
+    /// a format by it (plotters, GStreamer sinks).
+    pub fn create(target: &Path) -> std::io::Result<Self> {
+        let stem = target.file_stem().map_or("file".into(), |s| s.to_string_lossy().into_owned());
+        let suffix = target.extension().map_or(String::new(), |e| format!(".{}", e.to_string_lossy()));
+        let temp = tempfile::Builder::new()
+            .prefix(&format!(".{stem}."))
+            .suffix(&format!(".partial{suffix}"))
+            .tempfile_in(parent_of(target))?;
+        Ok(Self { temp, target: target.to_path_buf() })
     }
-    result
+
+    /// Where the content goes until it is committed (for writers that open paths themselves).
+    pub fn temp_path(&self) -> &Path {
+        self.temp.path()
+    }
+
+    pub fn file(&mut self) -> &mut File {
+        self.temp.as_file_mut()
+    }
+
+    /// Syncs the content to disk and renames it over the target.
+    pub fn commit(self) -> std::io::Result<()> {
+        self.temp.as_file().sync_all()?;
+        self.temp.persist(&self.target).map(drop).map_err(|e| e.error)
+    }
+}
+
+/// Writes `bytes` to `path` atomically.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let mut file = AtomicFile::create(path)?;
+    file.file().write_all(bytes)?;
+    file.commit()
+}
+
+/// A folder being written: a unique temp folder beside `target` that replaces `target` as a
+/// whole on [`commit`](Self::commit); dropped uncommitted, it is removed.
+pub struct AtomicDir {
+    temp: tempfile::TempDir,
+    target: PathBuf,
+}
+
+impl AtomicDir {
+    pub fn create(target: &Path) -> std::io::Result<Self> {
+        let parent = parent_of(target);
+        std::fs::create_dir_all(parent)?;
+        let name = target.file_name().map_or("dir".into(), |s| s.to_string_lossy().into_owned());
+        let temp = tempfile::Builder::new().prefix(&format!(".{name}.partial")).tempdir_in(parent)?;
+        Ok(Self { temp, target: target.to_path_buf() })
+    }
+
+    pub fn path(&self) -> &Path {
+        self.temp.path()
+    }
+
+    /// Moves the old target aside, the new folder into place, then deletes the old one. A
+    /// crash in between leaves the new folder complete under its temp name, never a mix.
+    pub fn commit(self) -> std::io::Result<()> {
+        let staged = self.temp.keep();
+        let aside = self.target.exists().then(|| staged.with_extension("old"));
+        if let Some(aside) = &aside {
+            std::fs::rename(&self.target, aside)?;
+        }
+        std::fs::rename(&staged, &self.target)?;
+        if let Some(aside) = aside {
+            let _ = std::fs::remove_dir_all(aside);
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_uncommitted_file_leaves_the_target_untouched_and_no_temp_behind() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("out.json");
+        std::fs::write(&target, "old").unwrap();
+        let mut file = AtomicFile::create(&target).unwrap();
+        file.file().write_all(b"new").unwrap();
+        assert!(file.temp_path().to_string_lossy().ends_with(".json"));
+        drop(file);
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), "old");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+        write_atomic(&target, b"new").unwrap();
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), "new");
+    }
+
+    #[test]
+    fn a_committed_folder_replaces_the_old_one_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("bundle");
+        std::fs::create_dir(&target).unwrap();
+        std::fs::write(target.join("stale.onnx"), "x").unwrap();
+        let staged = AtomicDir::create(&target).unwrap();
+        std::fs::write(staged.path().join("manifest.json"), "{}").unwrap();
+        staged.commit().unwrap();
+        let names: Vec<_> = std::fs::read_dir(&target).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(names, vec!["manifest.json"]);
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1, "nothing left beside it");
+    }
 }

@@ -4,6 +4,21 @@
 /// Canonical emotion order (DFEW's seven). Logit `i` of the model means `EMOTIONS[i]`.
 pub const EMOTIONS: [&str; 7] = ["happy", "sad", "neutral", "angry", "surprise", "disgust", "fear"];
 
+/// Index and value of the largest score (the first on ties; `(0, -inf)` when empty): the label
+/// a probability or logit vector picks.
+pub fn top(scores: &[f32]) -> (usize, f32) {
+    scores
+        .iter()
+        .copied()
+        .enumerate()
+        .fold((0, f32::NEG_INFINITY), |best, (i, p)| if p > best.1 { (i, p) } else { best })
+}
+
+/// Index of the largest score; see [`top`].
+pub fn argmax(scores: &[f32]) -> usize {
+    top(scores).0
+}
+
 /// Names that teachers use for each canonical label, canonical name first.
 const SYNONYMS: [(&str, &[&str]); 7] = [
     ("happy", &["happy", "happiness", "joy"]),

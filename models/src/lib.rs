@@ -34,6 +34,7 @@
 pub mod config;
 pub mod cost;
 mod fsutil;
+pub mod io;
 pub mod labels;
 pub mod manifest;
 pub mod preprocessing;
@@ -44,6 +45,6 @@ pub mod seeded;
 
 pub use config::{Config, ConfigError, EncoderConfig};
 pub use cost::ModelCost;
-pub use fsutil::write_atomic;
-pub use labels::{EMOTIONS, LabelError, LabelMapping, Teacher};
+pub use fsutil::{AtomicDir, AtomicFile, write_atomic};
+pub use labels::{EMOTIONS, LabelError, LabelMapping, Teacher, argmax, top};
 pub use preprocessing::Preprocessing;

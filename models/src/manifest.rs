@@ -71,8 +71,18 @@ pub struct TensorRtSettings {
 pub struct FileEntry {
     /// Relative to the bundle folder.
     pub file: String,
+    /// [`sha256_hex`] of the file's bytes.
     pub sha256: String,
     pub bytes: u64,
+}
+
+/// The lowercase hex SHA-256 of everything `reader` yields: the checksum format of bundle
+/// files and weights in manifests.
+pub fn sha256_hex(mut reader: impl std::io::Read) -> std::io::Result<String> {
+    use sha2::Digest;
+    let mut hasher = sha2::Sha256::new();
+    std::io::copy(&mut reader, &mut hasher)?;
+    Ok(hasher.finalize().iter().map(|b| format!("{b:02x}")).collect())
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -1,6 +1,9 @@
 //! End-to-end tests across emoedge's crates live in `tests/`; this library holds their shared
 //! helpers.
 
+// Test helpers: a missing asset or an unwritable temp folder should stop the test loudly.
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
 use std::path::PathBuf;
 
 /// The workspace root.
@@ -11,4 +14,41 @@ pub fn workspace_root() -> PathBuf {
 /// Deterministic test inputs in [-1, 1) (see `emoedge_models::seeded`).
 pub fn test_values(len: usize, seed: u64) -> Vec<f32> {
     emoedge_models::seeded::seeded_values(len, seed)
+}
+
+/// The `assets/` folder that `scripts/setup` fills, checked to be set up.
+pub fn assets() -> PathBuf {
+    let dir = workspace_root().join("assets");
+    assert!(dir.join("mtcnn/pnet.onnx").is_file(), "assets are missing: run scripts/setup first");
+    dir
+}
+
+/// A sample video or image fetched by `scripts/setup` (`assets/media/<name>`).
+pub fn media(name: &str) -> String {
+    assets().join("media").join(name).display().to_string()
+}
+
+/// The committed default model bundle.
+pub fn default_bundle() -> PathBuf {
+    workspace_root().join("models/default/bundle")
+}
+
+/// A copy of the default bundle in a temp folder, for a test to damage.
+pub fn bundle_copy() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("a temp folder");
+    copy_tree(&default_bundle(), dir.path());
+    dir
+}
+
+fn copy_tree(from: &std::path::Path, to: &std::path::Path) {
+    for entry in std::fs::read_dir(from).expect("the bundle is readable") {
+        let path = entry.expect("a readable entry").path();
+        let target = to.join(path.file_name().expect("entries have names"));
+        if path.is_dir() {
+            std::fs::create_dir_all(&target).expect("a writable temp folder");
+            copy_tree(&path, &target);
+        } else {
+            std::fs::copy(&path, &target).expect("a writable temp folder");
+        }
+    }
 }

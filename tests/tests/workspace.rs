@@ -19,12 +19,46 @@ fn normal_deps(package: &str) -> String {
     tree(package, "normal")
 }
 
+/// Crate names in a `cargo tree` listing that start with any of `prefixes`.
+fn crates_named<'a>(tree: &'a str, prefixes: &[&str]) -> Vec<&'a str> {
+    tree.lines().filter(|l| prefixes.iter().any(|p| l.starts_with(&format!("{p} ")))).collect()
+}
+
+const EDGE: [&str; 4] = ["emoedge-inference", "emoedge-vision", "gst-plugin-emoedge", "emoedge-cli"];
+
 #[test]
-fn the_edge_binary_never_links_the_training_framework() {
-    let tree = normal_deps("emoedge-runtime");
-    assert!(tree.contains("emoedge-models"), "the runtime uses the one model definition:\n{tree}");
-    let burn: Vec<&str> = tree.lines().filter(|l| l.starts_with("burn")).collect();
-    assert!(burn.is_empty(), "emoedge-runtime pulls in {burn:?}");
+fn the_edge_crates_never_link_the_training_framework() {
+    for package in EDGE {
+        let tree = normal_deps(package);
+        assert!(tree.contains("emoedge-models"), "{package} uses the one model definition:\n{tree}");
+        let burn: Vec<&str> = tree.lines().filter(|l| l.starts_with("burn")).collect();
+        assert!(burn.is_empty(), "{package} pulls in {burn:?}");
+    }
+}
+
+const GSTREAMER: [&str; 6] =
+    ["gstreamer", "gstreamer-app", "gstreamer-base", "gstreamer-video", "glib", "gst-plugin-emoedge"];
+const CLI: [&str; 4] = ["indicatif", "ctrlc", "plotters", "emoedge-cli"];
+
+#[test]
+fn the_inference_core_and_the_exporter_hold_no_gstreamer_and_no_cli() {
+    for package in ["emoedge-inference", "emoedge-exporter"] {
+        let tree = normal_deps(package);
+        assert!(tree.contains("ort "), "{package} runs ONNX Runtime:\n{tree}");
+        let found = crates_named(&tree, &[GSTREAMER.as_slice(), CLI.as_slice()].concat());
+        assert!(found.is_empty(), "{package} pulls in {found:?}");
+    }
+    let core = normal_deps("emoedge-inference");
+    let clap = crates_named(&core, &["clap"]);
+    assert!(clap.is_empty(), "the inference core parses no command line: {clap:?}");
+}
+
+#[test]
+fn the_trainer_uses_vision_but_no_element_and_no_runtime_cli() {
+    let tree = normal_deps("emoedge-trainer");
+    assert!(tree.contains("emoedge-vision"), "the trainer captures faces with the runtime's code:\n{tree}");
+    let found = crates_named(&tree, &["gst-plugin-emoedge", "emoedge-cli", "ctrlc"]);
+    assert!(found.is_empty(), "emoedge-trainer pulls in {found:?}");
 }
 
 #[test]
@@ -36,10 +70,10 @@ fn trainer_and_exporter_share_the_reference_model() {
 }
 
 #[test]
-fn the_plugin_and_binary_use_no_gstreamer_api_newer_than_1_16() {
+fn the_edge_crates_use_no_gstreamer_api_newer_than_1_16() {
     // gstreamer-rs declares an API only when its `v1_XX` feature is on; with none above v1_16,
     // nothing newer than JetPack 5's GStreamer 1.16 can be called (or linked).
-    for package in ["gst-plugin-emoedge", "emoedge-runtime"] {
+    for package in ["emoedge-vision", "gst-plugin-emoedge", "emoedge-cli"] {
         let tree = tree(package, "features,normal");
         assert!(tree.lines().any(|l| l.starts_with("gstreamer ")), "{package} uses GStreamer:\n{tree}");
         let newer: Vec<&str> = tree

@@ -1,7 +1,7 @@
 //! Face augmentation: horizontal flip, a small affine jitter (rotation, scale, shift) through
 //! the runtime's own crop sampler, and colour jitter. Each call draws from the caller's RNG.
 
-use emoedge_runtime::face::warp_square;
+use emoedge_vision::face::warp_square;
 use image::RgbImage;
 use rand::RngExt;
 

@@ -13,12 +13,12 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use emoedge_inference::model::EmotionModel;
+use emoedge_inference::onnx::SessionOptions;
 use emoedge_models::manifest::Variant;
 use emoedge_models::reference::Routing;
 use emoedge_models::{EMOTIONS, Preprocessing};
-use emoedge_runtime::capture::FaceCapture;
-use emoedge_runtime::model::EmotionModel;
-use emoedge_runtime::onnx::{self, SessionOptions};
+use emoedge_vision::capture::FaceCapture;
 
 use crate::data::manifest::read_manifest;
 use crate::data::{Example, Split};
@@ -177,8 +177,7 @@ fn predict(scored: &Scored, examples: &[Example]) -> anyhow::Result<Vec<usize>> 
             Ok(evaluate(&model, &config, &items, Routing::Gated, config.general_classes).predicted)
         }
         Scored::Bundle { dir, variant } => {
-            let env = onnx::environment(None)?;
-            let mut model = EmotionModel::load(env, dir, *variant, &SessionOptions::default())?;
+            let mut model = EmotionModel::load(dir, *variant, &SessionOptions::default())?;
             let (t, s) = (model.manifest.clip_length, model.manifest.config.crop_size);
             let pre = Preprocessing::default();
             let plane = 3 * s * s;
@@ -190,7 +189,7 @@ fn predict(scored: &Scored, examples: &[Example]) -> anyhow::Result<Vec<usize>> 
                     pre.rgb8_to_planar(example.frames[k * example.frames.len() / t].as_raw(), s, chunk);
                 }
                 let result = model.classify(&faces, 1)?;
-                out.push(emoedge_runtime::model::top(&result[0].emotion_probs).0);
+                out.push(emoedge_models::argmax(&result[0].emotion_probs));
             }
             Ok(out)
         }
@@ -233,7 +232,7 @@ pub fn evaluate_sets(
                 .iter()
                 .map(|row| {
                     let p: Vec<f32> = serde_json::from_value(row[teacher].clone()).unwrap_or_default();
-                    emoedge_runtime::model::top(&p).0
+                    emoedge_models::argmax(&p)
                 })
                 .collect();
             scores.push(Score::of(teacher, &truth, &top));

@@ -3,10 +3,6 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use emoedge_models::manifest::Variant;
-use emoedge_runtime::capture::FaceCapture;
-use emoedge_runtime::face::tracker::TrackerOptions;
-use emoedge_runtime::face::{AlignedCrop, DetectorOptions, Mtcnn};
-use emoedge_runtime::onnx::{self, SessionOptions};
 use emoedge_trainer::data::Split;
 use emoedge_trainer::eval::{Scored, evaluate_sets, prepare_set};
 use emoedge_trainer::predict::predict;
@@ -17,6 +13,7 @@ use emoedge_trainer::recipe::Recipe;
 use emoedge_trainer::run::{RunSpec, describe, run};
 use emoedge_trainer::teachers::Teachers;
 use emoedge_trainer::train::Stage;
+use emoedge_vision::capture::{CaptureOptions, FaceCapture};
 
 /// emoedge-train: host-side training of emoedge's hybrid-experts model.
 #[derive(Parser)]
@@ -202,10 +199,8 @@ fn main() -> ExitCode {
 
 /// The runtime's face capture with the detector that scripts/setup put under `assets`.
 fn face_capture(assets: &std::path::Path) -> anyhow::Result<FaceCapture> {
-    let env = onnx::environment(None)?;
-    let detector = Mtcnn::load(env, &assets.join("mtcnn"), &SessionOptions::default(), DetectorOptions::default())?;
     let size = emoedge_models::Config::default().crop_size as u32;
-    Ok(FaceCapture::new(detector, AlignedCrop::new(size), TrackerOptions::default()))
+    Ok(FaceCapture::open(&CaptureOptions { detector_dir: Some(assets.join("mtcnn")), ..CaptureOptions::new(size) })?)
 }
 
 fn execute(cli: Cli) -> anyhow::Result<()> {

@@ -1,17 +1,17 @@
-//! PNG plots of a run: training curves (the runtime's line plot) and the confusion matrix.
+//! PNG plots of a run: training curves (emoedge-plot's line plot) and the confusion matrix.
 
 use std::path::Path;
 
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
-pub use emoedge_runtime::plot::{Series, curves, ensure_font};
+pub use emoedge_plot::{Series, curves, ensure_font};
 
 use crate::metrics::Confusion;
 
 /// Heat map of a confusion matrix, rows = truth (first label on top), with counts.
 pub fn confusion(path: &Path, title: &str, labels: &[&str], matrix: &Confusion) -> anyhow::Result<()> {
-    emoedge_runtime::plot::write_png(path, |path| {
+    emoedge_plot::write_png(path, |path| {
         ensure_font()?;
         let k = labels.len();
         let root = BitMapBackend::new(path, (140 + 64 * k as u32, 120 + 64 * k as u32)).into_drawing_area();

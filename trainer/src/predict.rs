@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use emoedge_models::EMOTIONS;
 use emoedge_models::reference::Routing;
-use emoedge_runtime::capture::FaceCapture;
-use emoedge_runtime::video::VideoSource;
+use emoedge_vision::capture::FaceCapture;
+use emoedge_vision::video::VideoSource;
 
 use crate::data::{Example, Split, Target};
 use crate::run::load_model;

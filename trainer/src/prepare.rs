@@ -13,9 +13,9 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use emoedge_runtime::capture::FaceCapture;
-use emoedge_runtime::face::aligned_crop;
-use emoedge_runtime::video::VideoSource;
+use emoedge_vision::capture::FaceCapture;
+use emoedge_vision::face::aligned_crop;
+use emoedge_vision::video::VideoSource;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::data::lfw::read_lfw_faces;

@@ -19,10 +19,7 @@ use crate::data::{Example, Split};
 use crate::plot::{self, Series};
 use crate::prepare::video_crops;
 use crate::train::{EvalReport, Item, Stage, Task, TrainOptions, Trainer, evaluate};
-use emoedge_runtime::capture::FaceCapture;
-use emoedge_runtime::face::tracker::TrackerOptions;
-use emoedge_runtime::face::{AlignedCrop, DetectorOptions, Mtcnn};
-use emoedge_runtime::onnx::{self, SessionOptions};
+use emoedge_vision::capture::{CaptureOptions, FaceCapture};
 
 pub struct RunSpec {
     pub stage: Stage,
@@ -59,16 +56,14 @@ pub struct Summary {
 pub fn manifest_videos() -> impl FnMut(&Path, Option<[u64; 2]>) -> Result<Vec<image::RgbImage>, String> {
     let mut capture: Option<FaceCapture> = None;
     move |video, range| {
-        if capture.is_none() {
-            let dir = emoedge_runtime::assets::detector_dir()
-                .ok_or("the MTCNN detector (assets/mtcnn) is not set up; run scripts/setup")?;
-            let env = onnx::environment(None).map_err(|e| e.to_string())?;
-            let detector = Mtcnn::load(env, &dir, &SessionOptions::default(), DetectorOptions::default())
-                .map_err(|e| e.to_string())?;
-            let size = Config::default().crop_size as u32;
-            capture = Some(FaceCapture::new(detector, AlignedCrop::new(size), TrackerOptions::default()));
-        }
-        video_crops(capture.as_mut().expect("set above"), video, range)
+        let capture = match &mut capture {
+            Some(capture) => capture,
+            None => {
+                let options = CaptureOptions::new(Config::default().crop_size as u32);
+                capture.insert(FaceCapture::open(&options).map_err(|e| e.to_string())?)
+            }
+        };
+        video_crops(capture, video, range)
     }
 }
 

@@ -17,8 +17,8 @@ use emoedge_models::{Preprocessing, Teacher};
 
 /// The crop the teachers see: the student's crop (same margin) at a resolution that every
 /// teacher downsizes from (facex reads 200×200).
-pub fn teacher_crop() -> emoedge_runtime::face::AlignedCrop {
-    emoedge_runtime::face::AlignedCrop { size: 200, margin: Preprocessing::default().crop_margin }
+pub fn teacher_crop() -> emoedge_vision::face::AlignedCrop {
+    emoedge_vision::face::AlignedCrop { size: 200, margin: Preprocessing::default().crop_margin }
 }
 
 /// The teachers whose mean labels the training data, with their names in `teachers.py`.

@@ -4,25 +4,19 @@
 
 use std::path::{Path, PathBuf};
 
-use emoedge_runtime::capture::FaceCapture;
-use emoedge_runtime::face::tracker::TrackerOptions;
-use emoedge_runtime::face::{AlignedCrop, DetectorOptions, Mtcnn};
-use emoedge_runtime::onnx::{self, SessionOptions};
 use emoedge_trainer::data::Split;
 use emoedge_trainer::eval::capture_set;
 use emoedge_trainer::leakage::{NEAR_DUPLICATE, nearest};
 use emoedge_trainer::prepare::{Source, capture_sources};
 use emoedge_trainer::recipe::Recipe;
+use emoedge_vision::capture::{CaptureOptions, FaceCapture};
 
 fn assets() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../assets")
 }
 
 fn capture() -> FaceCapture {
-    let env = onnx::environment(None).unwrap();
-    let detector =
-        Mtcnn::load(env, &assets().join("mtcnn"), &SessionOptions::default(), DetectorOptions::default()).unwrap();
-    FaceCapture::new(detector, AlignedCrop::new(64), TrackerOptions::default())
+    FaceCapture::open(&CaptureOptions::new(64)).unwrap()
 }
 
 /// The student crops of `files` (under assets/), every frame.

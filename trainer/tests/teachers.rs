@@ -6,14 +6,12 @@ use std::process::Command;
 use emoedge_models::reference::Taps;
 use emoedge_models::reference::{HybridModel, cpu};
 use emoedge_models::{Config, EMOTIONS};
-use emoedge_runtime::capture::FaceCapture;
-use emoedge_runtime::face::tracker::TrackerOptions;
-use emoedge_runtime::face::{AlignedCrop, DetectorOptions, Mtcnn, aligned_crop};
-use emoedge_runtime::onnx::{self, SessionOptions};
-use emoedge_runtime::video::VideoSource;
 use emoedge_trainer::teachers::{ENSEMBLE, Teachers, teacher_crop};
 use emoedge_trainer::train::batch::crops_tensor;
 use emoedge_trainer::train::online_teacher::OnlineTeacher;
+use emoedge_vision::capture::{CaptureOptions, FaceCapture};
+use emoedge_vision::face::aligned_crop;
+use emoedge_vision::video::VideoSource;
 
 fn assets() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../assets")
@@ -28,10 +26,7 @@ const LABELLED: [(&str, &str); 4] = [
 
 /// The teacher crop of the one face of each labelled image, written to `dir`.
 fn labelled_crops(dir: &Path) -> Vec<PathBuf> {
-    let env = onnx::environment(None).unwrap();
-    let detector =
-        Mtcnn::load(env, &assets().join("mtcnn"), &SessionOptions::default(), DetectorOptions::default()).unwrap();
-    let mut capture = FaceCapture::new(detector, AlignedCrop::new(64), TrackerOptions::default());
+    let mut capture = FaceCapture::open(&CaptureOptions::new(64)).unwrap();
     LABELLED
         .iter()
         .map(|(file, _)| {
@@ -47,7 +42,7 @@ fn labelled_crops(dir: &Path) -> Vec<PathBuf> {
 }
 
 fn top(p: &[f32; 7]) -> &'static str {
-    EMOTIONS[p.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).unwrap().0]
+    EMOTIONS[emoedge_models::argmax(p)]
 }
 
 #[test]

@@ -3,10 +3,12 @@
 use std::path::{Path, PathBuf};
 
 use emoedge_exporter::bundle::Run;
-use emoedge_exporter::video_inputs::face_crops;
+use emoedge_exporter::face_inputs::planar;
+use emoedge_inference::onnx::{self, SessionOptions};
 use emoedge_models::Config;
 use emoedge_models::reference::HybridModel;
-use emoedge_runtime::onnx::{self, SessionOptions};
+use emoedge_vision::capture::{CaptureOptions, FaceCapture};
+use emoedge_vision::video::VideoSource;
 
 pub fn write_model(dir: &Path, name: &str, model: &onnx_protobuf::ModelProto) -> PathBuf {
     use onnx_protobuf::Message;
@@ -38,21 +40,33 @@ pub fn random_faces(n: usize, seed: u64) -> Vec<f32> {
     emoedge_tests::test_values(n * 3 * 64 * 64, seed)
 }
 
-/// Real face crops (every 8th frame of a sample video), cut by the runtime and normalised as
-/// the model expects.
+/// Up to `max` face crops of every `every`-th frame of the demo video, cut by the runtime's
+/// face capture and normalised as the model expects.
+fn demo_video_faces(every: u64, max: usize) -> Vec<f32> {
+    let mut capture = FaceCapture::open(&CaptureOptions::new(64)).unwrap();
+    let mut video = VideoSource::open(&emoedge_tests::media("WolfgangLanger_Pexels.mp4")).unwrap();
+    let mut crops = Vec::new();
+    while crops.len() < max {
+        let Some(frame) = video.next_frame().unwrap() else { break };
+        if frame.index % every == 0 {
+            crops.extend(capture.process(&frame).unwrap().into_iter().map(|face| face.crop));
+        }
+    }
+    crops.truncate(max);
+    planar(&crops, 64).unwrap()
+}
+
+/// Real face crops (every 8th frame of a sample video).
 pub fn real_faces(n: usize) -> Vec<f32> {
-    let video = Path::new(env!("CARGO_MANIFEST_DIR")).join("../assets/media/WolfgangLanger_Pexels.mp4");
-    let faces = face_crops(&video, 64, 8, n).unwrap();
+    let faces = demo_video_faces(8, n);
     assert_eq!(faces.len(), n * 3 * 64 * 64);
     faces
 }
 
-/// Every frame's face of the video that training never saw (models/default/MODEL_CARD.md).
 /// Faces of a person the default model never saw nor was calibrated on: every 4th frame of the
 /// demo video (crying, then laughing), 118 crops.
 pub fn never_trained_faces() -> Vec<f32> {
-    let video = Path::new(env!("CARGO_MANIFEST_DIR")).join("../assets/media/WolfgangLanger_Pexels.mp4");
-    face_crops(&video, 64, 4, usize::MAX).unwrap()
+    demo_video_faces(4, usize::MAX)
 }
 
 pub fn max_diff(a: &[f32], b: &[f32]) -> f32 {

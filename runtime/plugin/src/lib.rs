@@ -1,10 +1,16 @@
-//! The `emoedge` GStreamer plugin: `libgstemoedge.so`, holding the `emotiondetect` element of
-//! `emoedge-runtime`. Put its folder on `GST_PLUGIN_PATH`.
+//! # gst-plugin-emoedge
+//!
+//! The `emoedge` GStreamer plugin (`libgstemoedge.so`, put its folder on `GST_PLUGIN_PATH`)
+//! with the `emotiondetect` element, and [`meta`], the results' format on buffers and the bus.
+//! Applications that link this crate register the element with [`plugin_register_static`].
 
 use gstreamer as gst;
 
+pub mod emotiondetect;
+pub mod meta;
+
 fn plugin_init(plugin: &gst::Plugin) -> Result<(), gst::glib::BoolError> {
-    emoedge_runtime::emotiondetect::register(Some(plugin))
+    emotiondetect::register(plugin)
 }
 
 gst::plugin_define!(

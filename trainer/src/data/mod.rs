@@ -49,9 +49,7 @@ impl Target {
     pub fn argmax(&self) -> usize {
         match self {
             Target::Hard(c) => *c,
-            Target::Soft(p) | Target::Logits(p) => {
-                p.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).map_or(0, |(i, _)| i)
-            }
+            Target::Soft(p) | Target::Logits(p) => emoedge_models::argmax(p),
         }
     }
 }

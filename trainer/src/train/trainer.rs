@@ -222,22 +222,14 @@ impl Trainer {
 
     /// Writes weights, optimizer state and progress to `dir`, replacing it atomically.
     pub fn save_checkpoint(&self, dir: &Path) -> anyhow::Result<()> {
-        let parent = dir.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-        std::fs::create_dir_all(parent)?;
-        let tmp = tempfile::Builder::new().prefix(".checkpoint-").tempdir_in(parent)?;
+        let tmp = emoedge_models::AtomicDir::create(dir)?;
         self.model.valid().save_safetensors(tmp.path().join("weights.safetensors"))?;
         self.optimizer
             .save(tmp.path().join("optimizer.bpk"))
             .map_err(|e| anyhow::anyhow!("saving optimizer state: {e:?}"))?;
         let state = serde_json::json!({ "step": self.step, "options": self.options, "config": self.config });
         std::fs::write(tmp.path().join("state.json"), serde_json::to_string_pretty(&state)?)?;
-        let staged = tmp.keep();
-        let old = parent.join(format!(".checkpoint-old-{}", std::process::id()));
-        if dir.exists() {
-            std::fs::rename(dir, &old)?;
-        }
-        std::fs::rename(&staged, dir)?;
-        let _ = std::fs::remove_dir_all(&old);
+        tmp.commit()?;
         Ok(())
     }
 
@@ -316,7 +308,7 @@ pub fn evaluate_tapped(
                     (&general[i * general_classes..(i + 1) * general_classes], general_classes, &mut report.general)
                 }
             };
-            let predicted = argmax(scores);
+            let predicted = emoedge_models::argmax(scores);
             report.predicted.push(predicted);
             confusion.get_or_insert_with(|| Confusion::new(k)).add(truth, predicted);
             if matches!(item.example.target, Target::Soft(_) | Target::Logits(_)) {
@@ -336,8 +328,4 @@ pub fn evaluate_tapped(
     report.gate_on_general = mean(0);
     report.gate_on_emotion = mean(1);
     report
-}
-
-fn argmax(scores: &[f32]) -> usize {
-    scores.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).map_or(0, |(i, _)| i)
 }

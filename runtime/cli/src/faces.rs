@@ -1,0 +1,165 @@
+//! `emoedge faces`: face capture over a video, written as PNG crops plus an index.
+
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{Context, bail};
+use clap::Args;
+use emoedge_models::{AtomicFile, Config};
+use emoedge_vision::capture::{CaptureOptions, CapturedFace, FaceCapture};
+use emoedge_vision::face::DetectorOptions;
+use emoedge_vision::video::VideoSource;
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::Serialize;
+
+use crate::args::OrtArgs;
+
+#[derive(Args, Debug)]
+pub struct FacesArgs {
+    /// A video file or URI (file://, rtsp://, v4l2:///dev/video0).
+    #[arg(required_unless_present = "source")]
+    pub video: Option<String>,
+    /// A live source as a gst-launch description instead of VIDEO, e.g. "v4l2src device=/dev/video0".
+    #[arg(long, conflicts_with = "video")]
+    pub source: Option<String>,
+    /// Output folder for crops/ and index.jsonl.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Process every N-th frame.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
+    pub every: u64,
+    /// Smallest face side in pixels.
+    #[arg(long, default_value_t = DetectorOptions::default().min_face_size)]
+    pub min_face_size: f32,
+    /// Side of the square crops (the model's input size S).
+    #[arg(long, default_value_t = Config::default().crop_size as u32)]
+    pub crop_size: u32,
+    /// Folder with pnet.onnx, rnet.onnx, onet.onnx (default: assets/mtcnn from scripts/setup).
+    #[arg(long)]
+    pub detector: Option<PathBuf>,
+    /// Stop after this many processed frames (live sources run until stopped otherwise).
+    #[arg(long)]
+    pub max_frames: Option<u64>,
+    #[command(flatten)]
+    pub ort: OrtArgs,
+}
+
+#[derive(Serialize)]
+struct IndexLine<'a> {
+    frame: u64,
+    pts_ns: Option<u64>,
+    track: u64,
+    #[serde(rename = "box")]
+    bbox: [f32; 4],
+    score: f32,
+    landmarks: &'a [[f32; 2]; 5],
+    crop: String,
+}
+
+pub fn execute(args: FacesArgs) -> anyhow::Result<()> {
+    args.ort.load_library()?;
+    let options = CaptureOptions {
+        detector_dir: args.detector.clone(),
+        session: args.ort.session_options(),
+        detector: DetectorOptions { min_face_size: args.min_face_size, ..DetectorOptions::default() },
+        ..CaptureOptions::new(args.crop_size)
+    };
+    let mut capture = FaceCapture::open(&options)?;
+    eprintln!("emoedge: face detector on execution provider: {}", capture.detector().provider());
+    for reason in capture.detector().fallbacks() {
+        eprintln!("emoedge:   passed over {reason}");
+    }
+    let mut video = match (&args.video, &args.source) {
+        (Some(video), _) => VideoSource::open(video)?,
+        (None, Some(source)) => VideoSource::from_description(source)?,
+        (None, None) => bail!("give a VIDEO or --source"),
+    };
+    let crops_dir = args.out.join("crops");
+    std::fs::create_dir_all(&crops_dir)
+        .with_context(|| format!("cannot create output folder {}; check permissions", crops_dir.display()))?;
+    let index_path = args.out.join("index.jsonl");
+    let mut index =
+        AtomicFile::create(&index_path).with_context(|| format!("cannot write {}", index_path.display()))?;
+    let summary = write_index(&args, &mut video, &mut capture, &mut BufWriter::new(index.file()), &crops_dir)?;
+    index.commit().with_context(|| format!("cannot write {}", index_path.display()))?;
+    println!(
+        "{} frames processed, {} faces in {} tracks, {:.1} s ({:.1} faces/s, {:.1} frames/s) → {}",
+        summary.frames,
+        summary.faces,
+        summary.tracks,
+        summary.seconds,
+        summary.faces as f64 / summary.seconds,
+        summary.frames as f64 / summary.seconds,
+        index_path.display()
+    );
+    Ok(())
+}
+
+struct Summary {
+    frames: u64,
+    faces: u64,
+    tracks: usize,
+    seconds: f64,
+}
+
+fn write_index(
+    args: &FacesArgs,
+    video: &mut VideoSource,
+    capture: &mut FaceCapture,
+    index: &mut impl Write,
+    crops_dir: &Path,
+) -> anyhow::Result<Summary> {
+    let progress = ProgressBar::no_length().with_style(
+        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} frames {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let start = Instant::now();
+    let (mut frames, mut faces) = (0u64, 0u64);
+    let mut tracks = std::collections::BTreeSet::new();
+    while let Some(frame) = video.next_frame()? {
+        if progress.length().is_none() {
+            if let Some(total) = video.estimated_frames() {
+                progress.set_length(total);
+            }
+        }
+        progress.set_position(frame.index + 1);
+        if frame.index % args.every != 0 {
+            continue;
+        }
+        for captured in capture.process(&frame)? {
+            write_face(index, crops_dir, &captured)?;
+            tracks.insert(captured.track);
+            faces += 1;
+        }
+        frames += 1;
+        progress.set_message(format!("{faces} faces, {} tracks", tracks.len()));
+        if args.max_frames.is_some_and(|max| frames >= max) {
+            break;
+        }
+    }
+    progress.finish_and_clear();
+    index.flush()?;
+    Ok(Summary { frames, faces, tracks: tracks.len(), seconds: start.elapsed().as_secs_f64().max(1e-9) })
+}
+
+fn write_face(index: &mut impl Write, crops_dir: &Path, captured: &CapturedFace) -> anyhow::Result<()> {
+    let name = format!("{:06}_t{}.png", captured.frame, captured.track);
+    let mut png = Vec::new();
+    captured.crop.write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)?;
+    let path = crops_dir.join(&name);
+    emoedge_models::write_atomic(&path, &png).with_context(|| format!("cannot write {}", path.display()))?;
+    let b = captured.face.bbox;
+    let line = IndexLine {
+        frame: captured.frame,
+        pts_ns: captured.pts_ns,
+        track: captured.track,
+        bbox: [b.x1, b.y1, b.x2, b.y2],
+        score: captured.face.score,
+        landmarks: &captured.face.landmarks,
+        crop: format!("crops/{name}"),
+    };
+    serde_json::to_writer(&mut *index, &line)?;
+    index.write_all(b"\n")?;
+    Ok(())
+}

@@ -1,0 +1,260 @@
+//! `emoedge run`: the main job — the video through the `emotiondetect` element, a live
+//! per-track summary, `results.jsonl`, a timeline PNG per track and, on request, an annotated
+//! video.
+
+use std::collections::BTreeMap;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use clap::Args;
+use emoedge_inference::engine::EngineOptions;
+use emoedge_inference::model::Precision;
+use emoedge_models::AtomicFile;
+use emoedge_plot::{Series, curves};
+use emoedge_vision::analyzer::{AnalyzerSettings, FaceSource};
+use emoedge_vision::video::{Pulled, SourceOptions, Stall, VideoSource};
+use gstemoedge::meta::EmotionRecord;
+use gstreamer as gst;
+use gstreamer::prelude::*;
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::annotate::Annotator;
+use crate::args::OrtArgs;
+
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    /// A video file or URI (file://, rtsp://, http://).
+    pub input: String,
+    /// Output folder for results.jsonl and timeline-<track>.png.
+    #[arg(long, default_value = "runs/emoedge")]
+    pub out: PathBuf,
+    /// A model bundle folder (default: the bundled models/default/bundle).
+    #[arg(long)]
+    pub model: Option<PathBuf>,
+    /// auto: fp16 on TensorRT/CUDA, fp32 on the CPU.
+    #[arg(long, value_enum, default_value_t = AnalyzerSettings::default().precision)]
+    pub precision: Precision,
+    /// Encode each track's face every N-th frame.
+    #[arg(long, default_value_t = EngineOptions::default().interval, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub interval: u32,
+    /// Weight of a track's previous probabilities in the moving average (0 = none, < 1).
+    #[arg(long, default_value_t = EngineOptions::default().smoothing)]
+    pub smoothing: f32,
+    /// Where faces come from.
+    #[arg(long, value_enum, default_value_t = AnalyzerSettings::default().face_source)]
+    pub face_source: FaceSource,
+    /// Infer on a worker thread (for live sources; results land on later frames).
+    #[arg(long = "async")]
+    pub asynchronous: bool,
+    /// Also write this MP4 with boxes and labels drawn in.
+    #[arg(long)]
+    pub annotate: Option<PathBuf>,
+    #[command(flatten)]
+    pub ort: OrtArgs,
+}
+
+/// One track's results over time.
+#[derive(Default)]
+struct TrackLog {
+    /// The model's labels, in probability order.
+    names: Vec<String>,
+    points: Vec<(f64, Vec<f32>)>,
+    labels: Vec<(f64, String)>,
+    last: Option<(String, f32)>,
+}
+
+/// The element, set from the options (typed properties: no text is parsed).
+fn emotiondetect(args: &RunArgs) -> anyhow::Result<gst::Element> {
+    let session = args.ort.session_options();
+    let mut detect = gst::ElementFactory::make("emotiondetect")
+        .name("detect")
+        .property("precision", args.precision)
+        .property("execution-provider", session.provider)
+        .property("device-id", session.device_id)
+        .property("interval", args.interval)
+        .property("smoothing", f64::from(args.smoothing))
+        .property("face-source", args.face_source)
+        .property("async", args.asynchronous);
+    if let Some(model) = &args.model {
+        detect = detect.property("model", model.display().to_string());
+    }
+    if let Some(dir) = &session.tensorrt.engine_cache_dir {
+        detect = detect.property("engine-cache-dir", dir.display().to_string());
+    }
+    Ok(detect.build()?)
+}
+
+/// Installs the Ctrl-C / SIGTERM handler: the first ends the stream cleanly so that everything
+/// so far is written; a second quits at once.
+fn interrupts() -> anyhow::Result<Arc<AtomicU32>> {
+    let interrupts = Arc::new(AtomicU32::new(0));
+    let counter = interrupts.clone();
+    ctrlc::set_handler(move || {
+        if counter.fetch_add(1, Ordering::SeqCst) >= 1 {
+            std::process::exit(130);
+        }
+    })
+    .context("cannot install the Ctrl-C handler")?;
+    Ok(interrupts)
+}
+
+pub fn execute(args: RunArgs) -> anyhow::Result<()> {
+    anyhow::ensure!((0.0..1.0).contains(&args.smoothing), "--smoothing must be in [0, 1), got {}", args.smoothing);
+    args.ort.load_library()?;
+    emoedge_vision::video::init()?;
+    gstemoedge::plugin_register_static()?;
+    let interrupts = interrupts()?;
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("cannot create {}; check the path and permissions", args.out.display()))?;
+    let results_path = args.out.join("results.jsonl");
+    let mut results =
+        AtomicFile::create(&results_path).with_context(|| format!("cannot write in {}", args.out.display()))?;
+
+    let detect = emotiondetect(&args)?;
+    let options = SourceOptions {
+        format: gstreamer_video::VideoFormat::Bgrx,
+        filters: vec![detect.clone()],
+        ..Default::default()
+    };
+    let mut video = VideoSource::open_with(&args.input, options)?;
+    let provider = detect.property::<Option<String>>("active-provider").unwrap_or_default();
+    if provider == "tensorrt" {
+        video.set_stall(Stall::ENGINE_BUILD);
+    }
+    let bar = ProgressBar::new(1000).with_style(
+        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {percent:>3}% {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let started = Instant::now();
+    let mut tracks: BTreeMap<u64, TrackLog> = BTreeMap::new();
+    let mut annotator: Option<Annotator> = None;
+    let mut frames = 0u64;
+    let mut stopping = false;
+    let mut writer = BufWriter::new(results.file());
+    loop {
+        if !stopping && interrupts.load(Ordering::SeqCst) > 0 {
+            stopping = true;
+            bar.println("interrupted: ending the stream and writing the results (Ctrl-C again to quit at once)");
+            video.pipeline().send_event(gst::event::Eos::new());
+        }
+        let sample = match video.poll()? {
+            Pulled::Sample(sample) => sample,
+            Pulled::End => break,
+            Pulled::Idle => continue,
+        };
+        let Some(buffer) = sample.buffer() else { continue };
+        frames += 1;
+        let records = EmotionRecord::from_buffer(buffer);
+        for record in records.iter().filter(|r| r.fresh) {
+            serde_json::to_writer(&mut writer, record)?;
+            writer.write_all(b"\n")?;
+            let log = tracks.entry(record.track).or_default();
+            if log.names.is_empty() {
+                log.names = record.labels.clone();
+            }
+            let seconds = record.pts_ns.unwrap_or(0) as f64 / 1e9;
+            log.points.push((seconds, record.probabilities.clone()));
+            log.labels.push((seconds, record.label.clone()));
+            log.last = Some((record.label.clone(), record.confidence));
+        }
+        if let Some(path) = &args.annotate {
+            if annotator.is_none() {
+                annotator = Some(Annotator::start(path, sample.caps().context("sample without caps")?)?);
+            }
+            if let Some(a) = annotator.as_mut() {
+                a.push(buffer, &records)?;
+            }
+        }
+        if let (Some(pts), Some(duration)) = (buffer.pts(), video.pipeline().query_duration::<gst::ClockTime>()) {
+            bar.set_position((pts.nseconds() * 1000).checked_div(duration.nseconds().max(1)).unwrap_or(0).min(1000));
+        }
+        let live: Vec<String> = tracks
+            .iter()
+            .filter_map(|(id, log)| {
+                log.last.as_ref().map(|(label, p)| format!("track {id}: {label} {:.0}%", p * 100.0))
+            })
+            .collect();
+        bar.set_message(if live.is_empty() { format!("{frames} frames, no face yet") } else { live.join(" | ") });
+    }
+    bar.finish_and_clear();
+    let summary = Summary { frames, wall: started.elapsed(), provider, stats: detect.property("stats") };
+    drop(video);
+    if let Some(a) = annotator.take() {
+        a.finish()?;
+    }
+    writer.flush()?;
+    drop(writer);
+    results.commit().with_context(|| format!("cannot write {}", results_path.display()))?;
+
+    for (id, log) in &tracks {
+        let series: Vec<Series> = log
+            .names
+            .iter()
+            .enumerate()
+            .map(|(i, name)| Series { name, points: log.points.iter().map(|(t, p)| (*t, f64::from(p[i]))).collect() })
+            .collect();
+        curves(
+            &args.out.join(format!("timeline-{id}.png")),
+            &format!("track {id}: emotion probabilities"),
+            "seconds",
+            &series,
+        )?;
+    }
+    print_timeline(&tracks);
+    summary.print(&args.out, tracks.len());
+    Ok(())
+}
+
+struct Summary {
+    frames: u64,
+    wall: Duration,
+    provider: String,
+    stats: Option<gst::Structure>,
+}
+
+impl Summary {
+    fn print(&self, out: &Path, tracks: usize) {
+        let seconds = self.wall.as_secs_f64();
+        let ns = |field: &str| self.stats.as_ref().and_then(|s| s.get::<u64>(field).ok()).unwrap_or(0) as f64 / 1e9;
+        let (detector, frame, clip) = (ns("detector-ort-ns"), ns("frame-model-ort-ns"), ns("clip-model-ort-ns"));
+        let share = |t: f64| 100.0 * t / seconds.max(1e-9);
+        println!(
+            "{} frames in {seconds:.2} s ({:.1} frames/s) on {}; {tracks} track(s) with results",
+            self.frames,
+            self.frames as f64 / seconds.max(1e-9),
+            self.provider
+        );
+        println!(
+            "time in ONNX Runtime: face detector {detector:.2} s ({:.0}%), emotion frame model {frame:.2} s ({:.0}%), clip model {clip:.3} s ({:.1}%); the rest {:.2} s ({:.0}%: decoding, colour conversion, detector pyramid and NMS, crops, tracking, annotation)",
+            share(detector),
+            share(frame),
+            share(clip),
+            (seconds - detector - frame - clip).max(0.0),
+            100.0 - share(detector) - share(frame) - share(clip)
+        );
+        println!("wrote {}/results.jsonl and a timeline-<track>.png per track", out.display());
+    }
+}
+
+/// Each track's emotion as segments of the same (smoothed) label: the timeline in text.
+fn print_timeline(tracks: &BTreeMap<u64, TrackLog>) {
+    if tracks.is_empty() {
+        println!("no face was found long enough for a result");
+    }
+    for (id, log) in tracks {
+        let mut segments: Vec<(f64, f64, &str)> = Vec::new();
+        for (t, label) in &log.labels {
+            match segments.last_mut() {
+                Some((_, end, current)) if *current == label.as_str() => *end = *t,
+                _ => segments.push((*t, *t, label.as_str())),
+            }
+        }
+        let text: Vec<String> =
+            segments.iter().map(|(start, end, label)| format!("{start:.1}–{end:.1} s {label}")).collect();
+        println!("track {id}: {}", text.join(", "));
+    }
+}

@@ -1,0 +1,134 @@
+//! `emoedge run`, the main job, end to end on the real sample videos.
+
+use std::process::{Command, Output};
+
+use emoedge_tests::{default_bundle as bundle, media};
+
+fn emoedge(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_emoedge")).args(args).output().unwrap()
+}
+
+#[test]
+fn run_writes_results_timelines_and_an_annotated_video() {
+    let out = tempfile::tempdir().unwrap();
+    let annotated = out.path().join("annotated.mp4");
+    let output = emoedge(&[
+        "run",
+        &media("single_face.mp4"),
+        "--out",
+        out.path().to_str().unwrap(),
+        "--precision",
+        "int8",
+        "--execution-provider",
+        "cpu",
+        "--annotate",
+        annotated.to_str().unwrap(),
+    ]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}{}", String::from_utf8_lossy(&output.stderr));
+    assert!(stdout.contains("72 frames in") && stdout.contains("on cpu; 1 track(s) with results"), "{stdout}");
+    assert!(stdout.contains("time in ONNX Runtime: face detector"), "{stdout}");
+    assert!(
+        stdout.lines().any(|l| l.starts_with("track 1: 0.")),
+        "the text timeline starts at the 8th frame:\n{stdout}"
+    );
+
+    let results = std::fs::read_to_string(out.path().join("results.jsonl")).unwrap();
+    let lines: Vec<serde_json::Value> = results.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 65);
+    for line in &lines {
+        assert_eq!(line["track"], 1);
+        assert_eq!(line["probabilities"].as_array().unwrap().len(), 7);
+        assert!(line["pts_ns"].as_u64().is_some() && line["bbox"].as_array().unwrap().len() == 4);
+        assert!(line["gate"].as_array().unwrap().len() == 2);
+    }
+    let png = std::fs::read(out.path().join("timeline-1.png")).unwrap();
+    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
+    // The annotated MP4 decodes to as many frames as the input.
+    let mut video = emoedge_vision::video::VideoSource::open(annotated.to_str().unwrap()).unwrap();
+    let mut frames = 0;
+    while video.next_frame().unwrap().is_some() {
+        frames += 1;
+    }
+    assert_eq!(frames, 72);
+    let leftovers: Vec<_> = std::fs::read_dir(out.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.starts_with('.'))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+#[test]
+fn run_on_a_video_without_faces_succeeds_with_no_results() {
+    let out = tempfile::tempdir().unwrap();
+    let output =
+        emoedge(&["run", &media("no_face.mp4"), "--out", out.path().to_str().unwrap(), "--execution-provider", "cpu"]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}{}", String::from_utf8_lossy(&output.stderr));
+    assert!(stdout.contains("no face was found") && stdout.contains("0 track(s)"), "{stdout}");
+    assert_eq!(std::fs::read_to_string(out.path().join("results.jsonl")).unwrap(), "");
+}
+
+fn fails(args: &[&str], needles: &[&str]) {
+    let output = emoedge(args);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.starts_with("emoedge: error: "), "{stderr}");
+    for needle in needles {
+        assert!(stderr.contains(needle), "`{needle}` missing: {stderr}");
+    }
+}
+
+#[test]
+fn bad_input_is_one_clear_error_and_leaves_no_results_file() {
+    let out = tempfile::tempdir().unwrap();
+    let dir = out.path().to_str().unwrap();
+    fails(&["run", "/nonexistent.mp4", "--out", dir], &["/nonexistent.mp4 does not exist"]);
+    fails(
+        &["run", &media("single_face.mp4"), "--out", dir, "--model", "/nonexistent"],
+        &["/nonexistent/manifest.json"],
+    );
+    let output = emoedge(&["run", &media("single_face.mp4"), "--out", dir, "--precision", "fp64"]);
+    assert_eq!(output.status.code(), Some(2), "clap refuses the value");
+    assert!(String::from_utf8_lossy(&output.stderr).contains("precision `fp64` is not one of auto, fp32, fp16, int8"));
+    let not_video = out.path().join("not-a-video.mp4");
+    std::fs::write(&not_video, "text").unwrap();
+    fails(&["run", not_video.to_str().unwrap(), "--out", dir, "--model", bundle().to_str().unwrap()], &[]);
+    assert!(!out.path().join("results.jsonl").exists());
+}
+
+#[test]
+fn ctrl_c_ends_a_run_cleanly_with_the_results_so_far() {
+    let out = tempfile::tempdir().unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_emoedge"))
+        .args([
+            "run",
+            &media("WolfgangLanger_Pexels.mp4"),
+            "--out",
+            out.path().to_str().unwrap(),
+            "--execution-provider",
+            "cpu",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until results are flowing (the partial file grows), then interrupt as a user would.
+    let partial = out.path().join(".results.jsonl.partial");
+    let started = std::time::Instant::now();
+    while std::fs::metadata(&partial).map_or(0, |m| m.len()) == 0 {
+        assert!(started.elapsed().as_secs() < 120, "no results after 2 minutes");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let status = Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    assert!(status.success());
+    let output = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}{}", String::from_utf8_lossy(&output.stderr));
+    let results = std::fs::read_to_string(out.path().join("results.jsonl")).unwrap();
+    let lines = results.lines().count();
+    assert!(lines > 0 && lines < 465, "an interrupted run keeps what it had: {lines} results");
+    assert!(out.path().join("timeline-1.png").is_file());
+    assert!(!partial.exists());
+}

@@ -1,0 +1,231 @@
+//! The emotion model from an exported bundle: `frame.onnx` once per face crop, `clip.onnx` once
+//! per track clip of T cached frame features — the split that lets a runtime encode each frame
+//! once and re-run only the cheap clip part as a track's window slides.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use emoedge_models::io::{self, PartIo};
+use emoedge_models::manifest::{FileEntry, Manifest, Variant};
+use ndarray::{ArrayView3, ArrayView4, ShapeError};
+use ort::session::SessionOutputs;
+use ort::value::TensorRef;
+
+use crate::bundle::{BundleError, check_io, verify_file};
+use crate::onnx::{self, ActiveProvider, ModelSession, OnnxError, SessionOptions, open_session};
+
+/// What the frame part produces for one face crop.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FaceFeatures {
+    /// `[G²/4 · D']` general-expert tokens (4 × 128 by default), row-major.
+    pub general: Vec<f32>,
+    /// `[G²/4 · D']` emotion-expert tokens, row-major.
+    pub emotion: Vec<f32>,
+    /// `[D]` mean of the encoder tokens.
+    pub pooled: Vec<f32>,
+}
+
+/// What the clip part says about one clip.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClipResult {
+    /// Softmax over the labels, in the manifest's label order.
+    pub emotion_probs: Vec<f32>,
+    pub emotion_logits: Vec<f32>,
+    /// Router weights `(general, emotion)`; they sum to 1.
+    pub gate: [f32; 2],
+    pub general_logits: Vec<f32>,
+}
+
+/// Which variant of a bundle to run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
+#[cfg_attr(feature = "glib", derive(glib::Enum), enum_type(name = "GstEmoedgePrecision"))]
+#[repr(i32)]
+pub enum Precision {
+    /// FP16 where TensorRT or CUDA serves it, FP32 on the CPU.
+    #[default]
+    #[cfg_attr(feature = "glib", enum_value(name = "FP16 on TensorRT/CUDA, FP32 on the CPU", nick = "auto"))]
+    Auto,
+    #[cfg_attr(feature = "glib", enum_value(name = "FP32", nick = "fp32"))]
+    Fp32,
+    #[cfg_attr(feature = "glib", enum_value(name = "FP16", nick = "fp16"))]
+    Fp16,
+    #[cfg_attr(feature = "glib", enum_value(name = "INT8 (Q/DQ)", nick = "int8"))]
+    Int8,
+}
+
+impl Precision {
+    /// The bundle variant this precision fixes; `None` for `auto`.
+    pub fn variant(self) -> Option<Variant> {
+        match self {
+            Precision::Auto => None,
+            Precision::Fp32 => Some(Variant::Fp32),
+            Precision::Fp16 => Some(Variant::Fp16),
+            Precision::Int8 => Some(Variant::Int8),
+        }
+    }
+}
+
+/// The two sessions of one bundle variant.
+pub struct EmotionModel {
+    pub manifest: Manifest,
+    pub variant: Variant,
+    pub frame: ModelSession,
+    pub clip: ModelSession,
+    pub bundle: PathBuf,
+    frame_io: PartIo,
+    clip_io: PartIo,
+}
+
+impl std::fmt::Debug for EmotionModel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EmotionModel").field("bundle", &self.bundle).field("variant", &self.variant).finish()
+    }
+}
+
+fn run_error(model: &str) -> impl Fn(ort::Error) -> OnnxError + '_ {
+    |e| OnnxError::Run { model: model.to_string(), message: e.to_string() }
+}
+
+fn shape_error(model: &str) -> impl Fn(ShapeError) -> OnnxError + '_ {
+    |e| OnnxError::Run { model: model.to_string(), message: format!("input of the wrong size: {e}") }
+}
+
+/// Output `name` of `outputs` of the model `model`, split into one vector per batch item.
+fn split(model: &str, outputs: &SessionOutputs, contract: &PartIo, name: &str) -> Result<Vec<Vec<f32>>, OnnxError> {
+    let wrong = |message: String| OnnxError::Run { model: model.to_string(), message };
+    let item = contract.spec(name).ok_or_else(|| wrong(format!("no output `{name}` in the contract")))?.item_len();
+    let value = outputs.get(name).ok_or_else(|| wrong(format!("no output `{name}`")))?;
+    let (_, data) = value.try_extract_tensor::<f32>().map_err(run_error(model))?;
+    Ok(data.chunks_exact(item.max(1)).map(<[f32]>::to_vec).collect())
+}
+
+impl EmotionModel {
+    /// Opens the bundle (`None` = the bundled default model) in the variant `precision` picks:
+    /// `auto` is FP16 where TensorRT or CUDA serves it and FP32 on the CPU.
+    pub fn open(
+        bundle: Option<&Path>,
+        precision: Precision,
+        options: &SessionOptions,
+    ) -> Result<EmotionModel, BundleError> {
+        let bundle =
+            bundle.map(Path::to_path_buf).or_else(crate::assets::default_bundle).ok_or(BundleError::NoBundle)?;
+        match precision.variant() {
+            Some(variant) => Self::load(&bundle, variant, options),
+            None => {
+                let model = Self::load(&bundle, Variant::Fp16, options)?;
+                if model.frame.provider == ActiveProvider::Cpu {
+                    Self::load(&bundle, Variant::Fp32, options)
+                } else {
+                    Ok(model)
+                }
+            }
+        }
+    }
+
+    /// Opens `variant` of the bundle at `bundle` after checking its files against the manifest's
+    /// checksums and the model's I/O contract. TensorRT gets the variant's recommended precision
+    /// and optimisation profiles.
+    pub fn load(bundle: &Path, variant: Variant, options: &SessionOptions) -> Result<Self, BundleError> {
+        let env = onnx::environment(None)?;
+        let manifest = Manifest::load(bundle)?;
+        let Some(entry) = manifest.variants.get(&variant).cloned() else {
+            let present: Vec<_> = manifest.variants.keys().map(|v| v.name()).collect();
+            return Err(BundleError::NoVariant {
+                bundle: bundle.display().to_string(),
+                variant,
+                present: present.join(", "),
+            });
+        };
+        let open = |file: &FileEntry, profile| -> Result<ModelSession, BundleError> {
+            let path = verify_file(bundle, file)?;
+            let mut options = options.clone();
+            options.tensorrt.fp16 |= entry.tensorrt.fp16;
+            options.tensorrt.int8 |= entry.tensorrt.int8;
+            options.tensorrt.profile = Some(profile);
+            Ok(open_session(env, &path, &options)?)
+        };
+        let frame = open(&entry.frame, entry.tensorrt.frame_profile.clone())?;
+        let clip = open(&entry.clip, entry.tensorrt.clip_profile.clone())?;
+        let (frame_io, clip_io) = (PartIo::frame(&manifest.config), PartIo::clip(&manifest.config));
+        check_io(&frame, &frame_io)?;
+        check_io(&clip, &clip_io)?;
+        Ok(Self { manifest, variant, frame, clip, bundle: bundle.to_path_buf(), frame_io, clip_io })
+    }
+
+    pub fn labels(&self) -> &[String] {
+        &self.manifest.labels
+    }
+
+    /// Runs the frame part on `faces`: `n` preprocessed crops, planar `[n, 3, S, S]`.
+    pub fn frame_features(&mut self, faces: &[f32], n: usize) -> Result<Vec<FaceFeatures>, OnnxError> {
+        let s = self.manifest.crop_size;
+        let model = self.frame.name.as_str();
+        let input = ArrayView4::from_shape((n, 3, s, s), faces).map_err(shape_error(model))?;
+        let tensor = TensorRef::from_array_view(input).map_err(run_error(model))?;
+        let start = Instant::now();
+        let outputs = self.frame.session.run(ort::inputs![io::FACES => tensor]).map_err(run_error(model))?;
+        let part = |name| split(model, &outputs, &self.frame_io, name);
+        let (general, emotion, pooled) = (part(io::GENERAL_TOKENS)?, part(io::EMOTION_TOKENS)?, part(io::POOLED)?);
+        drop(outputs);
+        self.frame.busy += start.elapsed();
+        Ok(general
+            .into_iter()
+            .zip(emotion)
+            .zip(pooled)
+            .map(|((general, emotion), pooled)| FaceFeatures { general, emotion, pooled })
+            .collect())
+    }
+
+    /// Runs the clip part on clips of exactly T cached frame features each.
+    pub fn classify_clips(&mut self, clips: &[&[FaceFeatures]]) -> Result<Vec<ClipResult>, OnnxError> {
+        let c = &self.manifest.config;
+        let (t, n, e, d) = (c.clip_length, c.expert_tokens(), c.expert_dim, c.token_dim);
+        let b = clips.len();
+        let (mut general, mut emotion, mut pooled) =
+            (Vec::with_capacity(b * t * n * e), Vec::with_capacity(b * t * n * e), Vec::with_capacity(b * t * d));
+        for face in clips.iter().flat_map(|clip| clip.iter()) {
+            general.extend_from_slice(&face.general);
+            emotion.extend_from_slice(&face.emotion);
+            pooled.extend_from_slice(&face.pooled);
+        }
+        let model = self.clip.name.as_str();
+        let shape = shape_error(model);
+        let general = ArrayView4::from_shape((b, t, n, e), &general).map_err(&shape)?;
+        let emotion = ArrayView4::from_shape((b, t, n, e), &emotion).map_err(&shape)?;
+        let pooled = ArrayView3::from_shape((b, t, d), &pooled).map_err(&shape)?;
+        let run = run_error(model);
+        let inputs = ort::inputs![
+            io::GENERAL_TOKENS => TensorRef::from_array_view(general).map_err(&run)?,
+            io::EMOTION_TOKENS => TensorRef::from_array_view(emotion).map_err(&run)?,
+            io::POOLED => TensorRef::from_array_view(pooled).map_err(&run)?,
+        ];
+        let start = Instant::now();
+        let outputs = self.clip.session.run(inputs).map_err(&run)?;
+        let part = |name| split(model, &outputs, &self.clip_io, name);
+        let (probs, logits, gate, general_logits) =
+            (part(io::EMOTION_PROBS)?, part(io::EMOTION_LOGITS)?, part(io::GATE)?, part(io::GENERAL_LOGITS)?);
+        drop(outputs);
+        self.clip.busy += start.elapsed();
+        Ok(probs
+            .into_iter()
+            .zip(logits)
+            .zip(gate)
+            .zip(general_logits)
+            .map(|(((emotion_probs, emotion_logits), gate), general_logits)| ClipResult {
+                emotion_probs,
+                emotion_logits,
+                gate: [gate[0], gate[1]],
+                general_logits,
+            })
+            .collect())
+    }
+
+    /// Both parts on `clips` whole clips of T preprocessed crops each (`[clips · T, 3, S, S]`).
+    pub fn classify(&mut self, faces: &[f32], clips: usize) -> Result<Vec<ClipResult>, OnnxError> {
+        let t = self.manifest.clip_length;
+        let features = self.frame_features(faces, clips * t)?;
+        let grouped: Vec<&[FaceFeatures]> = features.chunks(t).collect();
+        self.classify_clips(&grouped)
+    }
+}

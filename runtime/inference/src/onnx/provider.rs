@@ -1,0 +1,90 @@
+//! Execution providers: the user's preference, the options of each GPU provider, and which one
+//! actually serves a session.
+
+use std::fmt;
+use std::path::PathBuf;
+
+/// What the user asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
+#[cfg_attr(feature = "glib", derive(glib::Enum), enum_type(name = "GstEmoedgeExecutionProvider"))]
+#[repr(i32)]
+pub enum Provider {
+    /// TensorRT, else CUDA, else CPU; the one that registers is reported.
+    #[default]
+    #[cfg_attr(feature = "glib", enum_value(name = "TensorRT, then CUDA, then CPU", nick = "auto"))]
+    Auto,
+    #[cfg_attr(feature = "clap", value(name = "tensorrt", alias = "trt"))]
+    #[cfg_attr(feature = "glib", enum_value(name = "TensorRT only", nick = "tensorrt"))]
+    TensorRt,
+    #[cfg_attr(feature = "glib", enum_value(name = "CUDA only", nick = "cuda"))]
+    Cuda,
+    #[cfg_attr(feature = "glib", enum_value(name = "CPU only", nick = "cpu"))]
+    Cpu,
+}
+
+impl Provider {
+    /// The providers to try, in order.
+    pub fn chain(self) -> &'static [ActiveProvider] {
+        match self {
+            Provider::Auto => &[ActiveProvider::TensorRt, ActiveProvider::Cuda, ActiveProvider::Cpu],
+            Provider::TensorRt => &[ActiveProvider::TensorRt],
+            Provider::Cuda => &[ActiveProvider::Cuda],
+            Provider::Cpu => &[ActiveProvider::Cpu],
+        }
+    }
+}
+
+impl fmt::Display for Provider {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Provider::Auto => f.write_str("auto"),
+            Provider::TensorRt => ActiveProvider::TensorRt.fmt(f),
+            Provider::Cuda => ActiveProvider::Cuda.fmt(f),
+            Provider::Cpu => ActiveProvider::Cpu.fmt(f),
+        }
+    }
+}
+
+/// The provider that a session runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ActiveProvider {
+    TensorRt,
+    Cuda,
+    Cpu,
+}
+
+impl fmt::Display for ActiveProvider {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ActiveProvider::TensorRt => "tensorrt",
+            ActiveProvider::Cuda => "cuda",
+            ActiveProvider::Cpu => "cpu",
+        })
+    }
+}
+
+pub use emoedge_models::manifest::ProfileShapes;
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct TensorRtOptions {
+    pub fp16: bool,
+    pub int8: bool,
+    /// Built engines are cached here; the first run on a device builds them (minutes on a Jetson).
+    pub engine_cache_dir: Option<PathBuf>,
+    /// Cache TensorRT's kernel timings beside the engines.
+    pub timing_cache: bool,
+    pub max_workspace_bytes: Option<usize>,
+    pub profile: Option<ProfileShapes>,
+}
+
+/// How to open sessions.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SessionOptions {
+    pub provider: Provider,
+    /// GPU index for CUDA and TensorRT.
+    pub device_id: i32,
+    pub tensorrt: TensorRtOptions,
+    /// CPU threads for one session's operators; 0 lets ONNX Runtime decide.
+    pub intra_threads: usize,
+}

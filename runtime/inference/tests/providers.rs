@@ -1,0 +1,44 @@
+//! The execution-provider chain against the CPU-only ONNX Runtime that setup installs.
+
+use emoedge_inference::onnx::{self, ActiveProvider, OnnxError, Provider, SessionOptions, open_session};
+use emoedge_tests::assets;
+
+fn open(provider: Provider) -> Result<onnx::ModelSession, OnnxError> {
+    let env = onnx::environment(None).unwrap();
+    open_session(env, &assets().join("mtcnn/onet.onnx"), &SessionOptions { provider, ..Default::default() })
+}
+
+#[test]
+fn auto_reports_the_cpu_and_why_the_gpus_were_passed_over() {
+    let session = open(Provider::Auto).unwrap();
+    assert_eq!(session.provider, ActiveProvider::Cpu);
+    assert_eq!(session.fallbacks.len(), 2, "{:?}", session.fallbacks);
+    assert!(session.fallbacks[0].starts_with("tensorrt:") && session.fallbacks[1].starts_with("cuda:"));
+    assert_eq!(open(Provider::Cpu).unwrap().provider, ActiveProvider::Cpu);
+}
+
+#[test]
+fn explicit_gpu_providers_fail_with_a_clear_error() {
+    for (provider, name) in [(Provider::TensorRt, "TensorRT"), (Provider::Cuda, "CUDA")] {
+        let err = open(provider).unwrap_err();
+        assert!(matches!(err, OnnxError::ProviderUnavailable { .. }), "{err}");
+        let message = err.to_string();
+        assert!(message.contains(&format!("`{provider}` is not usable")) && message.contains(name), "{message}");
+        assert!(message.contains("use --execution-provider auto or cpu"), "{message}");
+    }
+}
+
+#[test]
+fn missing_and_corrupt_models_are_named() {
+    let env = onnx::environment(None).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("missing.onnx");
+    let err = open_session(env, &missing, &SessionOptions::default()).unwrap_err();
+    assert!(matches!(err, OnnxError::ModelMissing { .. }) && err.to_string().contains("missing.onnx"), "{err}");
+
+    let corrupt = dir.path().join("corrupt.onnx");
+    std::fs::write(&corrupt, b"\x08\x07 this is not a protobuf model").unwrap();
+    let err = open_session(env, &corrupt, &SessionOptions::default()).unwrap_err();
+    assert!(matches!(err, OnnxError::ModelInvalid { .. }), "{err}");
+    assert!(err.to_string().contains("corrupt.onnx") && err.to_string().contains("not a valid ONNX model"));
+}

@@ -1,0 +1,417 @@
+use std::path::PathBuf;
+use std::sync::{Arc, LazyLock, Mutex};
+
+use emoedge_inference::onnx::Provider;
+use emoedge_vision::analyzer::{Analyzer, AnalyzerSettings, FaceResult, FaceSource};
+use emoedge_vision::face::BBox;
+use emoedge_vision::video::{FORMATS, to_frame};
+use gstreamer as gst;
+use gstreamer::glib;
+use gstreamer::prelude::*;
+use gstreamer::subclass::prelude::*;
+use gstreamer_base as gst_base;
+use gstreamer_base::subclass::prelude::*;
+use gstreamer_video as gst_video;
+
+use super::worker::{AsyncWorker, Delivery, Job, Stats, lock};
+use crate::meta::{FACE, emotion_structure, roi_box};
+
+static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
+    gst::DebugCategory::new("emotiondetect", gst::DebugColorFlags::empty(), Some("emoedge video emotion recognition"))
+});
+
+/// The properties' defaults: the analyzer's, defined once in the libraries.
+static DEFAULTS: LazyLock<AnalyzerSettings> = LazyLock::new(AnalyzerSettings::default);
+
+/// An upstream box and a result computed on an earlier frame (asynchronous mode) belong
+/// together only if they still overlap this much.
+const ASYNC_MIN_IOU: f32 = 0.3;
+
+#[derive(Debug, Clone, Default)]
+struct Settings {
+    analyzer: AnalyzerSettings,
+    asynchronous: bool,
+}
+
+enum Mode {
+    Sync(Box<Analyzer>),
+    Async(AsyncWorker),
+}
+
+struct State {
+    mode: Mode,
+    /// Faces come from upstream metas (fixed at start, like the rest of the settings).
+    upstream: bool,
+    labels: Arc<[String]>,
+    info: Option<gst_video::VideoInfo>,
+    frames: u64,
+}
+
+#[derive(Default)]
+pub struct EmotionDetect {
+    settings: Mutex<Settings>,
+    state: Mutex<Option<State>>,
+    stats: Mutex<Arc<Stats>>,
+    active_provider: Mutex<Option<String>>,
+}
+
+#[glib::object_subclass]
+impl ObjectSubclass for EmotionDetect {
+    const NAME: &'static str = "GstEmotionDetect";
+    type Type = super::EmotionDetect;
+    type ParentType = gst_base::BaseTransform;
+}
+
+impl ObjectImpl for EmotionDetect {
+    fn properties() -> &'static [glib::ParamSpec] {
+        static PROPERTIES: LazyLock<Vec<glib::ParamSpec>> = LazyLock::new(|| {
+            let d = &*DEFAULTS;
+            vec![
+                glib::ParamSpecString::builder("model")
+                    .nick("Model bundle")
+                    .blurb("Folder of an emoedge model bundle (manifest.json + ONNX files); empty = the bundled default model")
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecEnum::builder_with_default("precision", d.precision)
+                    .nick("Precision")
+                    .blurb("Bundle variant: auto (fp16 on TensorRT/CUDA, fp32 on CPU), fp32, fp16 or int8")
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecEnum::builder_with_default("execution-provider", d.session.provider)
+                    .nick("Execution provider")
+                    .blurb("ONNX Runtime provider: auto (TensorRT, then CUDA, then CPU), tensorrt, cuda or cpu")
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecString::builder("engine-cache-dir")
+                    .nick("Engine cache folder")
+                    .blurb("Where TensorRT keeps built engines and timing caches (the first start builds them); empty = no cache")
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecInt::builder("device-id")
+                    .nick("GPU device")
+                    .blurb("CUDA device index for TensorRT and CUDA")
+                    .minimum(0)
+                    .maximum(64)
+                    .default_value(d.session.device_id)
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecUInt::builder("interval")
+                    .nick("Interval")
+                    .blurb("Encode each track's face every N-th frame it appears in")
+                    .minimum(1)
+                    .maximum(1000)
+                    .default_value(d.engine.interval)
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecUInt::builder("clip-length")
+                    .nick("Clip length")
+                    .blurb("Encodings per clip; 0 = the model's T (a different value is refused at start)")
+                    .maximum(1024)
+                    .default_value(d.clip_length as u32)
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecDouble::builder("smoothing")
+                    .nick("Smoothing")
+                    .blurb("Weight of a track's previous probabilities in the moving average (0 = none)")
+                    .minimum(0.0)
+                    .maximum(0.99)
+                    .default_value(d.engine.smoothing.into())
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecUInt::builder("min-face-size")
+                    .nick("Minimum face size")
+                    .blurb("Smallest face side in pixels that is detected or accepted from upstream")
+                    .minimum(8)
+                    .maximum(4096)
+                    .default_value(d.min_face_size as u32)
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecEnum::builder_with_default("face-source", d.face_source)
+                    .nick("Face source")
+                    .blurb("Where faces come from")
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecBoolean::builder("async")
+                    .nick("Asynchronous")
+                    .blurb("Infer on a worker thread and attach results to later frames of the same track (live sources never stall); off = every result lands on its own frame")
+                    .default_value(false)
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecString::builder("active-provider")
+                    .nick("Active provider")
+                    .blurb("The execution provider that runs the emotion model (after start)")
+                    .read_only()
+                    .build(),
+                glib::ParamSpecBoxed::builder::<gst::Structure>("stats")
+                    .nick("Statistics")
+                    .blurb("Frames seen and analysed, faces encoded, clips classified, nanoseconds inside ONNX Runtime per model")
+                    .read_only()
+                    .build(),
+            ]
+        });
+        PROPERTIES.as_ref()
+    }
+
+    fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
+        let mut settings = lock(&self.settings);
+        let a = &mut settings.analyzer;
+        let d = &*DEFAULTS;
+        let path =
+            |v: &glib::Value| v.get::<Option<String>>().ok().flatten().filter(|s| !s.is_empty()).map(PathBuf::from);
+        match pspec.name() {
+            "model" => a.bundle = path(value),
+            "precision" => a.precision = value.get().unwrap_or(d.precision),
+            "execution-provider" => a.session.provider = value.get::<Provider>().unwrap_or(d.session.provider),
+            "engine-cache-dir" => {
+                a.session.tensorrt.engine_cache_dir = path(value);
+                a.session.tensorrt.timing_cache = a.session.tensorrt.engine_cache_dir.is_some();
+            }
+            "device-id" => a.session.device_id = value.get().unwrap_or(d.session.device_id),
+            "interval" => a.engine.interval = value.get().unwrap_or(d.engine.interval),
+            "clip-length" => a.clip_length = value.get::<u32>().map_or(d.clip_length, |v| v as usize),
+            "smoothing" => a.engine.smoothing = value.get::<f64>().map_or(d.engine.smoothing, |v| v as f32),
+            "min-face-size" => a.min_face_size = value.get::<u32>().map_or(d.min_face_size, |v| v as f32),
+            "face-source" => a.face_source = value.get::<FaceSource>().unwrap_or(d.face_source),
+            "async" => settings.asynchronous = value.get().unwrap_or(false),
+            other => gst::warning!(CAT, imp = self, "no writable property `{other}`"),
+        }
+        gst::debug!(CAT, imp = self, "set {} → {:?}", pspec.name(), value);
+    }
+
+    fn property(&self, _id: usize, pspec: &glib::ParamSpec) -> glib::Value {
+        let settings = lock(&self.settings);
+        let a = &settings.analyzer;
+        let path = |p: &Option<PathBuf>| p.as_ref().map(|p| p.display().to_string()).to_value();
+        match pspec.name() {
+            "model" => path(&a.bundle),
+            "precision" => a.precision.to_value(),
+            "execution-provider" => a.session.provider.to_value(),
+            "engine-cache-dir" => path(&a.session.tensorrt.engine_cache_dir),
+            "device-id" => a.session.device_id.to_value(),
+            "interval" => a.engine.interval.to_value(),
+            "clip-length" => (a.clip_length as u32).to_value(),
+            "smoothing" => f64::from(a.engine.smoothing).to_value(),
+            "min-face-size" => (a.min_face_size as u32).to_value(),
+            "face-source" => a.face_source.to_value(),
+            "async" => settings.asynchronous.to_value(),
+            "active-provider" => lock(&self.active_provider).to_value(),
+            "stats" => lock(&self.stats).structure().to_value(),
+            _ => glib::Value::from_type(pspec.value_type()),
+        }
+    }
+}
+
+impl GstObjectImpl for EmotionDetect {}
+
+impl ElementImpl for EmotionDetect {
+    fn metadata() -> Option<&'static gst::subclass::ElementMetadata> {
+        static METADATA: LazyLock<gst::subclass::ElementMetadata> = LazyLock::new(|| {
+            gst::subclass::ElementMetadata::new(
+                "Emotion detection",
+                "Filter/Analyzer/Video",
+                "Finds faces, follows them as tracks and classifies each track's emotion with a hybrid-experts video model; \
+                 results as GstVideoRegionOfInterestMeta \"face\" with an \"emotion\" structure and element messages",
+                "emoedge developers",
+            )
+        });
+        Some(&*METADATA)
+    }
+
+    fn pad_templates() -> &'static [gst::PadTemplate] {
+        static TEMPLATES: LazyLock<Vec<gst::PadTemplate>> = LazyLock::new(|| {
+            let caps = gst_video::VideoCapsBuilder::new().format_list(FORMATS).build();
+            [gst::PadDirection::Src, gst::PadDirection::Sink]
+                .into_iter()
+                .filter_map(|direction| {
+                    let name = if direction == gst::PadDirection::Src { "src" } else { "sink" };
+                    gst::PadTemplate::new(name, direction, gst::PadPresence::Always, &caps).ok()
+                })
+                .collect()
+        });
+        TEMPLATES.as_ref()
+    }
+}
+
+impl EmotionDetect {
+    /// Attaches `faces` to `buffer` — new "face" metas, or parameters on the upstream metas
+    /// they name — and posts one element message per fresh result.
+    fn attach(&self, buffer: &mut gst::BufferRef, faces: &[FaceResult], labels: &[String], state: AttachMode) {
+        let pts = buffer.pts();
+        let mut messages = Vec::new();
+        let mut describe = |face: &FaceResult| {
+            let emotion = face.track.emotion.as_ref()?;
+            let s = emotion_structure(face, emotion, labels, pts);
+            if face.track.fresh {
+                messages.push(s.clone());
+            }
+            Some(s)
+        };
+        match state {
+            AttachMode::Upstream { exact } => {
+                let metas = buffer.iter_meta_mut::<gst_video::VideoRegionOfInterestMeta>();
+                for (i, mut meta) in metas.filter(|m| m.roi_type() == FACE).enumerate() {
+                    let b = roi_box(meta.rect());
+                    let Some(face) =
+                        faces.iter().find(|f| f.upstream == Some(i) && (exact || f.bbox.iou(&b) > ASYNC_MIN_IOU))
+                    else {
+                        continue;
+                    };
+                    if let Some(s) = describe(face) {
+                        meta.add_param(s);
+                    }
+                }
+            }
+            AttachMode::NewMetas => {
+                for face in faces {
+                    let b = face.bbox;
+                    let rect = (
+                        b.x1.max(0.0) as u32,
+                        b.y1.max(0.0) as u32,
+                        b.width().max(0.0) as u32,
+                        b.height().max(0.0) as u32,
+                    );
+                    let mut meta = gst_video::VideoRegionOfInterestMeta::add(buffer, FACE, rect);
+                    meta.set_id(i32::try_from(face.track.track).unwrap_or(i32::MAX));
+                    if let Some(s) = describe(face) {
+                        meta.add_param(s);
+                    }
+                }
+            }
+        }
+        let obj = self.obj();
+        for s in messages {
+            let _ = obj.post_message(gst::message::Element::builder(s).src(&*obj).build());
+        }
+    }
+
+    fn fail(&self, message: &str) -> gst::FlowError {
+        gst::element_imp_error!(self, gst::StreamError::Failed, ("inference failed: {}", message));
+        gst::FlowError::Error
+    }
+}
+
+/// How results find their place on a buffer.
+#[derive(Clone, Copy)]
+enum AttachMode {
+    /// On the upstream metas they came from; `exact` when computed on this very buffer.
+    Upstream { exact: bool },
+    /// As new "face" metas.
+    NewMetas,
+}
+
+/// The upstream "face" boxes of `buffer`, in meta order.
+fn upstream_boxes(buffer: &gst::BufferRef) -> Vec<BBox> {
+    buffer
+        .iter_meta::<gst_video::VideoRegionOfInterestMeta>()
+        .filter(|m| m.roi_type() == FACE)
+        .map(|m| roi_box(m.rect()))
+        .collect()
+}
+
+impl BaseTransformImpl for EmotionDetect {
+    const MODE: gst_base::subclass::BaseTransformMode = gst_base::subclass::BaseTransformMode::AlwaysInPlace;
+    const PASSTHROUGH_ON_SAME_CAPS: bool = false;
+    const TRANSFORM_IP_ON_PASSTHROUGH: bool = false;
+
+    fn start(&self) -> Result<(), gst::ErrorMessage> {
+        let settings = lock(&self.settings).clone();
+        let analyzer = Analyzer::load(&settings.analyzer)
+            .map_err(|e| gst::error_msg!(gst::ResourceError::OpenRead, ("emotiondetect cannot start: {}", e)))?;
+        let provider = analyzer.provider().to_string();
+        gst::info!(
+            CAT,
+            imp = self,
+            "model {} ({}) on {provider}; face source {:?}, async {}",
+            analyzer.model().bundle.display(),
+            analyzer.model().variant,
+            settings.analyzer.face_source,
+            settings.asynchronous
+        );
+        for reason in &analyzer.model().frame.fallbacks {
+            gst::info!(CAT, imp = self, "passed over {reason}");
+        }
+        *lock(&self.active_provider) = Some(provider);
+        let stats = Arc::new(Stats::default());
+        *lock(&self.stats) = stats.clone();
+        let labels: Arc<[String]> = analyzer.model().labels().into();
+        let mode = if settings.asynchronous {
+            let worker = AsyncWorker::spawn(analyzer, stats).map_err(|e| {
+                gst::error_msg!(gst::CoreError::Thread, ("emotiondetect cannot start its inference thread: {}", e))
+            })?;
+            Mode::Async(worker)
+        } else {
+            Mode::Sync(Box::new(analyzer))
+        };
+        let upstream = settings.analyzer.face_source == FaceSource::Upstream;
+        *lock(&self.state) = Some(State { mode, upstream, labels, info: None, frames: 0 });
+        Ok(())
+    }
+
+    fn stop(&self) -> Result<(), gst::ErrorMessage> {
+        if let Some(State { mode: Mode::Async(mut worker), .. }) = lock(&self.state).take() {
+            worker.stop();
+        }
+        Ok(())
+    }
+
+    fn set_caps(&self, incaps: &gst::Caps, _outcaps: &gst::Caps) -> Result<(), gst::LoggableError> {
+        let info = gst_video::VideoInfo::from_caps(incaps)
+            .map_err(|_| gst::loggable_error!(CAT, "cannot parse caps {}", incaps))?;
+        if let Some(state) = lock(&self.state).as_mut() {
+            state.info = Some(info);
+        }
+        Ok(())
+    }
+
+    fn transform_ip(&self, buffer: &mut gst::BufferRef) -> Result<gst::FlowSuccess, gst::FlowError> {
+        let mut guard = lock(&self.state);
+        let Some(state) = guard.as_mut() else {
+            gst::element_imp_error!(
+                self,
+                gst::CoreError::Negotiation,
+                ("emotiondetect got a buffer before it started")
+            );
+            return Err(gst::FlowError::Error);
+        };
+        let Some(info) = state.info.as_ref() else {
+            gst::element_imp_error!(self, gst::CoreError::Negotiation, ("emotiondetect got a buffer before caps"));
+            return Err(gst::FlowError::NotNegotiated);
+        };
+        let index = state.frames;
+        state.frames += 1;
+        lock(&self.stats).frame_seen();
+        let upstream = state.upstream;
+        let job = |buffer: &gst::BufferRef| -> Result<Job, gst::FlowError> {
+            let boxes = if upstream { upstream_boxes(buffer) } else { Vec::new() };
+            let frame = to_frame(buffer, info, index).map_err(|e| {
+                gst::element_imp_error!(self, gst::StreamError::Format, ("{}", e));
+                gst::FlowError::Error
+            })?;
+            Ok(Job { frame, upstream: boxes })
+        };
+        let (faces, exact) = match &mut state.mode {
+            Mode::Sync(analyzer) => {
+                let Job { frame, upstream } = job(buffer)?;
+                let faces = analyzer.analyze(&frame, &upstream).map_err(|e| self.fail(&e.to_string()))?;
+                lock(&self.stats).analyzed(analyzer.timing());
+                (faces, true)
+            }
+            Mode::Async(worker) => {
+                // A busy worker: this frame is not analysed, so it is not even converted.
+                if worker.is_idle() {
+                    worker.submit(job(buffer)?);
+                }
+                match worker.deliver() {
+                    Delivery::Faces(faces) => (faces, false),
+                    Delivery::Failed(error) => return Err(self.fail(&error)),
+                }
+            }
+        };
+        let mode = if upstream { AttachMode::Upstream { exact } } else { AttachMode::NewMetas };
+        let labels = state.labels.clone();
+        drop(guard);
+        gst::trace!(CAT, imp = self, "frame {index}: {} faces", faces.len());
+        self.attach(buffer, &faces, &labels, mode);
+        Ok(gst::FlowSuccess::Ok)
+    }
+}

@@ -1,0 +1,172 @@
+//! What the element does beside its streaming thread: the statistics it exposes (atomics, so
+//! reading the `stats` property never waits for an inference) and the asynchronous worker that
+//! analyses frames on its own thread while buffers flow on.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+
+use emoedge_vision::analyzer::{Analyzer, FaceResult, Timing};
+use emoedge_vision::face::BBox;
+use emoedge_vision::video::Frame;
+use gstreamer as gst;
+
+pub fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Counters of the element's work, written by whoever analyses and read by the property.
+#[derive(Default)]
+pub struct Stats {
+    frames: AtomicU64,
+    analyzed: AtomicU64,
+    faces_encoded: AtomicU64,
+    clips_classified: AtomicU64,
+    detector_ns: AtomicU64,
+    frame_model_ns: AtomicU64,
+    clip_model_ns: AtomicU64,
+}
+
+impl Stats {
+    pub fn frame_seen(&self) {
+        self.frames.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Records one analysed frame and the analyzer's totals after it.
+    pub fn analyzed(&self, timing: Timing) {
+        let ns = |d: std::time::Duration| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
+        self.analyzed.fetch_add(1, Ordering::Relaxed);
+        self.faces_encoded.store(timing.engine.faces_encoded, Ordering::Relaxed);
+        self.clips_classified.store(timing.engine.clips_classified, Ordering::Relaxed);
+        self.detector_ns.store(ns(timing.detector), Ordering::Relaxed);
+        self.frame_model_ns.store(ns(timing.engine.frame_model), Ordering::Relaxed);
+        self.clip_model_ns.store(ns(timing.engine.clip_model), Ordering::Relaxed);
+    }
+
+    /// Frames seen, frames analysed, work done and time inside ONNX Runtime so far.
+    pub fn structure(&self) -> gst::Structure {
+        let get = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
+        gst::Structure::builder("emotiondetect-stats")
+            .field("frames", get(&self.frames))
+            .field("analyzed-frames", get(&self.analyzed))
+            .field("faces-encoded", get(&self.faces_encoded))
+            .field("clips-classified", get(&self.clips_classified))
+            .field("detector-ort-ns", get(&self.detector_ns))
+            .field("frame-model-ort-ns", get(&self.frame_model_ns))
+            .field("clip-model-ort-ns", get(&self.clip_model_ns))
+            .build()
+    }
+}
+
+/// A frame handed to the worker, with the upstream face boxes it carried.
+pub struct Job {
+    pub frame: Frame,
+    pub upstream: Vec<BBox>,
+}
+
+/// What the worker knows: the faces of the last frame it analysed, and whether they were
+/// already attached to a buffer.
+#[derive(Default)]
+struct Latest {
+    faces: Vec<FaceResult>,
+    delivered: bool,
+    error: Option<String>,
+}
+
+/// The results a buffer gets in asynchronous mode.
+pub enum Delivery {
+    /// The latest results; `fresh` is kept only the first time they are delivered.
+    Faces(Vec<FaceResult>),
+    /// The worker failed and stopped.
+    Failed(String),
+}
+
+pub struct AsyncWorker {
+    jobs: Option<SyncSender<Job>>,
+    /// True from handing a job over until its results are in: the streaming thread then skips
+    /// analysing frames (without even converting them) instead of waiting.
+    busy: Arc<AtomicBool>,
+    latest: Arc<Mutex<Latest>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl AsyncWorker {
+    pub fn spawn(mut analyzer: Analyzer, stats: Arc<Stats>) -> std::io::Result<Self> {
+        let (jobs, receiver): (SyncSender<Job>, Receiver<Job>) = sync_channel(1);
+        let busy = Arc::new(AtomicBool::new(false));
+        let latest = Arc::new(Mutex::new(Latest::default()));
+        let (worker_busy, shared) = (busy.clone(), latest.clone());
+        let thread = std::thread::Builder::new().name("emotiondetect".into()).spawn(move || {
+            for job in receiver {
+                let result = analyzer.analyze(&job.frame, &job.upstream);
+                stats.analyzed(analyzer.timing());
+                let mut latest = lock(&shared);
+                let failed = result.is_err();
+                match result {
+                    Ok(faces) => {
+                        latest.faces = faces;
+                        latest.delivered = false;
+                    }
+                    Err(e) => latest.error = Some(e.to_string()),
+                }
+                drop(latest);
+                worker_busy.store(false, Ordering::Release);
+                if failed {
+                    break;
+                }
+            }
+        })?;
+        Ok(Self { jobs: Some(jobs), busy, latest, thread: Some(thread) })
+    }
+
+    /// Whether a new frame would be taken now.
+    pub fn is_idle(&self) -> bool {
+        !self.busy.load(Ordering::Acquire)
+    }
+
+    /// Hands `job` over; call only when [`is_idle`](Self::is_idle).
+    pub fn submit(&self, job: Job) {
+        let Some(jobs) = &self.jobs else { return };
+        self.busy.store(true, Ordering::Release);
+        match jobs.try_send(job) {
+            Ok(()) => {}
+            // A worker that stopped has left its error in `latest`.
+            Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => self.busy.store(false, Ordering::Release),
+        }
+    }
+
+    /// The latest results for the current buffer.
+    pub fn deliver(&self) -> Delivery {
+        let mut latest = lock(&self.latest);
+        if let Some(error) = latest.error.take() {
+            return Delivery::Failed(error);
+        }
+        let first_time = !latest.delivered;
+        latest.delivered = true;
+        Delivery::Faces(
+            latest
+                .faces
+                .iter()
+                .cloned()
+                .map(|mut f| {
+                    f.track.fresh &= first_time;
+                    f
+                })
+                .collect(),
+        )
+    }
+
+    pub fn stop(&mut self) {
+        self.jobs.take();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Drop for AsyncWorker {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}

@@ -1,0 +1,11 @@
+#![allow(dead_code, unused_imports)]
+
+pub use emoedge_tests::{bundle_copy, default_bundle as bundle, media};
+
+/// GStreamer initialised with the plugin registered in-process, as applications link it.
+pub fn gst_init() {
+    gstreamer::init().unwrap();
+    let _ = emoedge_inference::onnx::environment(None).expect("scripts/setup provides ONNX Runtime");
+    static REGISTERED: std::sync::Once = std::sync::Once::new();
+    REGISTERED.call_once(|| gstemoedge::plugin_register_static().unwrap());
+}

@@ -1,0 +1,160 @@
+//! The `emotiondetect` element with `gst_check::Harness`: caps, properties, metas, and errors
+//! on real frames of the sample videos.
+
+mod common;
+
+use common::{bundle, gst_init, media};
+use emoedge_inference::model::Precision;
+use emoedge_inference::onnx::Provider;
+use emoedge_vision::analyzer::FaceSource;
+use emoedge_vision::video::VideoSource;
+use gstemoedge::meta::EmotionRecord;
+use gstreamer as gst;
+use gstreamer::prelude::*;
+use gstreamer_check::Harness;
+use gstreamer_video::VideoRegionOfInterestMeta;
+
+/// The first `n` decoded frames of `video` as RGB buffers with 30 fps timestamps.
+fn rgb_buffers(video: &str, n: usize) -> (u32, u32, Vec<gst::Buffer>) {
+    let mut source = VideoSource::open(video).unwrap();
+    let mut buffers = Vec::new();
+    let (mut w, mut h) = (0, 0);
+    while buffers.len() < n {
+        let frame = source.next_frame().unwrap().expect("enough frames");
+        (w, h) = frame.image.dimensions();
+        let mut buffer = gst::Buffer::from_mut_slice(frame.image.into_raw());
+        let i = buffers.len() as u64;
+        buffer.get_mut().unwrap().set_pts(gst::ClockTime::from_nseconds(i * 33_333_333));
+        buffers.push(buffer);
+    }
+    (w, h, buffers)
+}
+
+fn harness(properties: &[(&str, &str)], w: u32, h: u32) -> Harness {
+    gst_init();
+    let element = gst::ElementFactory::make("emotiondetect")
+        .property("model", bundle().display().to_string())
+        .property_from_str("precision", "fp32")
+        .property_from_str("execution-provider", "cpu")
+        .build()
+        .unwrap();
+    for (name, value) in properties {
+        element.set_property_from_str(name, value);
+    }
+    let mut harness = Harness::with_element(&element, Some("sink"), Some("src"));
+    harness.set_src_caps_str(&format!("video/x-raw,format=RGB,width={w},height={h},framerate=30/1"));
+    harness
+}
+
+#[test]
+fn properties_have_documented_defaults_and_ranges() {
+    gst_init();
+    let element = gst::ElementFactory::make("emotiondetect").build().unwrap();
+    assert_eq!(element.property::<Precision>("precision"), Precision::Auto);
+    assert_eq!(element.property::<Provider>("execution-provider"), Provider::Auto);
+    assert_eq!(element.property::<u32>("interval"), 1);
+    assert_eq!(element.property::<u32>("clip-length"), 0);
+    assert_eq!(element.property::<f64>("smoothing"), 0.5);
+    assert_eq!(element.property::<u32>("min-face-size"), 40);
+    assert!(!element.property::<bool>("async"));
+    assert_eq!(element.property::<Option<String>>("active-provider"), None);
+    let interval = element.find_property("interval").unwrap();
+    let interval = interval.downcast_ref::<gst::glib::ParamSpecUInt>().unwrap();
+    assert_eq!((interval.minimum(), interval.maximum()), (1, 1000));
+    for spec in element.list_properties() {
+        assert!(spec.blurb().is_some_and(|b| !b.is_empty()), "{} has no blurb", spec.name());
+    }
+    element.set_property_from_str("face-source", "upstream");
+    assert_eq!(element.property::<FaceSource>("face-source"), FaceSource::Upstream);
+    element.set_property_from_str("precision", "int8");
+    assert_eq!(element.property::<Precision>("precision"), Precision::Int8);
+    // The sink accepts packed RGB/BGR layouts only.
+    let sink = element.static_pad("sink").unwrap().pad_template_caps();
+    assert!(sink.can_intersect(&gst::Caps::builder("video/x-raw").field("format", "BGRx").build()));
+    assert!(!sink.can_intersect(&gst::Caps::builder("video/x-raw").field("format", "I420").build()));
+}
+
+#[test]
+fn attaches_face_metas_with_emotion_once_a_clip_is_full() {
+    let (w, h, buffers) = rgb_buffers(&media("single_face.mp4"), 10);
+    let mut harness = harness(&[], w, h);
+    harness.play();
+    assert_eq!(harness.element().unwrap().property::<Option<String>>("active-provider").as_deref(), Some("cpu"));
+    for (i, buffer) in buffers.into_iter().enumerate() {
+        let out = harness.push_and_pull(buffer).unwrap();
+        let faces: Vec<_> = out
+            .iter_meta::<VideoRegionOfInterestMeta>()
+            .filter(|m| m.roi_type() == "face")
+            .map(|m| (m.id(), m.rect()))
+            .collect();
+        assert_eq!(faces.len(), 1, "frame {i}: one face in single_face.mp4");
+        let records = EmotionRecord::from_buffer(&out);
+        if i < 7 {
+            // T = 8 encodings make the first clip.
+            assert!(records.is_empty(), "frame {i}: no clip yet");
+        } else {
+            assert_eq!(records.len(), 1, "frame {i}");
+            let r = &records[0];
+            assert_eq!(r.track, faces[0].0 as u64);
+            assert!(r.fresh && r.clips == (i - 6) as u64);
+            assert_eq!(r.labels.len(), 7);
+            assert!((r.probabilities.iter().sum::<f32>() - 1.0).abs() < 1e-3);
+            assert_eq!(r.label, r.labels[emoedge_models::argmax(&r.probabilities)]);
+            assert!((r.gate[0] + r.gate[1] - 1.0).abs() < 1e-4);
+            assert_eq!(r.pts_ns, Some(i as u64 * 33_333_333));
+        }
+    }
+    let stats = harness.element().unwrap().property::<Option<gst::Structure>>("stats").unwrap();
+    assert_eq!(stats.get::<u64>("frames").unwrap(), 10);
+    assert_eq!(stats.get::<u64>("clips-classified").unwrap(), 3);
+    assert!(stats.get::<u64>("detector-ort-ns").unwrap() > 0);
+}
+
+#[test]
+fn interval_encodes_every_nth_frame_of_a_track() {
+    let (w, h, buffers) = rgb_buffers(&media("single_face.mp4"), 18);
+    let mut harness = harness(&[("interval", "2")], w, h);
+    harness.play();
+    let mut first_result = None;
+    for (i, buffer) in buffers.into_iter().enumerate() {
+        let out = harness.push_and_pull(buffer).unwrap();
+        if first_result.is_none() && !EmotionRecord::from_buffer(&out).is_empty() {
+            first_result = Some(i);
+        }
+    }
+    // Encodings at frames 0, 2, …, 14: the 8th lands on frame 14.
+    assert_eq!(first_result, Some(14));
+    let stats = harness.element().unwrap().property::<Option<gst::Structure>>("stats").unwrap();
+    assert_eq!(stats.get::<u64>("faces-encoded").unwrap(), 9);
+}
+
+#[test]
+fn upstream_face_metas_get_the_emotion_instead_of_new_metas() {
+    let (w, h, buffers) = rgb_buffers(&media("single_face.mp4"), 9);
+    let mut harness = harness(&[("face-source", "upstream")], w, h);
+    harness.play();
+    let mut last = None;
+    for mut buffer in buffers {
+        // What an upstream detector (facedetect, a DeepStream detector …) would attach.
+        VideoRegionOfInterestMeta::add(buffer.get_mut().unwrap(), "face", (212, 77, 153, 213));
+        last = Some(harness.push_and_pull(buffer).unwrap());
+    }
+    let out = last.unwrap();
+    let metas: Vec<_> = out.iter_meta::<VideoRegionOfInterestMeta>().collect();
+    assert_eq!(metas.len(), 1, "no second meta for the same face");
+    assert_eq!(metas[0].rect(), (212, 77, 153, 213));
+    assert!(metas[0].param("emotion").is_some());
+}
+
+#[test]
+fn a_frame_without_faces_passes_through_untouched() {
+    let (w, h, buffers) = rgb_buffers(&media("no_face.mp4"), 3);
+    let mut harness = harness(&[], w, h);
+    harness.play();
+    for buffer in buffers {
+        let input = buffer.map_readable().unwrap().to_vec();
+        let out = harness.push_and_pull(buffer).unwrap();
+        assert_eq!(out.iter_meta::<VideoRegionOfInterestMeta>().count(), 0);
+        assert_eq!(out.map_readable().unwrap().as_slice(), input.as_slice(), "pixels are never changed");
+    }
+}

@@ -1,0 +1,191 @@
+//! Face source + emotion engine: everything the GStreamer element and `emoedge run` do to a
+//! frame, as one settings model whose defaults are defined once.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use emoedge_inference::bundle::BundleError;
+use emoedge_inference::engine::{EmotionEngine, EngineOptions, EngineStats, TrackEmotion};
+use emoedge_inference::model::{EmotionModel, Precision};
+use emoedge_inference::onnx::{ActiveProvider, OnnxError, SessionOptions};
+
+use crate::capture::{CaptureError, CaptureOptions, CropTracker, FaceCapture};
+use crate::face::{AlignedCrop, BBox, DetectorOptions, Face};
+use crate::video::Frame;
+
+/// Where faces come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
+#[cfg_attr(feature = "glib", derive(glib::Enum), enum_type(name = "GstEmoedgeFaceSource"))]
+#[repr(i32)]
+pub enum FaceSource {
+    /// The runtime's MTCNN detector and IoU tracker.
+    #[default]
+    #[cfg_attr(feature = "glib", enum_value(name = "Built-in MTCNN detector and IoU tracker", nick = "builtin"))]
+    Builtin,
+    /// Boxes given with each frame (an upstream detector's region-of-interest metas); not a
+    /// command-line choice, where nothing is upstream.
+    #[cfg_attr(feature = "clap", value(skip))]
+    #[cfg_attr(
+        feature = "glib",
+        enum_value(name = "Upstream GstVideoRegionOfInterestMeta of type \"face\"", nick = "upstream")
+    )]
+    Upstream,
+    /// The whole frame is one face (pre-cropped input).
+    #[cfg_attr(feature = "glib", enum_value(name = "The whole frame is one face", nick = "full-frame"))]
+    FullFrame,
+}
+
+/// Everything the element's properties and `emoedge run`'s options set.
+#[derive(Debug, Clone)]
+pub struct AnalyzerSettings {
+    /// The model bundle; `None` = the bundled default model.
+    pub bundle: Option<PathBuf>,
+    pub precision: Precision,
+    pub session: SessionOptions,
+    pub engine: EngineOptions,
+    pub face_source: FaceSource,
+    /// Smallest face side in pixels that is detected or accepted from upstream.
+    pub min_face_size: f32,
+    /// T the caller expects; 0 = whatever the bundle has.
+    pub clip_length: usize,
+}
+
+impl Default for AnalyzerSettings {
+    fn default() -> Self {
+        Self {
+            bundle: None,
+            precision: Precision::default(),
+            session: SessionOptions::default(),
+            engine: EngineOptions::default(),
+            face_source: FaceSource::default(),
+            min_face_size: DetectorOptions::default().min_face_size,
+            clip_length: 0,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AnalyzerError {
+    #[error(
+        "clip-length is {requested} but the model {bundle} classifies clips of {model} frames; set clip-length to 0 or {model}"
+    )]
+    ClipLength { requested: usize, model: usize, bundle: String },
+    #[error(transparent)]
+    Bundle(#[from] BundleError),
+    #[error(transparent)]
+    Capture(#[from] CaptureError),
+}
+
+/// One face of a frame with its track's emotion.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FaceResult {
+    /// For upstream boxes: the index of the box in the frame's list that this face is.
+    pub upstream: Option<usize>,
+    pub bbox: BBox,
+    pub track: TrackEmotion,
+}
+
+enum Capture {
+    Detector(Box<FaceCapture>),
+    Boxes(CropTracker),
+}
+
+pub struct Analyzer {
+    capture: Capture,
+    engine: EmotionEngine<EmotionModel>,
+    source: FaceSource,
+    min_face_size: f32,
+}
+
+/// Wall time spent inside ONNX Runtime, per model, and the engine's work.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Timing {
+    pub detector: Duration,
+    pub engine: EngineStats,
+}
+
+impl Analyzer {
+    pub fn load(settings: &AnalyzerSettings) -> Result<Self, AnalyzerError> {
+        let model = EmotionModel::open(settings.bundle.as_deref(), settings.precision, &settings.session)?;
+        let t = model.manifest.clip_length;
+        if settings.clip_length != 0 && settings.clip_length != t {
+            return Err(AnalyzerError::ClipLength {
+                requested: settings.clip_length,
+                model: t,
+                bundle: model.bundle.display().to_string(),
+            });
+        }
+        let crop = AlignedCrop::new(model.manifest.crop_size as u32);
+        let tracker = CaptureOptions::new(crop.size).tracker;
+        let capture = match settings.face_source {
+            FaceSource::Builtin => {
+                let detector = DetectorOptions { min_face_size: settings.min_face_size, ..Default::default() };
+                let options =
+                    CaptureOptions { session: settings.session.clone(), detector, ..CaptureOptions::new(crop.size) };
+                Capture::Detector(Box::new(FaceCapture::open(&options)?))
+            }
+            FaceSource::Upstream => Capture::Boxes(CropTracker::new(crop, tracker)),
+            // A pre-cropped frame is the face: no context margin around it.
+            FaceSource::FullFrame => Capture::Boxes(CropTracker::new(AlignedCrop { margin: 0.0, ..crop }, tracker)),
+        };
+        Ok(Self {
+            capture,
+            engine: EmotionEngine::new(model, settings.engine),
+            source: settings.face_source,
+            min_face_size: settings.min_face_size,
+        })
+    }
+
+    pub fn model(&self) -> &EmotionModel {
+        self.engine.backend()
+    }
+
+    /// The provider that runs the emotion model.
+    pub fn provider(&self) -> ActiveProvider {
+        self.model().frame.provider
+    }
+
+    pub fn timing(&self) -> Timing {
+        let detector = match &self.capture {
+            Capture::Detector(capture) => capture.detector().busy(),
+            Capture::Boxes(_) => Duration::ZERO,
+        };
+        Timing { detector, engine: self.engine.stats() }
+    }
+
+    /// Finds (or takes) the faces of `frame` and returns each with its track's emotion. With
+    /// the upstream source, `upstream` are the frame's boxes; those smaller than the minimum
+    /// face size are skipped, and each result names the box it belongs to.
+    pub fn analyze(&mut self, frame: &Frame, upstream: &[BBox]) -> Result<Vec<FaceResult>, OnnxError> {
+        let (faces, origin): (Vec<Face>, Vec<Option<usize>>) = match self.source {
+            FaceSource::Builtin => (Vec::new(), Vec::new()),
+            FaceSource::Upstream => upstream
+                .iter()
+                .enumerate()
+                .filter(|(_, b)| b.width().min(b.height()) >= self.min_face_size)
+                .map(|(i, b)| (Face::from_box(*b), Some(i)))
+                .unzip(),
+            FaceSource::FullFrame => {
+                let (w, h) = (frame.image.width() as f32, frame.image.height() as f32);
+                (vec![Face::from_box(BBox { x1: 0.0, y1: 0.0, x2: w, y2: h })], vec![None])
+            }
+        };
+        let captured = match &mut self.capture {
+            Capture::Detector(capture) => capture.process(frame)?,
+            Capture::Boxes(tracks) => tracks.assign(frame, faces),
+        };
+        let crops: Vec<_> = captured.iter().map(|c| c.tracked_crop()).collect();
+        let emotions = self.engine.process(frame.index, &crops)?;
+        Ok(captured
+            .iter()
+            .zip(emotions)
+            .enumerate()
+            .map(|(i, (face, track))| FaceResult {
+                upstream: origin.get(i).copied().flatten(),
+                bbox: face.face.bbox,
+                track,
+            })
+            .collect())
+    }
+}

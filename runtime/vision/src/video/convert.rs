@@ -1,0 +1,61 @@
+//! Raw video buffers as packed RGB frames: the one conversion the element and the video source
+//! both use, for every 3- and 4-byte RGB/BGR layout they negotiate.
+
+use gstreamer as gst;
+use gstreamer_video as gst_video;
+use gstreamer_video::prelude::*;
+use image::RgbImage;
+
+/// One decoded frame.
+#[derive(Debug, Clone)]
+pub struct Frame {
+    /// 0-based position in the stream.
+    pub index: u64,
+    /// Presentation timestamp in nanoseconds, when the stream has one.
+    pub pts_ns: Option<u64>,
+    pub image: RgbImage,
+}
+
+/// The formats [`to_frame`] reads: what the element's pads accept.
+pub const FORMATS: [gst_video::VideoFormat; 6] = {
+    use gst_video::VideoFormat::*;
+    [Rgb, Bgr, Rgba, Bgra, Rgbx, Bgrx]
+};
+
+/// Bytes per pixel and where R, G and B sit in it.
+fn layout(format: gst_video::VideoFormat) -> Option<(usize, [usize; 3])> {
+    use gst_video::VideoFormat::*;
+    match format {
+        Rgb => Some((3, [0, 1, 2])),
+        Bgr => Some((3, [2, 1, 0])),
+        Rgba | Rgbx => Some((4, [0, 1, 2])),
+        Bgra | Bgrx => Some((4, [2, 1, 0])),
+        _ => None,
+    }
+}
+
+/// Frame `index` of a stream from `buffer` laid out as `info` says, as packed RGB.
+pub fn to_frame(buffer: &gst::BufferRef, info: &gst_video::VideoInfo, index: u64) -> Result<Frame, String> {
+    let (bytes, order) =
+        layout(info.format()).ok_or_else(|| format!("unsupported video format {:?}", info.format()))?;
+    let frame = gst_video::VideoFrameRef::from_buffer_ref_readable(buffer, info)
+        .map_err(|e| format!("cannot map the frame: {e}"))?;
+    let (w, h) = (info.width() as usize, info.height() as usize);
+    let data = frame.plane_data(0).map_err(|e| format!("cannot read the frame: {e}"))?;
+    let stride = usize::try_from(frame.plane_stride()[0]).map_err(|_| "a negative row stride".to_string())?;
+    if stride < w * bytes || data.len() < stride * h.saturating_sub(1) + w * bytes {
+        return Err(format!("a {w}×{h} frame of {} bytes with rows of {stride}", data.len()));
+    }
+    let mut rgb = Vec::with_capacity(w * h * 3);
+    for row in data.chunks(stride).take(h) {
+        if bytes == 3 && order == [0, 1, 2] {
+            rgb.extend_from_slice(&row[..w * 3]);
+        } else {
+            for pixel in row[..w * bytes].chunks_exact(bytes) {
+                rgb.extend(order.map(|c| pixel[c]));
+            }
+        }
+    }
+    let image = RgbImage::from_raw(w as u32, h as u32, rgb).ok_or("frame smaller than its caps")?;
+    Ok(Frame { index, pts_ns: buffer.pts().map(|t| t.nseconds()), image })
+}

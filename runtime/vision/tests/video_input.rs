@@ -1,0 +1,82 @@
+//! GStreamer video input: files, live sources, and what goes wrong with them.
+
+use emoedge_tests::media;
+use emoedge_vision::video::{VideoError, VideoSource};
+
+#[test]
+fn file_frames_are_rgb_with_increasing_timestamps() {
+    let mut source = VideoSource::open(&media("single_face.mp4")).unwrap();
+    let mut last = None;
+    let mut count = 0;
+    while let Some(frame) = source.next_frame().unwrap() {
+        assert_eq!(frame.image.dimensions(), (640, 360));
+        assert_eq!(frame.index, count);
+        let pts = frame.pts_ns.expect("files carry timestamps");
+        assert!(last.is_none_or(|l| pts > l));
+        last = Some(pts);
+        count += 1;
+    }
+    assert_eq!(count, 72);
+}
+
+#[test]
+fn live_source_runs_until_its_end() {
+    let mut source = VideoSource::from_description(
+        "videotestsrc is-live=true num-buffers=6 ! capsfilter caps=video/x-raw,width=160,height=120",
+    )
+    .unwrap();
+    let mut count = 0;
+    while let Some(frame) = source.next_frame().unwrap() {
+        assert_eq!(frame.image.dimensions(), (160, 120));
+        count += 1;
+    }
+    assert_eq!(count, 6);
+}
+
+#[test]
+fn missing_file_is_named() {
+    let err = VideoSource::open("/nonexistent/clip.mp4").err().unwrap();
+    assert!(matches!(err, VideoError::Missing(_)) && err.to_string().contains("/nonexistent/clip.mp4"));
+}
+
+#[test]
+fn non_video_file_is_a_decode_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("notes.mp4");
+    std::fs::write(&path, "these are notes, not a video\n").unwrap();
+    let mut source = VideoSource::open(path.to_str().unwrap()).unwrap();
+    let err = source.next_frame().err().expect("no frame from a text file");
+    assert!(matches!(err, VideoError::Decode { .. }), "{err}");
+    assert!(err.to_string().contains("notes.mp4"));
+}
+
+#[test]
+fn truncated_videos_are_errors_not_short_videos() {
+    let dir = tempfile::tempdir().unwrap();
+    let whole = std::fs::read(media("WolfgangLanger_Pexels.mp4")).unwrap();
+    // Its index is at the front: the demuxer plays the first part and then stops quietly.
+    let cut = dir.path().join("cut.mp4");
+    std::fs::write(&cut, &whole[..whole.len() * 2 / 5]).unwrap();
+    let mut source = VideoSource::open(cut.to_str().unwrap()).unwrap();
+    let err = loop {
+        match source.next_frame() {
+            Ok(Some(_)) => continue,
+            Ok(None) => panic!("a truncated file must not end like a complete one"),
+            Err(e) => break e,
+        }
+    };
+    assert!(matches!(err, VideoError::Truncated { .. }), "{err}");
+
+    // This one's index is at the end: nothing is playable.
+    let whole = std::fs::read(media("face_noface.mov")).unwrap();
+    let cut = dir.path().join("cut.mov");
+    std::fs::write(&cut, &whole[..whole.len() / 4]).unwrap();
+    let mut source = VideoSource::open(cut.to_str().unwrap()).unwrap();
+    assert!(matches!(source.next_frame(), Err(VideoError::Decode { .. })));
+}
+
+#[test]
+fn unknown_live_element_is_a_source_error() {
+    let err = VideoSource::from_description("nosuchvideosrc").err().unwrap();
+    assert!(matches!(err, VideoError::Source { .. }) && err.to_string().contains("nosuchvideosrc"), "{err}");
+}
