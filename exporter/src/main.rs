@@ -75,9 +75,9 @@ fn check(
             let crops = planar(&read_faces(&dir, max_real_clips + t - 1)?, s)?;
             inputs.push(sliding_clips(&format!("faces in {}", dir.display()), &crops, s, t, max_real_clips));
         }
-        None => eprintln!(
-            "emoedge-export: seeded clips only; for real faces pass --faces DIR written by `emoedge faces VIDEO --out DIR`"
-        ),
+        None => {
+            println!("seeded clips only; for real faces pass --faces DIR written by `emoedge faces VIDEO --out DIR`")
+        }
     }
     let mut rows = Vec::new();
     for variant in Variant::ALL.into_iter().filter(|v| manifest.variants.contains_key(v)) {

@@ -1,5 +1,7 @@
 //! `emoedge-export build`: the bundle on disk, and bad input as clear errors with nothing half-written.
 
+mod common;
+
 use std::path::Path;
 use std::process::Command;
 
@@ -46,7 +48,17 @@ fn bundle_has_every_variant_with_checksums_metadata_and_passes_check() {
         }
     }
     // `check` loads every variant in ONNX Runtime and prints a passing parity table.
-    let output = export(&["check", out.to_str().unwrap(), "--clips", "4", "--max-real-clips", "16"]);
+    let faces = common::faces_folder(&dir.path().join("faces"), 23);
+    let output = export(&[
+        "check",
+        out.to_str().unwrap(),
+        "--clips",
+        "4",
+        "--max-real-clips",
+        "16",
+        "--faces",
+        faces.to_str().unwrap(),
+    ]);
     let table = String::from_utf8_lossy(&output.stdout);
     assert!(output.status.success(), "{table}{}", String::from_utf8_lossy(&output.stderr));
     assert_eq!(table.lines().filter(|l| l.ends_with("| pass |")).count(), 6, "{table}");
@@ -54,8 +66,9 @@ fn bundle_has_every_variant_with_checksums_metadata_and_passes_check() {
     assert!(
         export(&["build", "--run", default_run().to_str().unwrap(), "--out", out.to_str().unwrap()]).status.success()
     );
-    let leftovers: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
-    assert_eq!(leftovers, vec![std::ffi::OsString::from("bundle")]);
+    let mut leftovers: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    leftovers.sort();
+    assert_eq!(leftovers, vec![std::ffi::OsString::from("bundle"), std::ffi::OsString::from("faces")]);
 }
 
 fn fails(args: &[&str], needles: &[&str]) {
@@ -131,7 +144,10 @@ fn bad_weights_configs_and_outputs_are_clear_errors() {
     let blocker = dir.path().join("file");
     std::fs::write(&blocker, "x").unwrap();
     let out = blocker.join("bundle");
-    fails(&["build", "--run", default_run().to_str().unwrap(), "--out", out.to_str().unwrap()], &["cannot create"]);
+    fails(
+        &["build", "--run", default_run().to_str().unwrap(), "--out", out.to_str().unwrap()],
+        &["cannot write beside", "file is not a folder"],
+    );
 }
 
 #[test]

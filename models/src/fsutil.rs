@@ -11,6 +11,16 @@ fn parent_of(path: &Path) -> &Path {
     path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."))
 }
 
+/// `path`'s folder, created if missing; an error naming it if something else is in the way.
+fn folder_for(path: &Path) -> std::io::Result<&Path> {
+    let parent = parent_of(path);
+    if parent.exists() && !parent.is_dir() {
+        return Err(std::io::Error::other(format!("{} is not a folder", parent.display())));
+    }
+    std::fs::create_dir_all(parent)?;
+    Ok(parent)
+}
+
 /// A file being written: a unique temp file beside `target` that becomes `target` only on
 /// [`commit`](Self::commit). Dropped uncommitted, it is removed and `target` is untouched.
 pub struct AtomicFile {
@@ -27,7 +37,7 @@ impl AtomicFile {
         let temp = tempfile::Builder::new()
             .prefix(&format!(".{stem}."))
             .suffix(&format!(".partial{suffix}"))
-            .tempfile_in(parent_of(target))?;
+            .tempfile_in(folder_for(target)?)?;
         Ok(Self { temp, target: target.to_path_buf() })
     }
 
@@ -63,8 +73,7 @@ pub struct AtomicDir {
 
 impl AtomicDir {
     pub fn create(target: &Path) -> std::io::Result<Self> {
-        let parent = parent_of(target);
-        std::fs::create_dir_all(parent)?;
+        let parent = folder_for(target)?;
         let name = target.file_name().map_or("dir".into(), |s| s.to_string_lossy().into_owned());
         let temp = tempfile::Builder::new().prefix(&format!(".{name}.partial")).tempdir_in(parent)?;
         Ok(Self { temp, target: target.to_path_buf() })

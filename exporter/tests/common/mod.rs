@@ -56,6 +56,25 @@ fn demo_video_faces(every: u64, max: usize) -> Vec<f32> {
     planar(&crops, 64).unwrap()
 }
 
+/// A folder as `emoedge faces VIDEO --out DIR` writes it (`index.jsonl` naming `crops/*.png`),
+/// with the faces of the first `n` frames of the demo video.
+pub fn faces_folder(dir: &Path, n: usize) -> PathBuf {
+    let mut capture = FaceCapture::open(&CaptureOptions::new(64)).unwrap();
+    let mut video = VideoSource::open(&emoedge_tests::media("WolfgangLanger_Pexels.mp4")).unwrap();
+    std::fs::create_dir_all(dir.join("crops")).unwrap();
+    let mut index = String::new();
+    for _ in 0..n {
+        let frame = video.next_frame().unwrap().unwrap();
+        for face in capture.process(&frame).unwrap() {
+            let crop = format!("crops/{:06}_t{}.png", face.frame, face.track);
+            face.crop.save(dir.join(&crop)).unwrap();
+            index += &format!("{}\n", serde_json::json!({ "frame": face.frame, "crop": crop }));
+        }
+    }
+    std::fs::write(dir.join("index.jsonl"), index).unwrap();
+    dir.to_path_buf()
+}
+
 /// Real face crops (every 8th frame of a sample video).
 pub fn real_faces(n: usize) -> Vec<f32> {
     let faces = demo_video_faces(8, n);

@@ -139,7 +139,7 @@ pub fn execute(args: RunArgs) -> anyhow::Result<()> {
         if !stopping && interrupts.load(Ordering::SeqCst) > 0 {
             stopping = true;
             bar.println("interrupted: ending the stream and writing the results (Ctrl-C again to quit at once)");
-            video.pipeline().send_event(gst::event::Eos::new());
+            video.stop();
         }
         let sample = match video.poll()? {
             Pulled::Sample(sample) => sample,

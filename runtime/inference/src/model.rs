@@ -150,6 +150,17 @@ impl EmotionModel {
         let (frame_io, clip_io) = (PartIo::frame(&manifest.config), PartIo::clip(&manifest.config));
         check_io(&frame, &frame_io)?;
         check_io(&clip, &clip_io)?;
+        let classes = clip_io.spec(io::EMOTION_LOGITS).map_or(0, |s| s.item_len());
+        if manifest.labels.len() != classes {
+            return Err(BundleError::Contract {
+                file: clip.name.clone(),
+                problem: format!(
+                    "output `{}` has {classes} classes, the manifest names {} labels",
+                    io::EMOTION_LOGITS,
+                    manifest.labels.len()
+                ),
+            });
+        }
         Ok(Self { manifest, variant, frame, clip, bundle: bundle.to_path_buf(), frame_io, clip_io })
     }
 

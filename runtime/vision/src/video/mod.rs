@@ -99,6 +99,8 @@ pub struct VideoSource {
     stall: Stall,
     last_progress: Instant,
     filters: Vec<gst::Element>,
+    /// Ended early on purpose ([`VideoSource::stop`]): a short stream is expected.
+    stopped: bool,
 }
 
 /// Initialises GStreamer, with the fix named when it cannot.
@@ -188,6 +190,7 @@ impl VideoSource {
             stall: options.stall,
             last_progress: Instant::now(),
             filters: options.filters.clone(),
+            stopped: false,
         };
         if source.pipeline.set_state(gst::State::Playing).is_err() {
             return Err(source.pipeline_error().unwrap_or_else(|| VideoError::Decode {
@@ -211,6 +214,13 @@ impl VideoSource {
     /// Whether the input is a file (finite, checked for completeness).
     pub fn is_file(&self) -> bool {
         self.is_file
+    }
+
+    /// Ends the stream early and cleanly (Ctrl-C): an end-of-stream event flows through the
+    /// filters, so everything before it is finished; the shortened file is not an error.
+    pub fn stop(&mut self) {
+        self.stopped = true;
+        self.pipeline.send_event(gst::event::Eos::new());
     }
 
     /// One poll of the appsink: a sample, the (checked) end, or nothing yet; the pipeline's
@@ -284,7 +294,7 @@ impl VideoSource {
     /// At the end of a file: its video stream must have been decoded to (nearly) its stated
     /// length. Demuxers often end a cut-off file quietly, which would pass for a short video.
     fn check_complete(&self) -> Result<(), VideoError> {
-        if !self.is_file {
+        if !self.is_file || self.stopped {
             return Ok(());
         }
         let Some(pad) = self.sink.static_pad("sink") else { return Ok(()) };
