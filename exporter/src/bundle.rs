@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use emoedge_models::io::PartIo;
+use emoedge_models::io::{ClipIo, FrameIo, profile};
 use emoedge_models::manifest::{
     FORMAT_VERSION, FileEntry, Manifest, Source, TensorRtSettings, Variant, VariantEntry, sha256_hex,
 };
@@ -22,15 +22,15 @@ use crate::graph::Precision;
 use crate::weights::Weights;
 
 /// The `metadata_props` of every graph: what a consumer needs without the manifest.
-pub fn metadata(config: &Config, model_version: &str, variant: Variant) -> Vec<(&'static str, String)> {
-    vec![
+pub fn metadata(config: &Config, model_version: &str, variant: Variant) -> anyhow::Result<Vec<(&'static str, String)>> {
+    Ok(vec![
         ("emoedge.labels", EMOTIONS.join(",")),
-        ("emoedge.preprocessing", serde_json::to_string(&Preprocessing::default()).expect("serialisable")),
+        ("emoedge.preprocessing", serde_json::to_string(&Preprocessing::default())?),
         ("emoedge.crop_size", config.crop_size.to_string()),
         ("emoedge.clip_length", config.clip_length.to_string()),
         ("emoedge.model_version", model_version.to_string()),
         ("emoedge.variant", variant.to_string()),
-    ]
+    ])
 }
 
 /// TensorRT optimisation profiles: faces 1 / 8 / 32 per frame batch, clips 1 / 4 / 16.
@@ -39,8 +39,8 @@ fn tensorrt(config: &Config, variant: Variant) -> TensorRtSettings {
         fp16: variant != Variant::Fp32,
         int8: variant == Variant::Int8,
         // Batches of faces per frame call and of ready tracks per clip call.
-        frame_profile: PartIo::frame(config).profile([1, 8, 32]),
-        clip_profile: PartIo::clip(config).profile([1, 4, 16]),
+        frame_profile: profile(&FrameIo::new(config).inputs(), [1, 8, 32]),
+        clip_profile: profile(&ClipIo::new(config).inputs(), [1, 4, 16]),
     }
 }
 
@@ -57,7 +57,7 @@ pub fn graphs(
         Variant::Fp16 => (Weights::of(model)?, Precision::Fp16),
         Variant::Int8 => (Weights::int8(model, config, spec)?, Precision::Fp32),
     };
-    let meta = metadata(config, model_version, variant);
+    let meta = metadata(config, model_version, variant)?;
     Ok([frame_graph(config, &weights, precision, &meta), clip_graph(config, &weights, precision, &meta)])
 }
 

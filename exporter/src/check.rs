@@ -58,6 +58,11 @@ fn max_diff(a: &[f32], b: &[f32]) -> f32 {
     a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
 }
 
+/// The values of a reference output.
+fn values(data: TensorData) -> anyhow::Result<Vec<f32>> {
+    data.try_to_vec::<f32>().map_err(|e| anyhow::anyhow!("the reference output is not f32: {e:?}"))
+}
+
 /// Compares `variant` of `bundle` with `model` on each input set, on ONNX Runtime's CPU provider.
 pub fn check_variant(
     bundle: &Path,
@@ -80,20 +85,16 @@ pub fn check_variant(
         let flat = |f: fn(&FaceFeatures) -> &Vec<f32>| {
             features.iter().flat_map(|x| f(x).iter().copied()).collect::<Vec<f32>>()
         };
-        let values = |t: Tensor<3>| t.into_data().try_to_vec::<f32>().expect("f32 tensor");
         let frame_diff = [
-            max_diff(&flat(|x| &x.general), &values(reference_frame.general_tokens)),
-            max_diff(&flat(|x| &x.emotion), &values(reference_frame.emotion_tokens)),
-            max_diff(
-                &flat(|x| &x.pooled),
-                &reference_frame.pooled.into_data().try_to_vec::<f32>().expect("f32 tensor"),
-            ),
+            max_diff(&flat(|x| &x.general), &values(reference_frame.general_tokens.into_data())?),
+            max_diff(&flat(|x| &x.emotion), &values(reference_frame.emotion_tokens.into_data())?),
+            max_diff(&flat(|x| &x.pooled), &values(reference_frame.pooled.into_data())?),
         ]
         .into_iter()
         .fold(0.0, f32::max);
         let clips: Vec<_> = features.chunks(t).collect();
         let results = onnx_model.classify_clips(&clips)?;
-        let expected = reference.emotion_probs.into_data().try_to_vec::<f32>().expect("f32 tensor");
+        let expected = values(reference.emotion_probs.into_data())?;
         let (mut probs_diff, mut top1_agree) = (0.0f32, 0);
         for (i, result) in results.iter().enumerate() {
             let want = &expected[i * k..(i + 1) * k];

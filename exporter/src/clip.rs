@@ -6,7 +6,7 @@ use emoedge_models::Config;
 use onnx_protobuf::ModelProto;
 
 use crate::frame::{at_site, layer_norm, linear, param};
-use emoedge_models::io::{self, PartIo};
+use emoedge_models::io::ClipIo;
 
 use crate::graph::{GraphBuilder, Precision};
 use crate::weights::Weights;
@@ -52,11 +52,8 @@ fn gate(g: &mut GraphBuilder, w: &Weights, pooled: &str, c: &Config) -> String {
 pub fn clip_graph(c: &Config, w: &Weights, precision: Precision, metadata: &[(&str, String)]) -> ModelProto {
     let mut g = GraphBuilder::new("emoedge_clip", precision);
     let (t, n, e) = (c.clip_length, c.expert_tokens(), c.expert_dim);
-    let contract = PartIo::clip(c);
-    let [general, emotion, pooled] = [io::GENERAL_TOKENS, io::EMOTION_TOKENS, io::POOLED].map(|name| {
-        let spec = contract.spec(name).expect("the clip contract names its inputs");
-        g.input(spec)
-    });
+    let contract = ClipIo::new(c);
+    let [general, emotion, pooled] = contract.inputs().map(|spec| g.input(spec));
 
     let weights = gate(&mut g, w, &pooled, c);
     let fused_len = (t * n) as i64;
@@ -85,10 +82,10 @@ pub fn clip_graph(c: &Config, w: &Weights, precision: Precision, metadata: &[(&s
     let emotion_probs = g.softmax(&emotion_logits, 1);
     let general_logits = linear(&mut g, w, &summary, "head.general");
 
-    let values = [emotion_logits, emotion_probs, weights, general_logits, fused];
-    let names = [io::EMOTION_LOGITS, io::EMOTION_PROBS, io::GATE, io::GENERAL_LOGITS, io::FUSED_TOKENS];
-    for (value, name) in values.iter().zip(names) {
-        g.output(value, contract.spec(name).expect("the clip contract names its outputs"));
-    }
+    g.output(&emotion_logits, &contract.emotion_logits);
+    g.output(&emotion_probs, &contract.emotion_probs);
+    g.output(&weights, &contract.gate);
+    g.output(&general_logits, &contract.general_logits);
+    g.output(&fused, &contract.fused_tokens);
     g.finish(metadata)
 }

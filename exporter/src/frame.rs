@@ -6,7 +6,7 @@ use emoedge_models::config::{STEM_CONVS, pool_padding};
 use emoedge_models::cost::encoder_modules;
 use onnx_protobuf::ModelProto;
 
-use emoedge_models::io::{self, PartIo};
+use emoedge_models::io::FrameIo;
 
 use crate::graph::{GraphBuilder, Precision};
 use crate::weights::Weights;
@@ -68,8 +68,8 @@ fn expert(g: &mut GraphBuilder, w: &Weights, c: &Config, tokens: &str, name: &st
 
 pub fn frame_graph(c: &Config, w: &Weights, precision: Precision, metadata: &[(&str, String)]) -> ModelProto {
     let mut g = GraphBuilder::new("emoedge_frame", precision);
-    let contract = PartIo::frame(c);
-    let faces = g.input(contract.spec(io::FACES).expect("the frame contract names its input"));
+    let contract = FrameIo::new(c);
+    let faces = g.input(&contract.faces);
     let mut x = faces;
     for i in 0..STEM_CONVS {
         let y = conv(&mut g, w, &x, &format!("encoder.stem.{i}"), 1, 0, 1);
@@ -91,8 +91,8 @@ pub fn frame_graph(c: &Config, w: &Weights, precision: Precision, metadata: &[(&
     let general = expert(&mut g, w, c, &tokens, "general_expert");
     let emotion = expert(&mut g, w, c, &tokens, "emotion_expert");
     let pooled = g.reduce_mean(&tokens, &[1], false);
-    for (value, name) in [(general, io::GENERAL_TOKENS), (emotion, io::EMOTION_TOKENS), (pooled, io::POOLED)] {
-        g.output(&value, contract.spec(name).expect("the frame contract names its outputs"));
-    }
+    g.output(&general, &contract.general_tokens);
+    g.output(&emotion, &contract.emotion_tokens);
+    g.output(&pooled, &contract.pooled);
     g.finish(metadata)
 }

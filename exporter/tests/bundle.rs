@@ -1,5 +1,8 @@
 //! `emoedge-export build`: the bundle on disk, and bad input as clear errors with nothing half-written.
 
+// Tests and their helpers stop loudly on a failed precondition.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::path::Path;

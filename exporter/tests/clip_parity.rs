@@ -1,6 +1,9 @@
 //! `clip.onnx` in real ONNX Runtime against the reference clip part, on features of random and
 //! real faces, batch 1 and 7.
 
+// Tests and their helpers stop loudly on a failed precondition.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use burn::tensor::{Tensor, TensorData};

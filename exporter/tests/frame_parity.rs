@@ -1,5 +1,8 @@
 //! `frame.onnx` in real ONNX Runtime against the reference forward, on random and real faces.
 
+// Tests and their helpers stop loudly on a failed precondition.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use burn::tensor::{Tensor, TensorData};

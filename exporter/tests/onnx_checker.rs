@@ -1,6 +1,9 @@
 //! The ONNX project's own checker (Python `onnx`, installed by scripts/setup) as an independent
 //! validator: `check_model(full_check=True)` on every file of the default model's bundle.
 
+// Tests and their helpers stop loudly on a failed precondition.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::path::{Path, PathBuf};

@@ -1,6 +1,9 @@
 //! Every op of every exported graph is on the TensorRT 8.5 allow-list kept in the exporter, and
 //! the INT8 graphs carry Q/DQ pairs exactly where the trainer calibrated.
 
+// Tests and their helpers stop loudly on a failed precondition.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use common::default_run;

@@ -1,6 +1,9 @@
 //! Every variant of the default model's bundle, loaded by the runtime's loader in ONNX Runtime,
 //! against the FP32 reference forward: seeded random clips and clips of faces never trained on.
 
+// Tests and their helpers stop loudly on a failed precondition.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use common::{default_run, never_trained_faces, random_faces};

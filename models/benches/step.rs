@@ -3,6 +3,9 @@
 //!
 //! cargo bench -p emoedge-models --bench step
 
+// A benchmark is a program that stops on any failure.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::time::Instant;
 
 use burn::module::Module;

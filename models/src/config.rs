@@ -154,7 +154,7 @@ impl Config {
             ));
         }
         let grid = self.token_grid();
-        if grid < 2 || grid % 2 != 0 {
+        if grid < 2 || !grid.is_multiple_of(2) {
             return Err(invalid(
                 format!(
                     "the token grid is {grid}×{grid} (crop {} through {} modules); the experts' 2×2 token \
@@ -165,7 +165,7 @@ impl Config {
                 "change `crop_size` or the number of encoder modules (64 with 4 modules gives 4×4)",
             ));
         }
-        if self.token_dim % self.gate_heads != 0 {
+        if !self.token_dim.is_multiple_of(self.gate_heads) {
             return Err(invalid(
                 format!("`token_dim` {} is not divisible by `gate_heads` {}", self.token_dim, self.gate_heads),
                 "choose a head count that divides token_dim",
@@ -199,6 +199,7 @@ impl Config {
         Ok(config)
     }
 
+    #[allow(clippy::expect_used, reason = "plain numbers and strings always serialise")]
     pub fn to_json(&self) -> String {
         serde_json::to_string_pretty(self).expect("a Config always serialises")
     }

@@ -59,55 +59,79 @@ impl TensorSpec {
     }
 }
 
-/// The inputs and outputs of one part, in graph order.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PartIo {
-    pub inputs: Vec<TensorSpec>,
-    pub outputs: Vec<TensorSpec>,
+/// A TensorRT optimisation profile over `inputs` at batches `min`, `opt`, `max`.
+pub fn profile(inputs: &[&TensorSpec], [min, opt, max]: [usize; 3]) -> ProfileShapes {
+    let at = |b: usize| inputs.iter().map(|i| i.profile_entry(b)).collect::<Vec<_>>().join(",");
+    ProfileShapes { min: at(min), opt: at(opt), max: at(max) }
 }
 
-impl PartIo {
-    /// The frame part (`frame.onnx`): one face crop → its expert tokens and pooled feature.
-    pub fn frame(c: &Config) -> Self {
+/// The frame part (`frame.onnx`): face crops → their expert tokens and pooled features.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FrameIo {
+    pub faces: TensorSpec,
+    pub general_tokens: TensorSpec,
+    pub emotion_tokens: TensorSpec,
+    pub pooled: TensorSpec,
+}
+
+impl FrameIo {
+    pub fn new(c: &Config) -> Self {
         let (s, n, e) = (c.crop_size, c.expert_tokens(), c.expert_dim);
         Self {
-            inputs: vec![TensorSpec::new(FACES, &[3, s, s])],
-            outputs: vec![
-                TensorSpec::new(GENERAL_TOKENS, &[n, e]),
-                TensorSpec::new(EMOTION_TOKENS, &[n, e]),
-                TensorSpec::new(POOLED, &[c.token_dim]),
-            ],
+            faces: TensorSpec::new(FACES, &[3, s, s]),
+            general_tokens: TensorSpec::new(GENERAL_TOKENS, &[n, e]),
+            emotion_tokens: TensorSpec::new(EMOTION_TOKENS, &[n, e]),
+            pooled: TensorSpec::new(POOLED, &[c.token_dim]),
         }
     }
 
-    /// The clip part (`clip.onnx`): T frames' features → emotion, router weights, general logits.
-    pub fn clip(c: &Config) -> Self {
+    /// Inputs in graph order.
+    pub fn inputs(&self) -> [&TensorSpec; 1] {
+        [&self.faces]
+    }
+
+    /// Outputs in graph order.
+    pub fn outputs(&self) -> [&TensorSpec; 3] {
+        [&self.general_tokens, &self.emotion_tokens, &self.pooled]
+    }
+}
+
+/// The clip part (`clip.onnx`): T frames' features → emotion, router weights, general logits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClipIo {
+    pub general_tokens: TensorSpec,
+    pub emotion_tokens: TensorSpec,
+    pub pooled: TensorSpec,
+    pub emotion_logits: TensorSpec,
+    pub emotion_probs: TensorSpec,
+    pub gate: TensorSpec,
+    pub general_logits: TensorSpec,
+    pub fused_tokens: TensorSpec,
+}
+
+impl ClipIo {
+    pub fn new(c: &Config) -> Self {
         let (t, n, e, k) = (c.clip_length, c.expert_tokens(), c.expert_dim, c.num_emotions());
         Self {
-            inputs: vec![
-                TensorSpec::new(GENERAL_TOKENS, &[t, n, e]),
-                TensorSpec::new(EMOTION_TOKENS, &[t, n, e]),
-                TensorSpec::new(POOLED, &[t, c.token_dim]),
-            ],
-            outputs: vec![
-                TensorSpec::new(EMOTION_LOGITS, &[k]),
-                TensorSpec::new(EMOTION_PROBS, &[k]),
-                TensorSpec::new(GATE, &[2]),
-                TensorSpec::new(GENERAL_LOGITS, &[c.general_classes]),
-                TensorSpec::new(FUSED_TOKENS, &[t * n, e]),
-            ],
+            general_tokens: TensorSpec::new(GENERAL_TOKENS, &[t, n, e]),
+            emotion_tokens: TensorSpec::new(EMOTION_TOKENS, &[t, n, e]),
+            pooled: TensorSpec::new(POOLED, &[t, c.token_dim]),
+            emotion_logits: TensorSpec::new(EMOTION_LOGITS, &[k]),
+            emotion_probs: TensorSpec::new(EMOTION_PROBS, &[k]),
+            gate: TensorSpec::new(GATE, &[2]),
+            general_logits: TensorSpec::new(GENERAL_LOGITS, &[c.general_classes]),
+            fused_tokens: TensorSpec::new(FUSED_TOKENS, &[t * n, e]),
         }
     }
 
-    /// The named input or output.
-    pub fn spec(&self, name: &str) -> Option<&TensorSpec> {
-        self.inputs.iter().chain(&self.outputs).find(|s| s.name == name)
+    /// Inputs in graph order.
+    pub fn inputs(&self) -> [&TensorSpec; 3] {
+        [&self.general_tokens, &self.emotion_tokens, &self.pooled]
     }
 
-    /// A TensorRT optimisation profile over every input at batches `min`, `opt`, `max`.
-    pub fn profile(&self, [min, opt, max]: [usize; 3]) -> ProfileShapes {
-        let at = |b: usize| self.inputs.iter().map(|i| i.profile_entry(b)).collect::<Vec<_>>().join(",");
-        ProfileShapes { min: at(min), opt: at(opt), max: at(max) }
+    /// Outputs in graph order.
+    pub fn outputs(&self) -> [&TensorSpec; 5] {
+        [&self.emotion_logits, &self.emotion_probs, &self.gate, &self.general_logits, &self.fused_tokens]
     }
 }
 
@@ -118,12 +142,12 @@ mod tests {
     #[test]
     fn the_default_contract_reads_as_the_bundles_do() {
         let c = Config::default();
-        let frame = PartIo::frame(&c);
-        assert_eq!(frame.inputs[0].onnx_shape(), vec![-1, 3, 64, 64]);
-        assert_eq!(frame.profile([1, 8, 32]).opt, "faces:8x3x64x64");
-        let clip = PartIo::clip(&c);
+        let frame = FrameIo::new(&c);
+        assert_eq!(frame.faces.onnx_shape(), vec![-1, 3, 64, 64]);
+        assert_eq!(profile(&frame.inputs(), [1, 8, 32]).opt, "faces:8x3x64x64");
+        let clip = ClipIo::new(&c);
         assert_eq!(
-            clip.profile([1, 4, 16]).min,
+            profile(&clip.inputs(), [1, 4, 16]).min,
             format!(
                 "general_tokens:1x{t}x{n}x{e},emotion_tokens:1x{t}x{n}x{e},pooled:1x{t}x{d}",
                 t = c.clip_length,
@@ -132,6 +156,6 @@ mod tests {
                 d = c.token_dim
             )
         );
-        assert_eq!(clip.spec(EMOTION_PROBS).map(TensorSpec::item_len), Some(c.num_emotions()));
+        assert_eq!(clip.emotion_probs.item_len(), c.num_emotions());
     }
 }

@@ -54,6 +54,7 @@ impl Teacher {
     }
 
     /// For each teacher output, its canonical index.
+    #[allow(clippy::expect_used, reason = "the lists are constants, checked by a unit test")]
     pub fn mapping(self) -> LabelMapping {
         LabelMapping::by_name(self.labels()).expect("built-in teacher label lists are complete")
     }

@@ -1,6 +1,9 @@
 //! Every trainable parameter must receive a non-zero gradient: a parameter without one would
 //! silently stay at its initial value during training.
 
+// Tests and their helpers stop loudly on a failed precondition.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use burn::module::{Module, ModuleVisitor, Param};

@@ -1,3 +1,5 @@
+// Tests and their helpers stop loudly on a failed precondition.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 use emoedge_models::labels::canonical_index;
 use emoedge_models::{EMOTIONS, LabelError, LabelMapping, Teacher};
 

@@ -1,5 +1,8 @@
 //! The reference forward's contract: shapes, routing, the streaming split, determinism.
 
+// Tests and their helpers stop loudly on a failed precondition.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use common::{max_abs_diff, model, tensor, to_vec};

@@ -1,5 +1,8 @@
 //! Safetensors weights: exact round trip, stable names, clear errors for the wrong file.
 
+// Tests and their helpers stop loudly on a failed precondition.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use common::{model, tensor, to_vec};

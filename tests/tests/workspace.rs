@@ -1,5 +1,8 @@
 //! The workspace's structural promises.
 
+// Test helpers stop the test loudly on a failed precondition.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::process::Command;
 
 use emoedge_tests::workspace_root;

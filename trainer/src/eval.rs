@@ -278,5 +278,5 @@ pub fn table(results: &[SetResult]) -> String {
             );
         }
     }
-    String::from_utf8(text).expect("UTF-8")
+    String::from_utf8_lossy(&text).into_owned()
 }

@@ -64,8 +64,10 @@ pub fn capture_sources(
     std::fs::create_dir_all(&crops_dir)?;
     std::fs::create_dir_all(&teacher_dir)?;
     let mut rows: Vec<Row> = Vec::new();
-    let bar = ProgressBar::new(sources.len() as u64)
-        .with_style(ProgressStyle::with_template("{bar:30} {pos}/{len} sources {msg}").expect("valid template"));
+    let bar = ProgressBar::new(sources.len() as u64).with_style(
+        ProgressStyle::with_template("{bar:30} {pos}/{len} sources {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
     for source in sources {
         let name = source.path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
         bar.set_message(format!("{name}: {} faces so far", rows.len()));

@@ -156,7 +156,7 @@ pub fn run(spec: &RunSpec) -> anyhow::Result<Summary> {
         order.shuffle(&mut ChaCha8Rng::seed_from_u64(spec.seed.wrapping_add(epoch as u64)));
         let bar = ProgressBar::new(steps_per_epoch as u64).with_style(
             ProgressStyle::with_template("epoch {prefix} {bar:30} {pos}/{len} {msg} [{elapsed}<{eta}]")
-                .expect("valid template"),
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
         );
         bar.set_prefix(format!("{}/{}", epoch + 1, spec.epochs));
         let skip = trainer.step - epoch * steps_per_epoch;

@@ -89,10 +89,10 @@ impl Teachers {
             .stderr(Stdio::piped())
             .spawn()
             .map_err(|e| failed(&e))?;
-        let mut stdin = child.stdin.take().expect("piped");
+        let mut stdin = child.stdin.take().ok_or_else(|| failed(&"its stdin is not a pipe"))?;
         let input: String = crops.iter().map(|c| serde_json::json!({ "crop": c }).to_string() + "\n").collect();
         let writer = std::thread::spawn(move || stdin.write_all(input.as_bytes()));
-        let stdout = BufReader::new(child.stdout.take().expect("piped"));
+        let stdout = BufReader::new(child.stdout.take().ok_or_else(|| failed(&"its stdout is not a pipe"))?);
         let mut labels = Vec::with_capacity(crops.len());
         for line in stdout.lines() {
             let line = line.map_err(|e| failed(&e))?;

@@ -1,5 +1,8 @@
 //! `emoedge-train` end to end on a small real sample: data → train → quantize → predict.
 
+// Tests and their helpers stop loudly on a failed precondition.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 

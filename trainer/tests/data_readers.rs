@@ -1,5 +1,8 @@
 //! Dataset readers on small generated fixtures, malformed rows included.
 
+// Tests and their helpers stop loudly on a failed precondition.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::io::Write;
 use std::path::Path;
 

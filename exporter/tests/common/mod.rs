@@ -1,4 +1,6 @@
 #![allow(dead_code)]
+// Test helpers stop the test loudly on a failed precondition.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::{Path, PathBuf};
 

@@ -35,6 +35,9 @@ pub struct ParamSpec {
     pub shape: Vec<usize>,
 }
 
+/// A parameter's name, shape and row-major values.
+pub type NamedTensor = (String, Vec<usize>, Vec<f32>);
+
 impl HybridModel {
     /// Every parameter's stable name and shape, sorted by name.
     pub fn param_specs(&self) -> Vec<ParamSpec> {
@@ -57,7 +60,7 @@ impl HybridModel {
     }
 
     /// Every parameter as (name, shape, row-major f32 values), sorted by name.
-    pub fn named_tensors(&self) -> Result<Vec<(String, Vec<usize>, Vec<f32>)>, WeightsError> {
+    pub fn named_tensors(&self) -> Result<Vec<NamedTensor>, WeightsError> {
         let bytes = self.to_safetensors()?;
         let file = safetensors::SafeTensors::deserialize(&bytes)
             .map_err(|e| WeightsError::Format { path: "<memory>".into(), message: e.to_string() })?;

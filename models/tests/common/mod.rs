@@ -1,4 +1,6 @@
 #![allow(dead_code)]
+// Test helpers stop the test loudly on a failed precondition.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use burn::tensor::{Device, Tensor, TensorData};
 use emoedge_models::Config;

@@ -4,6 +4,9 @@
 //!
 //! `cargo bench -p emoedge-cli --bench pipeline` (EMOEDGE_BENCH_VIDEO picks another video)
 
+// A benchmark is a program that stops on any failure.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::path::PathBuf;
 use std::process::Command;
 

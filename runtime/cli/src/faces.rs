@@ -118,10 +118,10 @@ fn write_index(
     let (mut frames, mut faces) = (0u64, 0u64);
     let mut tracks = std::collections::BTreeSet::new();
     while let Some(frame) = video.next_frame()? {
-        if progress.length().is_none() {
-            if let Some(total) = video.estimated_frames() {
-                progress.set_length(total);
-            }
+        if progress.length().is_none()
+            && let Some(total) = video.estimated_frames()
+        {
+            progress.set_length(total);
         }
         progress.set_position(frame.index + 1);
         if frame.index % args.every != 0 {

@@ -1,5 +1,8 @@
 //! `emoedge faces` end to end, and each kind of bad input as one clear line and a failing exit.
 
+// Tests and their helpers stop loudly on a failed precondition.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::path::Path;
 use std::process::{Command, Output};
 

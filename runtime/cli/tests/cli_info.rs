@@ -1,3 +1,5 @@
+// Tests and their helpers stop loudly on a failed precondition.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 use std::process::Command;
 
 fn emoedge(args: &[&str]) -> std::process::Output {

@@ -1,5 +1,8 @@
 //! `emoedge run`, the main job, end to end on the real sample videos.
 
+// Tests and their helpers stop loudly on a failed precondition.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::process::{Command, Output};
 
 use emoedge_tests::{default_bundle as bundle, media};

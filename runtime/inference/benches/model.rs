@@ -4,6 +4,9 @@
 //!
 //! `cargo bench -p emoedge-inference --bench model`
 
+// A benchmark is a program that stops on any failure.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::time::{Duration, Instant};
 
 use emoedge_inference::model::EmotionModel;

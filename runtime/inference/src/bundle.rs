@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use emoedge_models::io::PartIo;
+use emoedge_models::io::TensorSpec;
 use emoedge_models::manifest::{FileEntry, ManifestError, Variant, sha256_hex};
 
 use crate::onnx::{ModelSession, OnnxError};
@@ -32,13 +32,12 @@ pub enum BundleError {
     Onnx(#[from] OnnxError),
 }
 
-/// Checks that `session` has every input and output of `contract` with its shape.
-pub fn check_io(session: &ModelSession, contract: &PartIo) -> Result<(), BundleError> {
+/// Checks that `session` has every input and output of a part's contract with its shape.
+pub fn check_io(session: &ModelSession, inputs: &[&TensorSpec], outputs: &[&TensorSpec]) -> Result<(), BundleError> {
     let problem = |problem: String| BundleError::Contract { file: session.name.clone(), problem };
-    for (kind, outlets, expected) in [
-        ("input", session.session.inputs(), &contract.inputs),
-        ("output", session.session.outputs(), &contract.outputs),
-    ] {
+    for (kind, outlets, expected) in
+        [("input", session.session.inputs(), inputs), ("output", session.session.outputs(), outputs)]
+    {
         for spec in expected {
             let name = spec.name;
             let outlet = outlets

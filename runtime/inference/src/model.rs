@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use emoedge_models::io::{self, PartIo};
+use emoedge_models::io::{ClipIo, FrameIo, TensorSpec};
 use emoedge_models::manifest::{FileEntry, Manifest, Variant};
 use ndarray::{ArrayView3, ArrayView4, ShapeError};
 use ort::session::SessionOutputs;
@@ -73,8 +73,8 @@ pub struct EmotionModel {
     pub frame: ModelSession,
     pub clip: ModelSession,
     pub bundle: PathBuf,
-    frame_io: PartIo,
-    clip_io: PartIo,
+    frame_io: FrameIo,
+    clip_io: ClipIo,
 }
 
 impl std::fmt::Debug for EmotionModel {
@@ -91,11 +91,12 @@ fn shape_error(model: &str) -> impl Fn(ShapeError) -> OnnxError + '_ {
     |e| OnnxError::Run { model: model.to_string(), message: format!("input of the wrong size: {e}") }
 }
 
-/// Output `name` of `outputs` of the model `model`, split into one vector per batch item.
-fn split(model: &str, outputs: &SessionOutputs, contract: &PartIo, name: &str) -> Result<Vec<Vec<f32>>, OnnxError> {
-    let wrong = |message: String| OnnxError::Run { model: model.to_string(), message };
-    let item = contract.spec(name).ok_or_else(|| wrong(format!("no output `{name}` in the contract")))?.item_len();
-    let value = outputs.get(name).ok_or_else(|| wrong(format!("no output `{name}`")))?;
+/// Output `spec` of `outputs` of the model `model`, split into one vector per batch item.
+fn split(model: &str, outputs: &SessionOutputs, spec: &TensorSpec) -> Result<Vec<Vec<f32>>, OnnxError> {
+    let (name, item) = (spec.name, spec.item_len());
+    let value = outputs
+        .get(name)
+        .ok_or_else(|| OnnxError::Run { model: model.to_string(), message: format!("no output `{name}`") })?;
     let (_, data) = value.try_extract_tensor::<f32>().map_err(run_error(model))?;
     Ok(data.chunks_exact(item.max(1)).map(<[f32]>::to_vec).collect())
 }
@@ -147,16 +148,16 @@ impl EmotionModel {
         };
         let frame = open(&entry.frame, entry.tensorrt.frame_profile.clone())?;
         let clip = open(&entry.clip, entry.tensorrt.clip_profile.clone())?;
-        let (frame_io, clip_io) = (PartIo::frame(&manifest.config), PartIo::clip(&manifest.config));
-        check_io(&frame, &frame_io)?;
-        check_io(&clip, &clip_io)?;
-        let classes = clip_io.spec(io::EMOTION_LOGITS).map_or(0, |s| s.item_len());
+        let (frame_io, clip_io) = (FrameIo::new(&manifest.config), ClipIo::new(&manifest.config));
+        check_io(&frame, &frame_io.inputs(), &frame_io.outputs())?;
+        check_io(&clip, &clip_io.inputs(), &clip_io.outputs())?;
+        let classes = clip_io.emotion_logits.item_len();
         if manifest.labels.len() != classes {
             return Err(BundleError::Contract {
                 file: clip.name.clone(),
                 problem: format!(
                     "output `{}` has {classes} classes, the manifest names {} labels",
-                    io::EMOTION_LOGITS,
+                    clip_io.emotion_logits.name,
                     manifest.labels.len()
                 ),
             });
@@ -175,9 +176,10 @@ impl EmotionModel {
         let input = ArrayView4::from_shape((n, 3, s, s), faces).map_err(shape_error(model))?;
         let tensor = TensorRef::from_array_view(input).map_err(run_error(model))?;
         let start = Instant::now();
-        let outputs = self.frame.session.run(ort::inputs![io::FACES => tensor]).map_err(run_error(model))?;
-        let part = |name| split(model, &outputs, &self.frame_io, name);
-        let (general, emotion, pooled) = (part(io::GENERAL_TOKENS)?, part(io::EMOTION_TOKENS)?, part(io::POOLED)?);
+        let io = &self.frame_io;
+        let outputs = self.frame.session.run(ort::inputs![io.faces.name => tensor]).map_err(run_error(model))?;
+        let part = |spec| split(model, &outputs, spec);
+        let (general, emotion, pooled) = (part(&io.general_tokens)?, part(&io.emotion_tokens)?, part(&io.pooled)?);
         drop(outputs);
         self.frame.busy += start.elapsed();
         Ok(general
@@ -206,16 +208,17 @@ impl EmotionModel {
         let emotion = ArrayView4::from_shape((b, t, n, e), &emotion).map_err(&shape)?;
         let pooled = ArrayView3::from_shape((b, t, d), &pooled).map_err(&shape)?;
         let run = run_error(model);
+        let io = &self.clip_io;
         let inputs = ort::inputs![
-            io::GENERAL_TOKENS => TensorRef::from_array_view(general).map_err(&run)?,
-            io::EMOTION_TOKENS => TensorRef::from_array_view(emotion).map_err(&run)?,
-            io::POOLED => TensorRef::from_array_view(pooled).map_err(&run)?,
+            io.general_tokens.name => TensorRef::from_array_view(general).map_err(&run)?,
+            io.emotion_tokens.name => TensorRef::from_array_view(emotion).map_err(&run)?,
+            io.pooled.name => TensorRef::from_array_view(pooled).map_err(&run)?,
         ];
         let start = Instant::now();
         let outputs = self.clip.session.run(inputs).map_err(&run)?;
-        let part = |name| split(model, &outputs, &self.clip_io, name);
+        let part = |spec| split(model, &outputs, spec);
         let (probs, logits, gate, general_logits) =
-            (part(io::EMOTION_PROBS)?, part(io::EMOTION_LOGITS)?, part(io::GATE)?, part(io::GENERAL_LOGITS)?);
+            (part(&io.emotion_probs)?, part(&io.emotion_logits)?, part(&io.gate)?, part(&io.general_logits)?);
         drop(outputs);
         self.clip.busy += start.elapsed();
         Ok(probs

@@ -1,5 +1,8 @@
 //! The execution-provider chain against the CPU-only ONNX Runtime that setup installs.
 
+// Tests and their helpers stop loudly on a failed precondition.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use emoedge_inference::onnx::{self, ActiveProvider, OnnxError, Provider, SessionOptions, open_session};
 use emoedge_tests::assets;
 

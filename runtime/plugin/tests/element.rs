@@ -1,6 +1,9 @@
 //! The `emotiondetect` element with `gst_check::Harness`: caps, properties, metas, and errors
 //! on real frames of the sample videos.
 
+// Tests and their helpers stop loudly on a failed precondition.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use common::{bundle, gst_init, media};

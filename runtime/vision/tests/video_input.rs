@@ -1,5 +1,8 @@
 //! GStreamer video input: files, live sources, and what goes wrong with them.
 
+// Tests and their helpers stop loudly on a failed precondition.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use emoedge_tests::media;
 use emoedge_vision::video::{VideoError, VideoSource};
 
@@ -45,7 +48,7 @@ fn non_video_file_is_a_decode_error() {
     let path = dir.path().join("notes.mp4");
     std::fs::write(&path, "these are notes, not a video\n").unwrap();
     let mut source = VideoSource::open(path.to_str().unwrap()).unwrap();
-    let err = source.next_frame().err().expect("no frame from a text file");
+    let err = source.next_frame().expect_err("no frame from a text file");
     assert!(matches!(err, VideoError::Decode { .. }), "{err}");
     assert!(err.to_string().contains("notes.mp4"));
 }

@@ -31,8 +31,8 @@ pub fn read_digits(path: &Path, size: u32) -> Result<Vec<Example>, DataError> {
                 problem: "expected 64 pixel values 0–16 and a digit 0–9".into(),
             });
         }
-        let pixels: Vec<u8> = values[..64].iter().map(|&v| (v as u32 * 255 / 16) as u8).collect();
-        let grey = GrayImage::from_raw(8, 8, pixels).expect("64 pixels");
+        let grey =
+            GrayImage::from_fn(8, 8, |x, y| image::Luma([(values[(y * 8 + x) as usize] as u32 * 255 / 16) as u8]));
         let rgb = image::DynamicImage::ImageLuma8(grey).to_rgb8();
         examples.push(Example {
             frames: vec![Arc::new(fit(rgb, size))],

@@ -18,7 +18,7 @@ pub fn read_fer_csv(path: &Path, size: u32) -> Result<Vec<Example>, DataError> {
     let shown = path.display().to_string();
     let row_error = |line: usize, problem: String| DataError::Row { path: shown.clone(), line, problem };
     let file = std::fs::File::open(path).map_err(io_error(path))?;
-    let mapping = LabelMapping::by_name(&FER2013_LABELS).expect("FER2013 labels are complete");
+    let mapping = LabelMapping::by_name(&FER2013_LABELS).map_err(|e| row_error(0, e.to_string()))?;
     let mut lines = std::io::BufReader::new(file).lines();
     let header = lines.next().transpose().map_err(io_error(path))?.unwrap_or_default();
     let columns: Vec<String> = header.split(',').map(|c| c.trim().to_ascii_lowercase()).collect();
@@ -59,7 +59,8 @@ pub fn read_fer_csv(path: &Path, size: u32) -> Result<Vec<Example>, DataError> {
             })?,
             None => Split::Train,
         };
-        let grey = GrayImage::from_raw(side as u32, side as u32, pixels).expect("square checked");
+        let grey =
+            GrayImage::from_fn(side as u32, side as u32, |x, y| image::Luma([pixels[y as usize * side + x as usize]]));
         let rgb: RgbImage = image::DynamicImage::ImageLuma8(grey).to_rgb8();
         examples.push(Example {
             frames: vec![Arc::new(fit(rgb, size))],

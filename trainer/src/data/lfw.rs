@@ -29,14 +29,11 @@ pub fn read_lfw_faces(path: &Path) -> Result<Vec<GrayImage>, DataError> {
     }
     Ok((0..100)
         .map(|n| {
-            let pixels = (0..625)
-                .map(|i| {
-                    let at = (n * 625 + i) * 8;
-                    let v = f64::from_le_bytes(data[at..at + 8].try_into().expect("8 bytes"));
-                    (v.clamp(0.0, 1.0) * 255.0).round() as u8
-                })
-                .collect();
-            GrayImage::from_raw(25, 25, pixels).expect("625 pixels")
+            GrayImage::from_fn(25, 25, |x, y| {
+                let at = (n * 625 + (y * 25 + x) as usize) * 8;
+                let v = f64::from_le_bytes(std::array::from_fn(|k| data[at + k]));
+                image::Luma([(v.clamp(0.0, 1.0) * 255.0).round() as u8])
+            })
         })
         .collect())
 }

@@ -174,6 +174,7 @@ impl Trainer {
         value
     }
 
+    #[allow(clippy::expect_used, reason = "batches are built non-empty, so one term is always added")]
     fn loss(
         &self,
         items: &[Item],

@@ -118,7 +118,7 @@ impl<B: EmotionBackend> EmotionEngine<B> {
         let mut due = Vec::new();
         for (i, face) in faces.iter().enumerate() {
             let state = self.tracks.entry(face.track).or_insert_with(|| TrackState::new(frame));
-            if state.frames_seen % interval == 0 {
+            if state.frames_seen.is_multiple_of(interval) {
                 due.push(i);
             }
             state.frames_seen += 1;

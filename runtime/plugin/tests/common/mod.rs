@@ -1,4 +1,6 @@
 #![allow(dead_code, unused_imports)]
+// Test helpers stop the test loudly on a failed precondition.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 pub use emoedge_tests::{bundle_copy, default_bundle as bundle, media};
 
