@@ -18,7 +18,7 @@ use onnx_protobuf::{Message, ModelProto};
 
 use crate::clip::clip_graph;
 use crate::frame::frame_graph;
-use crate::graph::Precision;
+use crate::graph::Arithmetic;
 use crate::weights::Weights;
 
 /// The `metadata_props` of every graph: what a consumer needs without the manifest.
@@ -52,17 +52,17 @@ pub fn graphs(
     variant: Variant,
     model_version: &str,
 ) -> anyhow::Result<[ModelProto; 2]> {
-    let (weights, precision) = match variant {
-        Variant::Fp32 => (Weights::of(model)?, Precision::Fp32),
-        Variant::Fp16 => (Weights::of(model)?, Precision::Fp16),
-        Variant::Int8 => (Weights::int8(model, config, spec)?, Precision::Fp32),
+    let (weights, arithmetic) = match variant {
+        Variant::Fp32 => (Weights::of(model)?, Arithmetic::Fp32),
+        Variant::Fp16 => (Weights::of(model)?, Arithmetic::Fp16),
+        Variant::Int8 => (Weights::int8(model, config, spec)?, Arithmetic::Fp32),
     };
     let meta = metadata(config, model_version, variant)?;
-    Ok([frame_graph(config, &weights, precision, &meta), clip_graph(config, &weights, precision, &meta)])
+    Ok([frame_graph(config, &weights, arithmetic, &meta), clip_graph(config, &weights, arithmetic, &meta)])
 }
 
 /// What `write_bundle` reads: a trained (and quantized) run.
-pub struct Run {
+pub struct TrainedRun {
     pub dir: PathBuf,
     pub config: Config,
     pub model: HybridModel,
@@ -70,7 +70,7 @@ pub struct Run {
     pub weights_sha256: String,
 }
 
-impl Run {
+impl TrainedRun {
     /// Loads `config.json`, `weights.safetensors` and `quant.json` of a run folder.
     pub fn load(dir: &Path) -> anyhow::Result<Self> {
         let config = Config::load(dir.join("config.json"))?;
@@ -98,7 +98,7 @@ fn relative(from: &Path, to: &Path) -> String {
 }
 
 /// Writes the bundle of `run` (all three variants) to `out`, replacing what was there.
-pub fn write_bundle(run: &Run, model_version: &str, out: &Path) -> anyhow::Result<PathBuf> {
+pub fn write_bundle(run: &TrainedRun, model_version: &str, out: &Path) -> anyhow::Result<PathBuf> {
     let staging = AtomicDir::create(out)
         .with_context(|| format!("cannot write beside {}; check the path and permissions", out.display()))?;
     let mut variants = BTreeMap::new();

@@ -8,7 +8,7 @@ use onnx_protobuf::ModelProto;
 use crate::frame::{at_site, layer_norm, linear, param};
 use emoedge_models::io::ClipIo;
 
-use crate::graph::{GraphBuilder, Precision};
+use crate::graph::{Arithmetic, GraphBuilder};
 use crate::weights::Weights;
 
 /// burn-nn's multi-head self-attention: q/k/v projections, scaled dot product, softmax,
@@ -49,8 +49,8 @@ fn gate(g: &mut GraphBuilder, w: &Weights, pooled: &str, c: &Config) -> String {
     g.softmax(&logits, 1)
 }
 
-pub fn clip_graph(c: &Config, w: &Weights, precision: Precision, metadata: &[(&str, String)]) -> ModelProto {
-    let mut g = GraphBuilder::new("emoedge_clip", precision);
+pub fn clip_graph(c: &Config, w: &Weights, arithmetic: Arithmetic, metadata: &[(&str, String)]) -> ModelProto {
+    let mut g = GraphBuilder::new("emoedge_clip", arithmetic);
     let (t, n, e) = (c.clip_length, c.expert_tokens(), c.expert_dim);
     let contract = ClipIo::new(c);
     let [general, emotion, pooled] = contract.inputs().map(|spec| g.input(spec));

@@ -8,7 +8,7 @@ use onnx_protobuf::ModelProto;
 
 use emoedge_models::io::FrameIo;
 
-use crate::graph::{GraphBuilder, Precision};
+use crate::graph::{Arithmetic, GraphBuilder};
 use crate::weights::Weights;
 
 /// Adds a parameter as an initializer (INT8 + DequantizeLinear in the INT8 variant) and
@@ -66,8 +66,8 @@ fn expert(g: &mut GraphBuilder, w: &Weights, c: &Config, tokens: &str, name: &st
     linear(g, w, &hidden, &format!("{name}.out_proj"))
 }
 
-pub fn frame_graph(c: &Config, w: &Weights, precision: Precision, metadata: &[(&str, String)]) -> ModelProto {
-    let mut g = GraphBuilder::new("emoedge_frame", precision);
+pub fn frame_graph(c: &Config, w: &Weights, arithmetic: Arithmetic, metadata: &[(&str, String)]) -> ModelProto {
+    let mut g = GraphBuilder::new("emoedge_frame", arithmetic);
     let contract = FrameIo::new(c);
     let faces = g.input(&contract.faces);
     let mut x = faces;

@@ -11,10 +11,11 @@ use onnx_protobuf::{
 /// ONNX opset of every graph (TensorRT 8.5 on JetPack 5 parses up to 17).
 pub const OPSET: i64 = 17;
 
-/// The numeric precision of a graph's weights and compute. Inputs and outputs stay FP32; an FP16
+/// The float type of a graph's weights and compute (a bundle variant's graphs use FP16 for `fp16`, FP32
+/// otherwise; `int8` adds Q/DQ pairs to FP32 graphs). Inputs and outputs stay FP32; an FP16
 /// graph casts at its edges.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Precision {
+pub enum Arithmetic {
     Fp32,
     Fp16,
 }
@@ -22,7 +23,7 @@ pub enum Precision {
 pub struct GraphBuilder {
     graph: GraphProto,
     next: usize,
-    precision: Precision,
+    arithmetic: Arithmetic,
 }
 
 fn attr_int(name: &str, value: i64) -> AttributeProto {
@@ -70,25 +71,27 @@ fn value_info(name: &str, elem_type: tensor_proto::DataType, dims: &[Dim]) -> Va
 }
 
 impl GraphBuilder {
-    pub fn new(name: &str, precision: Precision) -> Self {
-        Self { graph: GraphProto { name: name.into(), ..Default::default() }, next: 0, precision }
+    pub fn new(name: &str, arithmetic: Arithmetic) -> Self {
+        Self { graph: GraphProto { name: name.into(), ..Default::default() }, next: 0, arithmetic }
     }
 
-    /// Declares the input `spec` of the model's I/O contract; returns its value in the graph's precision.
+    /// Declares the input `spec` of the model's I/O contract; returns its value in the graph's arithmetic.
     pub fn input(&mut self, spec: &TensorSpec) -> String {
         let name = spec.name;
         self.graph.input.push(value_info(name, tensor_proto::DataType::FLOAT, &spec.dims));
-        match self.precision {
-            Precision::Fp32 => name.to_string(),
-            Precision::Fp16 => self.node("Cast", &[name], vec![attr_int("to", tensor_proto::DataType::FLOAT16 as i64)]),
+        match self.arithmetic {
+            Arithmetic::Fp32 => name.to_string(),
+            Arithmetic::Fp16 => {
+                self.node("Cast", &[name], vec![attr_int("to", tensor_proto::DataType::FLOAT16 as i64)])
+            }
         }
     }
 
     /// Publishes `value` as the output `spec` of the model's I/O contract (FP32).
     pub fn output(&mut self, value: &str, spec: &TensorSpec) {
-        let value = match self.precision {
-            Precision::Fp32 => value.to_string(),
-            Precision::Fp16 => self.node("Cast", &[value], vec![attr_int("to", tensor_proto::DataType::FLOAT as i64)]),
+        let value = match self.arithmetic {
+            Arithmetic::Fp32 => value.to_string(),
+            Arithmetic::Fp16 => self.node("Cast", &[value], vec![attr_int("to", tensor_proto::DataType::FLOAT as i64)]),
         };
         let value = self.identity(&value, spec.name);
         self.graph.output.push(value_info(&value, tensor_proto::DataType::FLOAT, &spec.dims));
@@ -117,11 +120,11 @@ impl GraphBuilder {
         name.to_string()
     }
 
-    /// A float initializer (a weight or a constant), stored in the graph's precision.
+    /// A float initializer (a weight or a constant), stored in the graph's arithmetic.
     pub fn weight(&mut self, name: &str, shape: &[usize], data: &[f32]) -> String {
-        match self.precision {
-            Precision::Fp32 => self.fp32s(name, shape, data),
-            Precision::Fp16 => {
+        match self.arithmetic {
+            Arithmetic::Fp32 => self.fp32s(name, shape, data),
+            Arithmetic::Fp16 => {
                 let raw = data.iter().flat_map(|v| half::f16::from_f32(*v).to_le_bytes()).collect();
                 self.initializer(name, shape, tensor_proto::DataType::FLOAT16, raw)
             }
@@ -132,7 +135,7 @@ impl GraphBuilder {
         self.initializer(name, shape, tensor_proto::DataType::INT8, values.iter().map(|&v| v as u8).collect())
     }
 
-    /// An FP32 initializer whatever the graph's precision (quantization scales).
+    /// An FP32 initializer whatever the graph's arithmetic (quantization scales).
     fn fp32s(&mut self, name: &str, shape: &[usize], values: &[f32]) -> String {
         self.initializer(
             name,

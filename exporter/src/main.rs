@@ -2,7 +2,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use emoedge_exporter::bundle::{Run, write_bundle};
+use emoedge_exporter::bundle::{TrainedRun, write_bundle};
 use emoedge_exporter::check::{Inputs, check_variant, table};
 use emoedge_exporter::face_inputs::{planar, read_faces, sliding_clips};
 use emoedge_models::manifest::{Manifest, Variant};
@@ -61,7 +61,7 @@ fn check(
 ) -> anyhow::Result<bool> {
     let manifest = Manifest::load(bundle)?;
     let run_dir = run.unwrap_or_else(|| bundle.join(&manifest.source.run));
-    let run = Run::load(&run_dir)?;
+    let run = TrainedRun::load(&run_dir)?;
     anyhow::ensure!(
         run.weights_sha256 == manifest.source.weights_sha256,
         "{} holds other weights than the bundle was exported from; pass the right run with --run",
@@ -90,7 +90,7 @@ fn check(
 fn execute(cli: Cli) -> anyhow::Result<bool> {
     match cli.command {
         Command::Build { run, out, model_version } => {
-            let run = Run::load(&run)?;
+            let run = TrainedRun::load(&run)?;
             let manifest = write_bundle(&run, &model_version, &out)?;
             println!("wrote {}", manifest.display());
             Ok(true)

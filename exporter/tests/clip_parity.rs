@@ -9,8 +9,9 @@ mod common;
 use burn::tensor::{Tensor, TensorData};
 use common::{default_model, max_diff, random_faces, real_faces, session, write_model};
 use emoedge_exporter::clip::clip_graph;
-use emoedge_exporter::graph::Precision;
+use emoedge_exporter::graph::Arithmetic;
 use emoedge_exporter::weights::Weights;
+use emoedge_models::io;
 use emoedge_models::reference::cpu;
 use ndarray::{Array3, Array4};
 use ort::value::TensorRef;
@@ -26,7 +27,7 @@ fn clip_onnx_matches_the_reference_forward() {
     let mut session = session(&write_model(
         dir.path(),
         "clip.onnx",
-        &clip_graph(&config, &Weights::of(&model).unwrap(), Precision::Fp32, &[]),
+        &clip_graph(&config, &Weights::of(&model).unwrap(), Arithmetic::Fp32, &[]),
     ));
     let (t, n, e, d) = (config.clip_length, config.expert_tokens(), config.expert_dim, config.token_dim);
     for (name, faces, batch) in
@@ -40,17 +41,17 @@ fn clip_onnx_matches_the_reference_forward() {
         let reference = model.forward_clip(clip);
         let outputs = session
             .run(ort::inputs![
-                "general_tokens" => TensorRef::from_array_view(&general).unwrap(),
-                "emotion_tokens" => TensorRef::from_array_view(&emotion).unwrap(),
-                "pooled" => TensorRef::from_array_view(&pooled).unwrap(),
+                io::GENERAL_TOKENS => TensorRef::from_array_view(&general).unwrap(),
+                io::EMOTION_TOKENS => TensorRef::from_array_view(&emotion).unwrap(),
+                io::POOLED => TensorRef::from_array_view(&pooled).unwrap(),
             ])
             .unwrap();
         for (output, expected) in [
-            ("emotion_logits", to_vec(reference.emotion_logits)),
-            ("emotion_probs", to_vec(reference.emotion_probs)),
-            ("gate", to_vec(reference.gate)),
-            ("general_logits", to_vec(reference.general_logits)),
-            ("fused_tokens", to_vec(reference.fused_tokens)),
+            (io::EMOTION_LOGITS, to_vec(reference.emotion_logits)),
+            (io::EMOTION_PROBS, to_vec(reference.emotion_probs)),
+            (io::GATE, to_vec(reference.gate)),
+            (io::GENERAL_LOGITS, to_vec(reference.general_logits)),
+            (io::FUSED_TOKENS, to_vec(reference.fused_tokens)),
         ] {
             let (_, got) = outputs[output].try_extract_tensor::<f32>().unwrap();
             let diff = max_diff(got, &expected);

@@ -8,8 +8,9 @@ mod common;
 use burn::tensor::{Tensor, TensorData};
 use common::{default_model, max_diff, random_faces, real_faces, session, write_model};
 use emoedge_exporter::frame::frame_graph;
-use emoedge_exporter::graph::Precision;
+use emoedge_exporter::graph::Arithmetic;
 use emoedge_exporter::weights::Weights;
+use emoedge_models::io;
 use emoedge_models::reference::cpu;
 use ndarray::Array4;
 use ort::value::TensorRef;
@@ -17,7 +18,7 @@ use ort::value::TensorRef;
 #[test]
 fn frame_onnx_matches_the_reference_forward() {
     let (config, model) = default_model();
-    let graph = frame_graph(&config, &Weights::of(&model).unwrap(), Precision::Fp32, &[]);
+    let graph = frame_graph(&config, &Weights::of(&model).unwrap(), Arithmetic::Fp32, &[]);
     let dir = tempfile::tempdir().unwrap();
     let mut session = session(&write_model(dir.path(), "frame.onnx", &graph));
 
@@ -29,9 +30,9 @@ fn frame_onnx_matches_the_reference_forward() {
         let input = Array4::from_shape_vec((batch, 3, 64, 64), faces).unwrap();
         let outputs = session.run(ort::inputs![TensorRef::from_array_view(&input).unwrap()]).unwrap();
         for (output, expected) in [
-            ("general_tokens", reference.general_tokens.into_data()),
-            ("emotion_tokens", reference.emotion_tokens.into_data()),
-            ("pooled", reference.pooled.into_data()),
+            (io::GENERAL_TOKENS, reference.general_tokens.into_data()),
+            (io::EMOTION_TOKENS, reference.emotion_tokens.into_data()),
+            (io::POOLED, reference.pooled.into_data()),
         ] {
             let (shape, got) = outputs[output].try_extract_tensor::<f32>().unwrap();
             assert_eq!(shape[0], batch as i64);

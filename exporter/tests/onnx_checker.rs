@@ -43,7 +43,7 @@ use emoedge_models::io::{Dim, TensorSpec};
 #[test]
 fn the_checker_rejects_a_broken_graph() {
     // A node that reads a tensor nobody produces: the checker must say so, or it proves nothing.
-    let mut graph = emoedge_exporter::graph::GraphBuilder::new("broken", emoedge_exporter::graph::Precision::Fp32);
+    let mut graph = emoedge_exporter::graph::GraphBuilder::new("broken", emoedge_exporter::graph::Arithmetic::Fp32);
     let spec = |name| TensorSpec { name, dims: vec![Dim::Fixed(2)] };
     let x = graph.input(&spec("x"));
     let y = graph.add(&x, "nowhere");

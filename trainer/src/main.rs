@@ -10,7 +10,7 @@ use emoedge_trainer::prepare::{Source, prepare};
 use emoedge_trainer::quant::Calibration;
 use emoedge_trainer::quantize_run::{QuantizeSpec, quantize_run};
 use emoedge_trainer::recipe::Recipe;
-use emoedge_trainer::run::{RunSpec, describe, run};
+use emoedge_trainer::run::{RunSpec, describe, train_stage};
 use emoedge_trainer::teachers::Teachers;
 use emoedge_trainer::train::Stage;
 use emoedge_vision::capture::{CaptureOptions, FaceCapture};
@@ -288,7 +288,7 @@ fn execute(cli: Cli) -> anyhow::Result<()> {
             };
             let out = args.out.clone();
             let spec = args.spec(stage);
-            let summary = run(&spec)?;
+            let summary = train_stage(&spec)?;
             println!("stage {stage:?}: {} steps, {:.1} s per epoch", summary.steps, summary.seconds_per_epoch);
             println!("  validation: {}", describe(&summary.val));
             if let Some(acc) = summary.general_accuracy {

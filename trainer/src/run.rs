@@ -93,7 +93,7 @@ pub fn load_model(
     }
 }
 
-pub fn run(spec: &RunSpec) -> anyhow::Result<Summary> {
+pub fn train_stage(spec: &RunSpec) -> anyhow::Result<Summary> {
     std::fs::create_dir_all(&spec.out)?;
     let (config, model) = load_model(spec.init.as_deref(), spec.pretrained_encoder.as_deref(), spec.seed)?;
     let size = config.crop_size as u32;

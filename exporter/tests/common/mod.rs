@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use emoedge_exporter::bundle::Run;
+use emoedge_exporter::bundle::TrainedRun;
 use emoedge_exporter::face_inputs::planar;
 use emoedge_inference::onnx::{self, SessionOptions};
 use emoedge_models::Config;
@@ -29,8 +29,8 @@ pub fn default_run_dir() -> PathBuf {
 }
 
 /// The committed default model with its quantization spec.
-pub fn default_run() -> Run {
-    Run::load(&default_run_dir()).unwrap()
+pub fn default_run() -> TrainedRun {
+    TrainedRun::load(&default_run_dir()).unwrap()
 }
 
 pub fn default_model() -> (Config, HybridModel) {

@@ -138,15 +138,18 @@ fn upstream_face_metas_get_the_emotion_instead_of_new_metas() {
     harness.play();
     let mut last = None;
     for mut buffer in buffers {
-        // What an upstream detector (facedetect, a DeepStream detector …) would attach.
+        // What an upstream detector (facedetect, a DeepStream detector …) would attach: a box
+        // below the minimum face size (skipped), then the face.
+        VideoRegionOfInterestMeta::add(buffer.get_mut().unwrap(), "face", (20, 20, 12, 12));
         VideoRegionOfInterestMeta::add(buffer.get_mut().unwrap(), "face", (212, 77, 153, 213));
         last = Some(harness.push_and_pull(buffer).unwrap());
     }
     let out = last.unwrap();
     let metas: Vec<_> = out.iter_meta::<VideoRegionOfInterestMeta>().collect();
-    assert_eq!(metas.len(), 1, "no second meta for the same face");
-    assert_eq!(metas[0].rect(), (212, 77, 153, 213));
-    assert!(metas[0].param("emotion").is_some());
+    assert_eq!(metas.len(), 2, "no new meta for a face that came with one");
+    assert!(metas[0].param("emotion").is_none(), "the small box was not analysed");
+    assert_eq!(metas[1].rect(), (212, 77, 153, 213));
+    assert!(metas[1].param("emotion").is_some(), "the result found the box it came from");
 }
 
 #[test]
@@ -160,4 +163,32 @@ fn a_frame_without_faces_passes_through_untouched() {
         assert_eq!(out.iter_meta::<VideoRegionOfInterestMeta>().count(), 0);
         assert_eq!(out.map_readable().unwrap().as_slice(), input.as_slice(), "pixels are never changed");
     }
+}
+
+#[test]
+fn async_results_land_on_the_buffer_after_their_frame() {
+    let (w, h, buffers) = rgb_buffers(&media("single_face.mp4"), 12);
+    let mut harness = harness(&[("async", "true")], w, h);
+    harness.play();
+    let element = harness.element().unwrap();
+    // The stats are atomics: reading them never waits for the inference in progress.
+    let stat = |field: &str| element.property::<Option<gst::Structure>>("stats").unwrap().get::<u64>(field).unwrap();
+    for (i, buffer) in buffers.into_iter().enumerate() {
+        let out = harness.push_and_pull(buffer).unwrap();
+        let records = EmotionRecord::from_buffer(&out);
+        // Buffer i carries what the worker made of frame i − 1; frame 7 completes the first clip.
+        if i < 8 {
+            assert!(records.is_empty(), "buffer {i}: {records:?}");
+        } else {
+            assert_eq!(records.len(), 1, "buffer {i}");
+            assert!(records[0].fresh && records[0].clips == (i - 7) as u64, "buffer {i}: {:?}", records[0]);
+        }
+        // Let the worker finish frame i before the next buffer, so that every frame is analysed.
+        let started = std::time::Instant::now();
+        while stat("analyzed-frames") <= i as u64 {
+            assert!(started.elapsed().as_secs() < 60, "frame {i} not analysed within a minute");
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+    }
+    assert_eq!((stat("frames"), stat("analyzed-frames"), stat("clips-classified")), (12, 12, 5));
 }

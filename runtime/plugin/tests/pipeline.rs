@@ -21,11 +21,11 @@ struct Outcome {
 
 /// Runs `filesrc ! decodebin ! videoconvert ! <element> ! appsink` to EOS or the first error,
 /// then shuts down.
-fn run(video: &str, element: &str) -> Outcome {
-    run_with_sink(video, element, "appsink name=sink sync=false")
+fn play(video: &str, element: &str) -> Outcome {
+    play_with_sink(video, element, "appsink name=sink sync=false")
 }
 
-fn run_with_sink(video: &str, element: &str, sink: &str) -> Outcome {
+fn play_with_sink(video: &str, element: &str, sink: &str) -> Outcome {
     gst_init();
     let description = format!("filesrc location=\"{video}\" ! decodebin ! videoconvert ! {element} ! {sink}");
     let pipeline = gst::parse::launch(&description).unwrap().downcast::<gst::Pipeline>().unwrap();
@@ -73,7 +73,7 @@ fn detect(extra: &str) -> String {
 
 #[test]
 fn every_track_of_the_sample_video_gets_results() {
-    let outcome = run(&media("WolfgangLanger_Pexels.mp4"), &detect(""));
+    let outcome = play(&media("WolfgangLanger_Pexels.mp4"), &detect(""));
     assert!(outcome.error.is_none(), "{:?}", outcome.error);
     assert_eq!(outcome.frames, 472);
     // One woman, one track, a result on every frame from the 8th encoding on.
@@ -106,7 +106,7 @@ fn the_multi_face_still_gives_a_track_per_face() {
 
 #[test]
 fn no_face_video_yields_no_results_and_no_error() {
-    let outcome = run(&media("no_face.mp4"), &detect(""));
+    let outcome = play(&media("no_face.mp4"), &detect(""));
     assert!(outcome.error.is_none(), "{:?}", outcome.error);
     assert_eq!(outcome.frames, 96);
     assert!(outcome.results.is_empty());
@@ -116,7 +116,7 @@ fn no_face_video_yields_no_results_and_no_error() {
 fn async_mode_delivers_results_on_later_frames_without_dropping_buffers() {
     // Played in real time (a synchronised sink), as a live source would be: the worker keeps
     // up with every few frames and its results are attached to the frames that follow.
-    let outcome = run_with_sink(&media("single_face.mp4"), &detect("async=true"), "appsink name=sink sync=true");
+    let outcome = play_with_sink(&media("single_face.mp4"), &detect("async=true"), "appsink name=sink sync=true");
     assert!(outcome.error.is_none(), "{:?}", outcome.error);
     assert_eq!(outcome.frames, 72, "async never drops a buffer, it skips analysing frames");
     assert!(!outcome.results.is_empty());
@@ -125,7 +125,7 @@ fn async_mode_delivers_results_on_later_frames_without_dropping_buffers() {
 
 #[test]
 fn a_missing_bundle_is_an_error_naming_it() {
-    let outcome = run(&media("single_face.mp4"), "emotiondetect model=/nonexistent/bundle");
+    let outcome = play(&media("single_face.mp4"), "emotiondetect model=/nonexistent/bundle");
     let error = outcome.error.expect("an error on the bus");
     assert!(error.contains("/nonexistent/bundle/manifest.json") && error.contains("emoedge-export build"), "{error}");
     assert_eq!(outcome.frames, 0);
@@ -153,7 +153,7 @@ fn a_corrupt_onnx_file_is_an_error_naming_the_file() {
     let digest = emoedge_models::manifest::sha256_hex(&garbage[..]).unwrap();
     manifest["variants"]["fp32"]["frame"]["sha256"] = digest.into();
     std::fs::write(&manifest_path, manifest.to_string()).unwrap();
-    let outcome = run(
+    let outcome = play(
         &media("single_face.mp4"),
         &format!("emotiondetect model=\"{}\" precision=fp32 execution-provider=cpu", copy.path().display()),
     );
@@ -163,7 +163,7 @@ fn a_corrupt_onnx_file_is_an_error_naming_the_file() {
     // A damaged file with the old checksum is caught before ONNX Runtime sees it.
     let copy = bundle_copy();
     std::fs::write(copy.path().join("fp32/clip.onnx"), garbage).unwrap();
-    let outcome = run(
+    let outcome = play(
         &media("single_face.mp4"),
         &format!("emotiondetect model=\"{}\" precision=fp32 execution-provider=cpu", copy.path().display()),
     );
@@ -179,7 +179,7 @@ fn a_model_that_disagrees_with_its_manifest_is_refused_at_start() {
         serde_json::from_str(&std::fs::read_to_string(&manifest_path).unwrap()).unwrap();
     manifest["labels"].as_array_mut().unwrap().pop();
     std::fs::write(&manifest_path, manifest.to_string()).unwrap();
-    let outcome = run(
+    let outcome = play(
         &media("single_face.mp4"),
         &format!("emotiondetect model=\"{}\" precision=fp32 execution-provider=cpu", copy.path().display()),
     );
@@ -192,7 +192,7 @@ fn a_model_that_disagrees_with_its_manifest_is_refused_at_start() {
 
 #[test]
 fn a_clip_length_other_than_the_models_is_refused() {
-    let outcome = run(&media("single_face.mp4"), &detect("clip-length=16"));
+    let outcome = play(&media("single_face.mp4"), &detect("clip-length=16"));
     let error = outcome.error.expect("an error on the bus");
     assert!(error.contains("clip-length is 16") && error.contains("clips of 8 frames"), "{error}");
 }

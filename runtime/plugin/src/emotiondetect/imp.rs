@@ -397,14 +397,17 @@ impl BaseTransformImpl for EmotionDetect {
                 (faces, true)
             }
             Mode::Async(worker) => {
-                // A busy worker: this frame is not analysed, so it is not even converted.
+                // What the worker finished before this buffer arrived goes onto it …
+                let faces = match worker.deliver() {
+                    Delivery::Faces(faces) => faces,
+                    Delivery::Failed(error) => return Err(self.fail(&error)),
+                };
+                // … and this frame is analysed only if the worker is free: otherwise it is not
+                // even converted.
                 if worker.is_idle() {
                     worker.submit(job(buffer)?);
                 }
-                match worker.deliver() {
-                    Delivery::Faces(faces) => (faces, false),
-                    Delivery::Failed(error) => return Err(self.fail(&error)),
-                }
+                (faces, false)
             }
         };
         let mode = if upstream { AttachMode::Upstream { exact } } else { AttachMode::NewMetas };
