@@ -157,5 +157,7 @@ mod tests {
             )
         );
         assert_eq!(clip.emotion_probs.item_len(), c.num_emotions());
+        assert_eq!(profile(&clip.inputs(), [1, 4, 16]).max_batch(), Some(16));
+        assert_eq!(profile(&frame.inputs(), [1, 8, 32]).max_batch(), Some(32));
     }
 }

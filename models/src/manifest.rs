@@ -58,6 +58,15 @@ pub struct ProfileShapes {
     pub max: String,
 }
 
+impl ProfileShapes {
+    /// The largest batch the profile admits: the leading dimension of its first `max` entry
+    /// (`faces:32x3x64x64` → 32); `None` when the text is not in that form.
+    pub fn max_batch(&self) -> Option<usize> {
+        let (_, dims) = self.max.split(',').next()?.rsplit_once(':')?;
+        dims.split('x').next()?.parse().ok().filter(|&b| b > 0)
+    }
+}
+
 /// The TensorRT build a variant is meant for.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TensorRtSettings {

@@ -75,6 +75,10 @@ pub struct EmotionModel {
     pub bundle: PathBuf,
     frame_io: FrameIo,
     clip_io: ClipIo,
+    /// Most faces per frame-part call and clips per clip-part call: the maxima of the variant's
+    /// TensorRT optimisation profiles (a larger batch would fail, or build a new engine).
+    max_faces: usize,
+    max_clips: usize,
 }
 
 impl std::fmt::Debug for EmotionModel {
@@ -162,15 +166,45 @@ impl EmotionModel {
                 ),
             });
         }
-        Ok(Self { manifest, variant, frame, clip, bundle: bundle.to_path_buf(), frame_io, clip_io })
+        let (max_faces, max_clips) = (
+            entry.tensorrt.frame_profile.max_batch().unwrap_or(usize::MAX),
+            entry.tensorrt.clip_profile.max_batch().unwrap_or(usize::MAX),
+        );
+        Ok(Self {
+            manifest,
+            variant,
+            frame,
+            clip,
+            bundle: bundle.to_path_buf(),
+            frame_io,
+            clip_io,
+            max_faces,
+            max_clips,
+        })
     }
 
     pub fn labels(&self) -> &[String] {
         &self.manifest.labels
     }
 
-    /// Runs the frame part on `faces`: `n` preprocessed crops, planar `[n, 3, S, S]`.
+    /// Runs the frame part on `faces`: `n` preprocessed crops, planar `[n, 3, S, S]`, in calls
+    /// of at most the profile's maximum batch.
     pub fn frame_features(&mut self, faces: &[f32], n: usize) -> Result<Vec<FaceFeatures>, OnnxError> {
+        let s = self.manifest.crop_size;
+        let plane = 3 * s * s;
+        if faces.len() != n * plane {
+            let message = format!("{} values for {n} crops of 3×{s}×{s}", faces.len());
+            return Err(OnnxError::Run { model: self.frame.name.clone(), message });
+        }
+        let mut features = Vec::with_capacity(n);
+        for chunk in faces.chunks(self.max_faces.max(1) * plane) {
+            features.extend(self.frame_batch(chunk, chunk.len() / plane)?);
+        }
+        Ok(features)
+    }
+
+    /// One frame-part call.
+    fn frame_batch(&mut self, faces: &[f32], n: usize) -> Result<Vec<FaceFeatures>, OnnxError> {
         let s = self.manifest.crop_size;
         let model = self.frame.name.as_str();
         let input = ArrayView4::from_shape((n, 3, s, s), faces).map_err(shape_error(model))?;
@@ -182,6 +216,7 @@ impl EmotionModel {
         let (general, emotion, pooled) = (part(&io.general_tokens)?, part(&io.emotion_tokens)?, part(&io.pooled)?);
         drop(outputs);
         self.frame.busy += start.elapsed();
+        self.frame.runs += 1;
         Ok(general
             .into_iter()
             .zip(emotion)
@@ -190,8 +225,18 @@ impl EmotionModel {
             .collect())
     }
 
-    /// Runs the clip part on clips of exactly T cached frame features each.
+    /// Runs the clip part on clips of exactly T cached frame features each, in calls of at most
+    /// the profile's maximum batch.
     pub fn classify_clips(&mut self, clips: &[&[FaceFeatures]]) -> Result<Vec<ClipResult>, OnnxError> {
+        let mut results = Vec::with_capacity(clips.len());
+        for chunk in clips.chunks(self.max_clips.max(1)) {
+            results.extend(self.clip_batch(chunk)?);
+        }
+        Ok(results)
+    }
+
+    /// One clip-part call.
+    fn clip_batch(&mut self, clips: &[&[FaceFeatures]]) -> Result<Vec<ClipResult>, OnnxError> {
         let c = &self.manifest.config;
         let (t, n, e, d) = (c.clip_length, c.expert_tokens(), c.expert_dim, c.token_dim);
         let b = clips.len();
@@ -221,6 +266,7 @@ impl EmotionModel {
             (part(&io.emotion_probs)?, part(&io.emotion_logits)?, part(&io.gate)?, part(&io.general_logits)?);
         drop(outputs);
         self.clip.busy += start.elapsed();
+        self.clip.runs += 1;
         Ok(probs
             .into_iter()
             .zip(logits)

@@ -18,6 +18,8 @@ pub struct ModelSession {
     pub fallbacks: Vec<String>,
     /// Wall time spent inside `Session::run` so far (callers add to it around each run).
     pub busy: std::time::Duration,
+    /// Calls of `Session::run` so far (callers count them with `busy`).
+    pub runs: u64,
 }
 
 impl std::fmt::Debug for ModelSession {
@@ -46,6 +48,7 @@ pub fn open_session(env: &Environment, model: &Path, options: &SessionOptions) -
                     name,
                     fallbacks: reasons,
                     busy: Default::default(),
+                    runs: 0,
                 });
             }
             Err(Attempt::Model(message)) => return Err(OnnxError::ModelInvalid { path: shown, message }),

@@ -1,0 +1,59 @@
+//! Batches never exceed the bundle's TensorRT profile maxima: larger requests are split into
+//! calls the profile admits, with the same results.
+
+// Tests and their helpers stop loudly on a failed precondition.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use emoedge_inference::model::{EmotionModel, FaceFeatures};
+use emoedge_inference::onnx::{Provider, SessionOptions};
+use emoedge_models::manifest::Variant;
+use emoedge_models::seeded::seeded_values;
+
+fn cpu() -> SessionOptions {
+    SessionOptions { provider: Provider::Cpu, ..Default::default() }
+}
+
+fn max_diff(a: &[f32], b: &[f32]) -> f32 {
+    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
+}
+
+#[test]
+fn requests_larger_than_the_profile_are_split_and_give_the_same_results() {
+    // The same bundle with profiles that admit 2 faces and 1 clip per call.
+    let copy = emoedge_tests::bundle_copy();
+    let path = copy.path().join("manifest.json");
+    let mut manifest: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let trt = &mut manifest["variants"]["fp32"]["tensorrt"];
+    let frame_max = trt["frame_profile"]["max"].as_str().unwrap().replacen(":32x", ":2x", 1);
+    let clip_max = trt["clip_profile"]["max"].as_str().unwrap().replace(":16x", ":1x");
+    trt["frame_profile"]["max"] = frame_max.into();
+    trt["clip_profile"]["max"] = clip_max.into();
+    std::fs::write(&path, manifest.to_string()).unwrap();
+
+    let mut small = EmotionModel::load(copy.path(), Variant::Fp32, &cpu()).unwrap();
+    let mut whole = EmotionModel::load(&emoedge_tests::default_bundle(), Variant::Fp32, &cpu()).unwrap();
+    let (s, t) = (small.manifest.crop_size, small.manifest.clip_length);
+    let faces = seeded_values(3 * t * 3 * s * s, 5);
+
+    let split = small.frame_features(&faces, 3 * t).unwrap();
+    let one = whole.frame_features(&faces, 3 * t).unwrap();
+    assert_eq!((small.frame.runs, whole.frame.runs), (12, 1), "24 faces in calls of at most 2");
+    let flat =
+        |f: &[FaceFeatures]| f.iter().flat_map(|x| x.general.iter().chain(&x.pooled).copied()).collect::<Vec<_>>();
+    assert!(max_diff(&flat(&split), &flat(&one)) < 1e-5);
+
+    let clips: Vec<&[FaceFeatures]> = one.chunks(t).collect();
+    let split = small.classify_clips(&clips).unwrap();
+    let one = whole.classify_clips(&clips).unwrap();
+    assert_eq!((small.clip.runs, whole.clip.runs), (3, 1), "3 clips in calls of 1");
+    for (a, b) in split.iter().zip(&one) {
+        assert!(max_diff(&a.emotion_probs, &b.emotion_probs) < 1e-5);
+    }
+}
+
+#[test]
+fn a_wrong_number_of_values_is_an_error_not_a_panic() {
+    let mut model = EmotionModel::load(&emoedge_tests::default_bundle(), Variant::Fp32, &cpu()).unwrap();
+    let error = model.frame_features(&[0.0; 10], 1).unwrap_err();
+    assert!(error.to_string().contains("10 values for 1 crops"), "{error}");
+}
