@@ -3,7 +3,6 @@
 //! once and re-run only the cheap clip part as a track's window slides.
 
 use std::path::{Path, PathBuf};
-use std::time::Instant;
 
 use emoedge_models::io::{ClipIo, FrameIo, TensorSpec};
 use emoedge_models::manifest::{FileEntry, Manifest, Variant};
@@ -206,17 +205,16 @@ impl EmotionModel {
     /// One frame-part call.
     fn frame_batch(&mut self, faces: &[f32], n: usize) -> Result<Vec<FaceFeatures>, OnnxError> {
         let s = self.manifest.crop_size;
-        let model = self.frame.name.as_str();
+        let name = self.frame.name.clone();
+        let model = name.as_str();
         let input = ArrayView4::from_shape((n, 3, s, s), faces).map_err(shape_error(model))?;
         let tensor = TensorRef::from_array_view(input).map_err(run_error(model))?;
-        let start = Instant::now();
         let io = &self.frame_io;
-        let outputs = self.frame.session.run(ort::inputs![io.faces.name => tensor]).map_err(run_error(model))?;
-        let part = |spec| split(model, &outputs, spec);
-        let (general, emotion, pooled) = (part(&io.general_tokens)?, part(&io.emotion_tokens)?, part(&io.pooled)?);
-        drop(outputs);
-        self.frame.busy += start.elapsed();
-        self.frame.runs += 1;
+        let read = |outputs: &SessionOutputs| {
+            let part = |spec| split(model, outputs, spec);
+            Ok((part(&io.general_tokens)?, part(&io.emotion_tokens)?, part(&io.pooled)?))
+        };
+        let (general, emotion, pooled) = self.frame.run(ort::inputs![io.faces.name => tensor], read)?;
         Ok(general
             .into_iter()
             .zip(emotion)
@@ -247,7 +245,8 @@ impl EmotionModel {
             emotion.extend_from_slice(&face.emotion);
             pooled.extend_from_slice(&face.pooled);
         }
-        let model = self.clip.name.as_str();
+        let name = self.clip.name.clone();
+        let model = name.as_str();
         let shape = shape_error(model);
         let general = ArrayView4::from_shape((b, t, n, e), &general).map_err(&shape)?;
         let emotion = ArrayView4::from_shape((b, t, n, e), &emotion).map_err(&shape)?;
@@ -259,14 +258,11 @@ impl EmotionModel {
             io.emotion_tokens.name => TensorRef::from_array_view(emotion).map_err(&run)?,
             io.pooled.name => TensorRef::from_array_view(pooled).map_err(&run)?,
         ];
-        let start = Instant::now();
-        let outputs = self.clip.session.run(inputs).map_err(&run)?;
-        let part = |spec| split(model, &outputs, spec);
-        let (probs, logits, gate, general_logits) =
-            (part(&io.emotion_probs)?, part(&io.emotion_logits)?, part(&io.gate)?, part(&io.general_logits)?);
-        drop(outputs);
-        self.clip.busy += start.elapsed();
-        self.clip.runs += 1;
+        let read = |outputs: &SessionOutputs| {
+            let part = |spec| split(model, outputs, spec);
+            Ok((part(&io.emotion_probs)?, part(&io.emotion_logits)?, part(&io.gate)?, part(&io.general_logits)?))
+        };
+        let (probs, logits, gate, general_logits) = self.clip.run(inputs, read)?;
         Ok(probs
             .into_iter()
             .zip(logits)

@@ -4,7 +4,7 @@ use std::path::Path;
 
 use ort::environment::Environment;
 use ort::ep::ExecutionProviderDispatch;
-use ort::session::Session;
+use ort::session::{Session, SessionInputs, SessionOutputs};
 
 use super::{ActiveProvider, OnnxError, SessionOptions};
 
@@ -16,10 +16,30 @@ pub struct ModelSession {
     pub name: String,
     /// Why each provider tried before `provider` was passed over (empty when the first worked).
     pub fallbacks: Vec<String>,
-    /// Wall time spent inside `Session::run` so far (callers add to it around each run).
+    /// Wall time spent inside [`ModelSession::run`] so far.
     pub busy: std::time::Duration,
-    /// Calls of `Session::run` so far (callers count them with `busy`).
+    /// Calls of [`ModelSession::run`] so far.
     pub runs: u64,
+}
+
+impl ModelSession {
+    /// Runs the model on `inputs` and hands its outputs to `read`; the call's time goes into
+    /// `busy` and `runs`, and any failure becomes an error naming the model.
+    pub fn run<'i, 'v: 'i, const N: usize, T>(
+        &mut self,
+        inputs: impl Into<SessionInputs<'i, 'v, N>>,
+        read: impl FnOnce(&SessionOutputs) -> Result<T, OnnxError>,
+    ) -> Result<T, OnnxError> {
+        let start = std::time::Instant::now();
+        let name = &self.name;
+        let outputs =
+            self.session.run(inputs).map_err(|e| OnnxError::Run { model: name.clone(), message: e.to_string() })?;
+        let result = read(&outputs);
+        drop(outputs);
+        self.busy += start.elapsed();
+        self.runs += 1;
+        result
+    }
 }
 
 impl std::fmt::Debug for ModelSession {

@@ -207,15 +207,14 @@ fn infer<const N: usize>(
 ) -> Result<[ArrayD<f32>; N], OnnxError> {
     let name = net.name.clone();
     let tensor = TensorRef::from_array_view(input).map_err(|e| run_error(&name, e))?;
-    let start = std::time::Instant::now();
-    let outputs = net.session.run(ort::inputs![tensor]).map_err(|e| run_error(&name, e))?;
-    net.busy += start.elapsed();
-    let mut arrays = Vec::with_capacity(N);
-    for output in names {
-        let value = outputs.get(output).ok_or_else(|| run_error(&name, format!("no output `{output}`")))?;
-        arrays.push(value.try_extract_array::<f32>().map_err(|e| run_error(&name, e))?.to_owned());
-    }
-    arrays.try_into().map_err(|_| run_error(&name, "output count differs from the names asked for"))
+    net.run(ort::inputs![tensor], |outputs| {
+        let mut arrays = Vec::with_capacity(N);
+        for output in names {
+            let value = outputs.get(output).ok_or_else(|| run_error(&name, format!("no output `{output}`")))?;
+            arrays.push(value.try_extract_array::<f32>().map_err(|e| run_error(&name, e))?.to_owned());
+        }
+        arrays.try_into().map_err(|_| run_error(&name, "output count differs from the names asked for"))
+    })
 }
 
 /// Images of one size as the networks' `[N, W, H, 3]` input.
