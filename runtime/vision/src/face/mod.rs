@@ -4,6 +4,7 @@
 
 pub mod align;
 pub mod mtcnn;
+mod resample;
 pub mod tracker;
 
 use serde::{Deserialize, Serialize};

@@ -9,12 +9,13 @@
 use std::path::Path;
 
 use image::RgbImage;
-use image::imageops::{FilterType, resize};
-use ndarray::{Array4, ArrayD};
+use ndarray::ArrayViewD;
+use ort::session::SessionOutputs;
 use ort::value::TensorRef;
 
 use emoedge_inference::onnx::{self, ActiveProvider, ModelSession, OnnxError, SessionOptions, open_session};
 
+use super::resample::Resampler;
 use super::{BBox, Face};
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -41,6 +42,35 @@ pub struct Mtcnn {
     rnet: ModelSession,
     onet: ModelSession,
     options: DetectorOptions,
+    /// The pyramid of the resolution seen last: computed once per stream resolution.
+    pyramid: Pyramid,
+    resample: Resampler,
+    /// The networks' input, reused call after call.
+    input: Vec<f32>,
+}
+
+/// P-Net's pyramid for one frame size: each level's scale and size.
+#[derive(Debug, Default, Clone, PartialEq)]
+struct Pyramid {
+    frame: (u32, u32),
+    levels: Vec<(f32, u32, u32)>,
+}
+
+impl Pyramid {
+    /// Levels from the scale that maps `min_face_size` to P-Net's 12-pixel window down to the
+    /// last whose shorter side still holds that window.
+    fn new(frame: (u32, u32), options: &DetectorOptions) -> Self {
+        let (w, h) = (frame.0 as f32, frame.1 as f32);
+        let mut scale = 12.0 / options.min_face_size;
+        let mut min_layer = w.min(h) * scale;
+        let mut levels = Vec::new();
+        while min_layer >= 12.0 {
+            levels.push((scale, (w * scale).ceil() as u32, (h * scale).ceil() as u32));
+            scale *= options.scale_factor;
+            min_layer *= options.scale_factor;
+        }
+        Self { frame, levels }
+    }
 }
 
 /// A candidate box with its score and the regression the network proposes for it.
@@ -56,7 +86,15 @@ impl Mtcnn {
     pub fn load(dir: &Path, sessions: &SessionOptions, options: DetectorOptions) -> Result<Self, OnnxError> {
         let env = onnx::environment(None)?;
         let open = |name: &str| open_session(env, &dir.join(format!("{name}.onnx")), sessions);
-        Ok(Self { pnet: open("pnet")?, rnet: open("rnet")?, onet: open("onet")?, options })
+        Ok(Self {
+            pnet: open("pnet")?,
+            rnet: open("rnet")?,
+            onet: open("onet")?,
+            options,
+            pyramid: Pyramid::default(),
+            resample: Resampler::default(),
+            input: Vec::new(),
+        })
     }
 
     /// The provider the detector's sessions run on.
@@ -95,32 +133,36 @@ impl Mtcnn {
 
     /// Stage 1: P-Net over the pyramid.
     fn propose(&mut self, image: &RgbImage) -> Result<Vec<Candidate>, OnnxError> {
-        let (w, h) = (image.width() as f32, image.height() as f32);
-        let mut scale = 12.0 / self.options.min_face_size;
-        let mut min_layer = w.min(h) * scale;
+        let frame = (image.width(), image.height());
+        if self.pyramid.frame != frame {
+            self.pyramid = Pyramid::new(frame, &self.options);
+        }
+        let threshold = self.options.thresholds[0];
         let mut all = Vec::new();
-        while min_layer >= 12.0 {
-            let (sw, sh) = ((w * scale).ceil() as u32, (h * scale).ceil() as u32);
-            let input = transposed_input(&[resize(image, sw, sh, FilterType::Triangle)], sw, sh);
-            let [reg, prob] = infer(&mut self.pnet, &input, ["conv2d_4", "softmax"])?;
-            let mut level = Vec::new();
-            let (cells_x, cells_y) = (prob.shape()[1], prob.shape()[2]);
-            for x in 0..cells_x {
-                for y in 0..cells_y {
-                    let score = prob[[0, x, y, 1]];
-                    if score >= self.options.thresholds[0] {
-                        let cell = |offset: f32, i: usize| ((2.0 * i as f32 + offset) / scale).trunc();
-                        level.push(Candidate {
-                            b: [cell(1.0, x), cell(1.0, y), cell(12.0, x), cell(12.0, y)],
-                            score,
-                            reg: std::array::from_fn(|k| reg[[0, x, y, k]]),
-                        });
+        for &(scale, sw, sh) in &self.pyramid.levels {
+            let shape = [1, sw as usize, sh as usize, 3];
+            self.input.resize(shape.iter().product(), 0.0);
+            self.resample.level(image, sw, sh, &mut self.input).map_err(|e| run_error("pnet.onnx", e))?;
+            let level = infer(&mut self.pnet, shape, &self.input, |outputs| {
+                let [reg, prob] = outputs_named(outputs, "pnet.onnx", ["conv2d_4", "softmax"])?;
+                let mut level = Vec::new();
+                let (cells_x, cells_y) = (prob.shape()[1], prob.shape()[2]);
+                for x in 0..cells_x {
+                    for y in 0..cells_y {
+                        let score = prob[[0, x, y, 1]];
+                        if score >= threshold {
+                            let cell = |offset: f32, i: usize| ((2.0 * i as f32 + offset) / scale).trunc();
+                            level.push(Candidate {
+                                b: [cell(1.0, x), cell(1.0, y), cell(12.0, x), cell(12.0, y)],
+                                score,
+                                reg: std::array::from_fn(|k| reg[[0, x, y, k]]),
+                            });
+                        }
                     }
                 }
-            }
+                Ok(level)
+            })?;
             all.extend(nms(&level, 0.5, Overlap::Union).into_iter().map(|i| level[i]));
-            scale *= self.options.scale_factor;
-            min_layer *= self.options.scale_factor;
         }
         let kept = nms(&all, 0.7, Overlap::Union);
         Ok(kept
@@ -135,6 +177,23 @@ impl Mtcnn {
             .collect())
     }
 
+    /// The candidates' boxes cut to `side`×`side` as one batch of network input in `self.input`.
+    fn crops(
+        &mut self,
+        image: &RgbImage,
+        candidates: &[Candidate],
+        side: u32,
+        model: &str,
+    ) -> Result<[usize; 4], OnnxError> {
+        let shape = [candidates.len(), side as usize, side as usize, 3];
+        let one = shape[1] * shape[2] * 3;
+        self.input.resize(shape.iter().product(), 0.0);
+        for (c, slot) in candidates.iter().zip(self.input.chunks_exact_mut(one)) {
+            self.resample.box_crop(image, &c.b, side, slot).map_err(|e| run_error(model, e))?;
+        }
+        Ok(shape)
+    }
+
     /// Stage 2: R-Net on 24×24 crops of all candidates, in one call.
     fn refine(&mut self, image: &RgbImage, candidates: Vec<Candidate>) -> Result<Vec<Candidate>, OnnxError> {
         let candidates: Vec<Candidate> =
@@ -142,12 +201,19 @@ impl Mtcnn {
         if candidates.is_empty() {
             return Ok(candidates);
         }
-        let crops: Vec<RgbImage> = candidates.iter().map(|c| box_crop(image, &c.b, 24)).collect();
-        let [reg, prob] = infer(&mut self.rnet, &transposed_input(&crops, 24, 24), ["dense_2", "softmax_1"])?;
-        let passed: Vec<Candidate> = (0..candidates.len())
-            .filter(|&k| prob[[k, 1]] > self.options.thresholds[1])
-            .map(|k| Candidate { b: candidates[k].b, score: prob[[k, 1]], reg: std::array::from_fn(|j| reg[[k, j]]) })
-            .collect();
+        let shape = self.crops(image, &candidates, 24, "rnet.onnx")?;
+        let threshold = self.options.thresholds[1];
+        let passed = infer(&mut self.rnet, shape, &self.input, |outputs| {
+            let [reg, prob] = outputs_named(outputs, "rnet.onnx", ["dense_2", "softmax_1"])?;
+            Ok((0..candidates.len())
+                .filter(|&k| prob[[k, 1]] > threshold)
+                .map(|k| Candidate {
+                    b: candidates[k].b,
+                    score: prob[[k, 1]],
+                    reg: std::array::from_fn(|j| reg[[k, j]]),
+                })
+                .collect::<Vec<_>>())
+        })?;
         Ok(nms(&passed, 0.7, Overlap::Union)
             .into_iter()
             .map(|i| Candidate { b: square(regress(&passed[i])), ..passed[i] })
@@ -164,23 +230,26 @@ impl Mtcnn {
         if candidates.is_empty() {
             return Ok(Vec::new());
         }
-        let crops: Vec<RgbImage> = candidates.iter().map(|c| box_crop(image, &c.b, 48)).collect();
-        let [reg, points, prob] =
-            infer(&mut self.onet, &transposed_input(&crops, 48, 48), ["dense_5", "dense_6", "softmax_2"])?;
-        let mut passed = Vec::new();
-        let mut landmarks = Vec::new();
-        for (k, c) in candidates.iter().enumerate() {
-            let score = prob[[k, 1]];
-            if score <= self.options.thresholds[2] {
-                continue;
+        let shape = self.crops(image, &candidates, 48, "onet.onnx")?;
+        let threshold = self.options.thresholds[2];
+        let (passed, landmarks) = infer(&mut self.onet, shape, &self.input, |outputs| {
+            let [reg, points, prob] = outputs_named(outputs, "onet.onnx", ["dense_5", "dense_6", "softmax_2"])?;
+            let mut passed = Vec::new();
+            let mut landmarks: Vec<[[f32; 2]; 5]> = Vec::new();
+            for (k, c) in candidates.iter().enumerate() {
+                let score = prob[[k, 1]];
+                if score <= threshold {
+                    continue;
+                }
+                let (bw, bh) = (c.b[2] - c.b[0] + 1.0, c.b[3] - c.b[1] + 1.0);
+                landmarks.push(std::array::from_fn(|i| {
+                    [bw * points[[k, i]] + c.b[0] - 1.0, bh * points[[k, i + 5]] + c.b[1] - 1.0]
+                }));
+                let candidate = Candidate { b: c.b, score, reg: std::array::from_fn(|j| reg[[k, j]]) };
+                passed.push(Candidate { b: regress(&candidate), ..candidate });
             }
-            let (bw, bh) = (c.b[2] - c.b[0] + 1.0, c.b[3] - c.b[1] + 1.0);
-            landmarks.push(std::array::from_fn(|i| {
-                [bw * points[[k, i]] + c.b[0] - 1.0, bh * points[[k, i + 5]] + c.b[1] - 1.0]
-            }));
-            let candidate = Candidate { b: c.b, score, reg: std::array::from_fn(|j| reg[[k, j]]) };
-            passed.push(Candidate { b: regress(&candidate), ..candidate });
-        }
+            Ok((passed, landmarks))
+        })?;
         Ok(nms(&passed, 0.7, Overlap::Min)
             .into_iter()
             .map(|i| {
@@ -199,52 +268,29 @@ fn run_error(model: &str, e: impl std::fmt::Display) -> OnnxError {
     OnnxError::Run { model: model.to_string(), message: e.to_string() }
 }
 
-/// Runs one network on `input` and returns the named outputs (small: scores and offsets).
-fn infer<const N: usize>(
+/// Runs one network on `input` of `shape` and hands its outputs to `read`.
+fn infer<T>(
     net: &mut ModelSession,
-    input: &Array4<f32>,
+    shape: [usize; 4],
+    input: &[f32],
+    read: impl FnOnce(&SessionOutputs) -> Result<T, OnnxError>,
+) -> Result<T, OnnxError> {
+    let tensor = TensorRef::from_array_view((shape, input)).map_err(|e| run_error(&net.name, e))?;
+    net.run(ort::inputs![tensor], read)
+}
+
+/// The outputs `names` of `model` as arrays (views into ONNX Runtime's memory).
+fn outputs_named<'o, const N: usize>(
+    outputs: &'o SessionOutputs,
+    model: &str,
     names: [&str; N],
-) -> Result<[ArrayD<f32>; N], OnnxError> {
-    let name = net.name.clone();
-    let tensor = TensorRef::from_array_view(input).map_err(|e| run_error(&name, e))?;
-    net.run(ort::inputs![tensor], |outputs| {
-        let mut arrays = Vec::with_capacity(N);
-        for output in names {
-            let value = outputs.get(output).ok_or_else(|| run_error(&name, format!("no output `{output}`")))?;
-            arrays.push(value.try_extract_array::<f32>().map_err(|e| run_error(&name, e))?.to_owned());
-        }
-        arrays.try_into().map_err(|_| run_error(&name, "output count differs from the names asked for"))
-    })
-}
-
-/// Images of one size as the networks' `[N, W, H, 3]` input.
-fn transposed_input(images: &[RgbImage], w: u32, h: u32) -> Array4<f32> {
-    let mut input = Array4::<f32>::zeros((images.len(), w as usize, h as usize, 3));
-    for (n, img) in images.iter().enumerate() {
-        for (x, y, pixel) in img.enumerate_pixels() {
-            for c in 0..3 {
-                input[[n, x as usize, y as usize, c]] = (pixel.0[c] as f32 - 127.5) * 0.0078125;
-            }
-        }
+) -> Result<[ArrayViewD<'o, f32>; N], OnnxError> {
+    let mut arrays = Vec::with_capacity(N);
+    for output in names {
+        let value = outputs.get(output).ok_or_else(|| run_error(model, format!("no output `{output}`")))?;
+        arrays.push(value.try_extract_array::<f32>().map_err(|e| run_error(model, e))?);
     }
-    input
-}
-
-/// The box `b` (inclusive pixel corners, 1-based as in the original MTCNN) cut out with black
-/// outside the image, resized to `side`×`side`.
-fn box_crop(image: &RgbImage, b: &[f32; 4], side: u32) -> RgbImage {
-    let (x0, y0) = (b[0] as i64 - 1, b[1] as i64 - 1);
-    let (w, h) = ((b[2] - b[0] + 1.0) as u32, (b[3] - b[1] + 1.0) as u32);
-    let mut patch = RgbImage::new(w, h);
-    for py in 0..h {
-        for px in 0..w {
-            let (sx, sy) = (x0 + px as i64, y0 + py as i64);
-            if sx >= 0 && sy >= 0 && (sx as u32) < image.width() && (sy as u32) < image.height() {
-                patch.put_pixel(px, py, *image.get_pixel(sx as u32, sy as u32));
-            }
-        }
-    }
-    resize(&patch, side, side, FilterType::Triangle)
+    arrays.try_into().map_err(|_| run_error(model, "output count differs from the names asked for"))
 }
 
 /// Applies a candidate's box regression (offsets relative to the inclusive box size).
