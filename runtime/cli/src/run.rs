@@ -41,6 +41,10 @@ pub struct RunArgs {
     /// Encode each track's face every N-th frame.
     #[arg(long, default_value_t = EngineOptions::default().interval, value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub interval: u32,
+    /// Run the face detector every N-th frame and follow the faces with O-Net in between
+    /// (1 = detect on every frame).
+    #[arg(long, default_value_t = AnalyzerSettings::default().detect_interval, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub detect_interval: u32,
     /// Weight of a track's previous probabilities in the moving average (0 = none, < 1).
     #[arg(long, default_value_t = EngineOptions::default().smoothing)]
     pub smoothing: f32,
@@ -76,6 +80,7 @@ fn emotiondetect(args: &RunArgs) -> anyhow::Result<gst::Element> {
         .property("execution-provider", session.provider)
         .property("device-id", session.device_id)
         .property("interval", args.interval)
+        .property("detect-interval", args.detect_interval)
         .property("smoothing", f64::from(args.smoothing))
         .property("face-source", args.face_source)
         .property("async", args.asynchronous);
@@ -222,8 +227,9 @@ impl Summary {
         let ns = |field: &str| self.stats.as_ref().and_then(|s| s.get::<u64>(field).ok()).unwrap_or(0) as f64 / 1e9;
         let (detector, frame, clip) = (ns("detector-ort-ns"), ns("frame-model-ort-ns"), ns("clip-model-ort-ns"));
         let share = |t: f64| 100.0 * t / seconds.max(1e-9);
+        let detections = self.stats.as_ref().and_then(|s| s.get::<u64>("detections").ok()).unwrap_or(0);
         println!(
-            "{} frames in {seconds:.2} s ({:.1} frames/s) on {}; {tracks} track(s) with results",
+            "{} frames in {seconds:.2} s ({:.1} frames/s) on {}; {tracks} track(s) with results; face detector ran on {detections} frames",
             self.frames,
             self.frames as f64 / seconds.max(1e-9),
             self.provider

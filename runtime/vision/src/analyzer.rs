@@ -10,6 +10,11 @@ use emoedge_inference::model::{EmotionModel, Precision};
 use emoedge_inference::onnx::{ActiveProvider, OnnxError, SessionOptions};
 
 use crate::capture::{CaptureError, CaptureOptions, CropTracker, FaceCapture};
+
+/// The runtime's default `detect_interval` (element property `detect-interval`, CLI
+/// `--detect-interval`): the full detector every N-th frame, O-Net following faces in between.
+/// Chosen by measurement on the sample media (`cargo bench -p emoedge-cli --bench speed`).
+pub const DEFAULT_DETECT_INTERVAL: u32 = 5;
 use crate::face::{AlignedCrop, BBox, DetectorOptions, Face};
 use crate::video::Frame;
 
@@ -47,6 +52,8 @@ pub struct AnalyzerSettings {
     pub face_source: FaceSource,
     /// Smallest face side in pixels that is detected or accepted from upstream.
     pub min_face_size: f32,
+    /// The built-in detector runs every N-th frame; faces are followed in between.
+    pub detect_interval: u32,
     /// T the caller expects; 0 = whatever the bundle has.
     pub clip_length: usize,
 }
@@ -60,6 +67,7 @@ impl Default for AnalyzerSettings {
             engine: EngineOptions::default(),
             face_source: FaceSource::default(),
             min_face_size: DetectorOptions::default().min_face_size,
+            detect_interval: DEFAULT_DETECT_INTERVAL,
             clip_length: 0,
         }
     }
@@ -102,6 +110,8 @@ pub struct Analyzer {
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct Timing {
     pub detector: Duration,
+    /// Frames on which the full face detector ran (the others followed known faces).
+    pub detections: u64,
     pub engine: EngineStats,
 }
 
@@ -121,8 +131,12 @@ impl Analyzer {
         let capture = match settings.face_source {
             FaceSource::Builtin => {
                 let detector = DetectorOptions { min_face_size: settings.min_face_size, ..Default::default() };
-                let options =
-                    CaptureOptions { session: settings.session.clone(), detector, ..CaptureOptions::new(crop.size) };
+                let options = CaptureOptions {
+                    session: settings.session.clone(),
+                    detector,
+                    detect_interval: settings.detect_interval,
+                    ..CaptureOptions::new(crop.size)
+                };
                 Capture::Detector(Box::new(FaceCapture::open(&options)?))
             }
             FaceSource::Upstream => Capture::Boxes(CropTracker::new(crop, tracker)),
@@ -147,11 +161,11 @@ impl Analyzer {
     }
 
     pub fn timing(&self) -> Timing {
-        let detector = match &self.capture {
-            Capture::Detector(capture) => capture.detector().busy(),
-            Capture::Boxes(_) => Duration::ZERO,
+        let (detector, detections) = match &self.capture {
+            Capture::Detector(capture) => (capture.detector().busy(), capture.detections()),
+            Capture::Boxes(_) => (Duration::ZERO, 0),
         };
-        Timing { detector, engine: self.engine.stats() }
+        Timing { detector, detections, engine: self.engine.stats() }
     }
 
     /// Finds (or takes) the faces of `frame` and returns each with its track's emotion. With

@@ -9,7 +9,7 @@ use emoedge_inference::onnx::{OnnxError, SessionOptions};
 use image::RgbImage;
 
 use crate::face::tracker::TrackerOptions;
-use crate::face::{AlignedCrop, DetectorOptions, Face, IouTracker, Mtcnn, aligned_crop};
+use crate::face::{AlignedCrop, BBox, DetectorOptions, Face, IouTracker, Mtcnn, aligned_crop};
 use crate::video::Frame;
 
 /// One face of one frame, with its track and its model-ready crop.
@@ -56,6 +56,11 @@ impl CropTracker {
             })
             .collect()
     }
+
+    /// The boxes of the tracks that had a face in the last frame.
+    pub fn current_boxes(&self) -> Vec<BBox> {
+        self.tracker.tracks().iter().filter(|t| t.missed == 0).map(|t| t.bbox).collect()
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -77,6 +82,9 @@ pub struct CaptureOptions {
     pub detector: DetectorOptions,
     pub crop: AlignedCrop,
     pub tracker: TrackerOptions,
+    /// Run the full detector every N-th frame and follow the faces found with O-Net alone in
+    /// between (1 = detect on every frame, what training data is cut with).
+    pub detect_interval: u32,
 }
 
 impl CaptureOptions {
@@ -88,14 +96,25 @@ impl CaptureOptions {
             detector: DetectorOptions::default(),
             crop: AlignedCrop::new(crop_size),
             tracker: TrackerOptions::default(),
+            detect_interval: 1,
         }
     }
 }
 
-/// The runtime's own face capture: MTCNN, then [`CropTracker`].
+/// The runtime's own face capture: MTCNN, then [`CropTracker`]. Like DeepStream's `nvinfer`
+/// `interval` with a tracker, the full detector (P-Net's pyramid, R-Net, O-Net) runs every
+/// `detect_interval`-th frame; in between, each face of the last frame is followed with O-Net on
+/// its last box, which moves the box with the face and renews its landmarks at a fraction of the
+/// cost. A face that O-Net loses, or two faces that collapse onto one, make that frame a
+/// detection frame at once. While no face is tracked the detector runs on every frame; a face
+/// entering beside tracked ones waits for the next detection frame.
 pub struct FaceCapture {
     detector: Mtcnn,
     tracks: CropTracker,
+    detect_interval: u32,
+    /// Frames since the last full detection.
+    since_detection: u32,
+    detections: u64,
 }
 
 impl FaceCapture {
@@ -104,16 +123,52 @@ impl FaceCapture {
         let dir = options.detector_dir.clone().or_else(emoedge_inference::assets::detector_dir);
         let dir = dir.ok_or(CaptureError::NoDetector)?;
         let detector = Mtcnn::load(&dir, &options.session, options.detector)?;
-        Ok(Self { detector, tracks: CropTracker::new(options.crop, options.tracker) })
+        Ok(Self {
+            detector,
+            tracks: CropTracker::new(options.crop, options.tracker),
+            detect_interval: options.detect_interval.max(1),
+            since_detection: 0,
+            detections: 0,
+        })
     }
 
     pub fn detector(&self) -> &Mtcnn {
         &self.detector
     }
 
-    /// Detects the faces of `frame`, assigns track ids and cuts their crops.
+    /// Frames on which the full detector ran so far.
+    pub fn detections(&self) -> u64 {
+        self.detections
+    }
+
+    /// Finds the faces of `frame` (detected or followed), assigns track ids and cuts their crops.
     pub fn process(&mut self, frame: &Frame) -> Result<Vec<CapturedFace>, OnnxError> {
-        let faces = self.detector.detect(&frame.image)?;
+        let faces = match self.follow(frame)? {
+            Some(faces) => faces,
+            None => {
+                self.since_detection = 0;
+                self.detections += 1;
+                self.detector.detect(&frame.image)?
+            }
+        };
+        self.since_detection += 1;
         Ok(self.tracks.assign(frame, faces))
+    }
+
+    /// The last frame's faces followed into `frame`; `None` when this frame needs the detector.
+    fn follow(&mut self, frame: &Frame) -> Result<Option<Vec<Face>>, OnnxError> {
+        if self.detections == 0 || self.since_detection >= self.detect_interval {
+            return Ok(None);
+        }
+        let previous = self.tracks.current_boxes();
+        if previous.is_empty() {
+            // Nothing to follow: look on every frame, so a face entering an empty view gets
+            // its results without waiting for the next detection frame.
+            return Ok(None);
+        }
+        let followed: Option<Vec<Face>> = self.detector.follow(&frame.image, &previous)?.into_iter().collect();
+        let Some(faces) = followed else { return Ok(None) };
+        let collapsed = faces.iter().enumerate().any(|(i, a)| faces[i + 1..].iter().any(|b| a.bbox.iou(&b.bbox) > 0.5));
+        Ok((!collapsed).then_some(faces))
     }
 }

@@ -103,6 +103,14 @@ impl ObjectImpl for EmotionDetect {
                     .default_value(d.engine.interval)
                     .mutable_ready()
                     .build(),
+                glib::ParamSpecUInt::builder("detect-interval")
+                    .nick("Detection interval")
+                    .blurb("Run the built-in face detector every N-th frame and follow the faces with O-Net in between (1 = detect on every frame)")
+                    .minimum(1)
+                    .maximum(1000)
+                    .default_value(d.detect_interval)
+                    .mutable_ready()
+                    .build(),
                 glib::ParamSpecUInt::builder("clip-length")
                     .nick("Clip length")
                     .blurb("Encodings per clip; 0 = the model's T (a different value is refused at start)")
@@ -168,6 +176,7 @@ impl ObjectImpl for EmotionDetect {
             }
             "device-id" => a.session.device_id = value.get().unwrap_or(d.session.device_id),
             "interval" => a.engine.interval = value.get().unwrap_or(d.engine.interval),
+            "detect-interval" => a.detect_interval = value.get().unwrap_or(d.detect_interval),
             "clip-length" => a.clip_length = value.get::<u32>().map_or(d.clip_length, |v| v as usize),
             "smoothing" => a.engine.smoothing = value.get::<f64>().map_or(d.engine.smoothing, |v| v as f32),
             "min-face-size" => a.min_face_size = value.get::<u32>().map_or(d.min_face_size, |v| v as f32),
@@ -189,6 +198,7 @@ impl ObjectImpl for EmotionDetect {
             "engine-cache-dir" => path(&a.session.tensorrt.engine_cache_dir),
             "device-id" => a.session.device_id.to_value(),
             "interval" => a.engine.interval.to_value(),
+            "detect-interval" => a.detect_interval.to_value(),
             "clip-length" => (a.clip_length as u32).to_value(),
             "smoothing" => f64::from(a.engine.smoothing).to_value(),
             "min-face-size" => (a.min_face_size as u32).to_value(),

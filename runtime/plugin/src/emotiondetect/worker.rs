@@ -23,6 +23,7 @@ pub struct Stats {
     analyzed: AtomicU64,
     faces_encoded: AtomicU64,
     clips_classified: AtomicU64,
+    detections: AtomicU64,
     detector_ns: AtomicU64,
     frame_model_ns: AtomicU64,
     clip_model_ns: AtomicU64,
@@ -39,6 +40,7 @@ impl Stats {
         self.analyzed.fetch_add(1, Ordering::Relaxed);
         self.faces_encoded.store(timing.engine.faces_encoded, Ordering::Relaxed);
         self.clips_classified.store(timing.engine.clips_classified, Ordering::Relaxed);
+        self.detections.store(timing.detections, Ordering::Relaxed);
         self.detector_ns.store(ns(timing.detector), Ordering::Relaxed);
         self.frame_model_ns.store(ns(timing.engine.frame_model), Ordering::Relaxed);
         self.clip_model_ns.store(ns(timing.engine.clip_model), Ordering::Relaxed);
@@ -52,6 +54,7 @@ impl Stats {
             .field("analyzed-frames", get(&self.analyzed))
             .field("faces-encoded", get(&self.faces_encoded))
             .field("clips-classified", get(&self.clips_classified))
+            .field("detections", get(&self.detections))
             .field("detector-ort-ns", get(&self.detector_ns))
             .field("frame-model-ort-ns", get(&self.frame_model_ns))
             .field("clip-model-ort-ns", get(&self.clip_model_ns))

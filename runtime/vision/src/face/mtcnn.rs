@@ -117,18 +117,26 @@ impl Mtcnn {
         let candidates = self.propose(image)?;
         let candidates = self.refine(image, candidates)?;
         let mut faces = self.output(image, candidates)?;
-        let (w, h) = (image.width() as f32, image.height() as f32);
-        faces.retain(|f| f.bbox.width().max(f.bbox.height()) >= self.options.min_face_size);
-        for face in &mut faces {
-            face.bbox = BBox {
-                x1: face.bbox.x1.max(0.0),
-                y1: face.bbox.y1.max(0.0),
-                x2: face.bbox.x2.min(w),
-                y2: face.bbox.y2.min(h),
-            };
-        }
+        faces.retain(|f| self.big_enough(f));
         faces.sort_by(|a, b| b.score.total_cmp(&a.score));
         Ok(faces)
+    }
+
+    /// Follows known faces into `image` without searching it: O-Net alone on each box of
+    /// `previous` (a face moves little between frames, and O-Net's box regression recentres it),
+    /// giving each its new box, landmarks and score — or `None` where O-Net no longer sees a
+    /// face there (it left, turned away or moved too far): the caller should detect again.
+    pub fn follow(&mut self, image: &RgbImage, previous: &[BBox]) -> Result<Vec<Option<Face>>, OnnxError> {
+        let candidates: Vec<Candidate> = previous
+            .iter()
+            .map(|b| Candidate { b: square([b.x1, b.y1, b.x2, b.y2]), score: 1.0, reg: [0.0; 4] })
+            .collect();
+        let faces = self.onet(image, &candidates)?;
+        Ok(faces.into_iter().map(|face| face.filter(|f| self.big_enough(f))).collect())
+    }
+
+    fn big_enough(&self, face: &Face) -> bool {
+        face.bbox.width().max(face.bbox.height()) >= self.options.min_face_size
     }
 
     /// Stage 1: P-Net over the pyramid.
@@ -222,45 +230,48 @@ impl Mtcnn {
 
     /// Stage 3: O-Net on 48×48 crops, in one call: final boxes, scores and landmarks.
     fn output(&mut self, image: &RgbImage, candidates: Vec<Candidate>) -> Result<Vec<Face>, OnnxError> {
-        let candidates: Vec<Candidate> = candidates
-            .into_iter()
-            .map(|c| Candidate { b: c.b.map(f32::trunc), ..c })
-            .filter(|c| c.b[2] > c.b[0] && c.b[3] > c.b[1])
+        let passed: Vec<Face> = self.onet(image, &candidates)?.into_iter().flatten().collect();
+        let boxes: Vec<Candidate> = passed
+            .iter()
+            .map(|f| Candidate { b: [f.bbox.x1, f.bbox.y1, f.bbox.x2, f.bbox.y2], score: f.score, reg: [0.0; 4] })
             .collect();
-        if candidates.is_empty() {
-            return Ok(Vec::new());
+        Ok(nms(&boxes, 0.7, Overlap::Min).into_iter().map(|i| passed[i].clone()).collect())
+    }
+
+    /// O-Net on each candidate's box (truncated to whole pixels): the face it finds there, box
+    /// regressed and clamped to the image, or `None` below O-Net's threshold.
+    fn onet(&mut self, image: &RgbImage, candidates: &[Candidate]) -> Result<Vec<Option<Face>>, OnnxError> {
+        let candidates: Vec<Candidate> =
+            candidates.iter().map(|c| Candidate { b: c.b.map(f32::trunc), ..*c }).collect();
+        let valid = |c: &Candidate| c.b[2] > c.b[0] && c.b[3] > c.b[1];
+        let cut: Vec<Candidate> = candidates.iter().copied().filter(valid).collect();
+        if cut.is_empty() {
+            return Ok(vec![None; candidates.len()]);
         }
-        let shape = self.crops(image, &candidates, 48, "onet.onnx")?;
+        let shape = self.crops(image, &cut, 48, "onet.onnx")?;
         let threshold = self.options.thresholds[2];
-        let (passed, landmarks) = infer(&mut self.onet, shape, &self.input, |outputs| {
+        let (w, h) = (image.width() as f32, image.height() as f32);
+        let mut found = infer(&mut self.onet, shape, &self.input, |outputs| {
             let [reg, points, prob] = outputs_named(outputs, "onet.onnx", ["dense_5", "dense_6", "softmax_2"])?;
-            let mut passed = Vec::new();
-            let mut landmarks: Vec<[[f32; 2]; 5]> = Vec::new();
-            for (k, c) in candidates.iter().enumerate() {
-                let score = prob[[k, 1]];
-                if score <= threshold {
-                    continue;
-                }
-                let (bw, bh) = (c.b[2] - c.b[0] + 1.0, c.b[3] - c.b[1] + 1.0);
-                landmarks.push(std::array::from_fn(|i| {
-                    [bw * points[[k, i]] + c.b[0] - 1.0, bh * points[[k, i + 5]] + c.b[1] - 1.0]
-                }));
-                let candidate = Candidate { b: c.b, score, reg: std::array::from_fn(|j| reg[[k, j]]) };
-                passed.push(Candidate { b: regress(&candidate), ..candidate });
-            }
-            Ok((passed, landmarks))
+            Ok(cut
+                .iter()
+                .enumerate()
+                .map(|(k, c)| {
+                    let score = prob[[k, 1]];
+                    (score > threshold).then(|| {
+                        let (bw, bh) = (c.b[2] - c.b[0] + 1.0, c.b[3] - c.b[1] + 1.0);
+                        let landmarks = std::array::from_fn(|i| {
+                            [bw * points[[k, i]] + c.b[0] - 1.0, bh * points[[k, i + 5]] + c.b[1] - 1.0]
+                        });
+                        let b = regress(&Candidate { b: c.b, score, reg: std::array::from_fn(|j| reg[[k, j]]) });
+                        let bbox = BBox { x1: b[0].max(0.0), y1: b[1].max(0.0), x2: b[2].min(w), y2: b[3].min(h) };
+                        Face { bbox, score, landmarks }
+                    })
+                })
+                .collect::<Vec<_>>()
+                .into_iter())
         })?;
-        Ok(nms(&passed, 0.7, Overlap::Min)
-            .into_iter()
-            .map(|i| {
-                let b = passed[i].b;
-                Face {
-                    bbox: BBox { x1: b[0], y1: b[1], x2: b[2], y2: b[3] },
-                    score: passed[i].score,
-                    landmarks: landmarks[i],
-                }
-            })
-            .collect())
+        Ok(candidates.iter().map(|c| if valid(c) { found.next().flatten() } else { None }).collect())
     }
 }
 
