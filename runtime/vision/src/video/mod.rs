@@ -158,9 +158,17 @@ impl VideoSource {
             .property("caps", &caps)
             .build()
             .map_err(|e| source_error(e.to_string()))?;
+        // Decoding and colour conversion run ahead of the filters (inference) in their own
+        // thread, a few frames at most: the two stages overlap instead of taking turns.
+        let ahead = gst::ElementFactory::make("queue")
+            .property("max-size-buffers", 4u32)
+            .property("max-size-bytes", 0u32)
+            .property("max-size-time", 0u64)
+            .build()
+            .map_err(|e| source_error(e.to_string()))?;
         let sink = gst_app::AppSink::builder().max_buffers(4).sync(false).build();
         let chain: Vec<&gst::Element> =
-            [&convert, &raw].into_iter().chain(&options.filters).chain([sink.upcast_ref()]).collect();
+            [&convert, &raw, &ahead].into_iter().chain(&options.filters).chain([sink.upcast_ref()]).collect();
         pipeline.add(&source).map_err(|e| source_error(e.to_string()))?;
         pipeline.add_many(chain.iter().copied()).map_err(|e| source_error(e.to_string()))?;
         gst::Element::link_many(chain.iter().copied()).map_err(|e| source_error(e.to_string()))?;
