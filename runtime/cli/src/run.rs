@@ -242,6 +242,9 @@ impl Summary {
             (seconds - detector - frame - clip).max(0.0),
             100.0 - share(detector) - share(frame) - share(clip)
         );
+        if let Some(placement) = self.stats.as_ref().and_then(|s| s.get::<String>("placement").ok()) {
+            println!("where the nodes ran (first call of each model): {placement}");
+        }
         println!("wrote {}/results.jsonl and a timeline-<track>.png per track", out.display());
     }
 }

@@ -45,3 +45,16 @@ fn missing_and_corrupt_models_are_named() {
     assert!(matches!(err, OnnxError::ModelInvalid { .. }), "{err}");
     assert!(err.to_string().contains("corrupt.onnx") && err.to_string().contains("not a valid ONNX model"));
 }
+
+#[test]
+fn the_first_call_tells_where_every_node_ran() {
+    let mut session = open(Provider::Cpu).unwrap();
+    assert!(session.placement.is_none(), "nothing ran yet");
+    let input = ndarray::Array4::<f32>::zeros((1, 48, 48, 3));
+    let tensor = ort::value::TensorRef::from_array_view(&input).unwrap();
+    session.run(ort::inputs![tensor], |_| Ok(())).unwrap();
+    let placement = session.placement.clone().expect("known after the first call").unwrap();
+    assert_eq!(placement.nodes.keys().collect::<Vec<_>>(), ["CPUExecutionProvider"], "{placement}");
+    assert!(placement.nodes["CPUExecutionProvider"] >= 10, "O-Net has ten-odd kernels: {placement}");
+    assert_eq!(placement.elsewhere(ActiveProvider::Cpu), 0);
+}

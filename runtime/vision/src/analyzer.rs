@@ -7,7 +7,7 @@ use std::time::Duration;
 use emoedge_inference::bundle::BundleError;
 use emoedge_inference::engine::{EmotionEngine, EngineOptions, EngineStats, TrackEmotion};
 use emoedge_inference::model::{EmotionModel, Precision};
-use emoedge_inference::onnx::{ActiveProvider, OnnxError, SessionOptions};
+use emoedge_inference::onnx::{ActiveProvider, ModelSession, OnnxError, Placement, SessionOptions};
 
 use crate::capture::{CaptureError, CaptureOptions, CropTracker, FaceCapture};
 
@@ -104,6 +104,36 @@ pub struct Analyzer {
     engine: EmotionEngine<EmotionModel>,
     source: FaceSource,
     min_face_size: f32,
+    /// Sessions whose placement was already handed out by [`Analyzer::new_placements`].
+    placed: Vec<String>,
+}
+
+/// Where one session's nodes ran in its first call.
+#[derive(Debug, Clone)]
+pub struct SessionPlacement {
+    /// The model file, e.g. `pnet.onnx` or `frame.onnx`.
+    pub session: String,
+    /// The provider the session was opened on.
+    pub provider: ActiveProvider,
+    /// Nodes per provider, or why ONNX Runtime's profile could not be read.
+    pub placement: Result<Placement, String>,
+}
+
+impl SessionPlacement {
+    /// True when nodes run on another provider than the session's own (e.g. TensorRT left
+    /// some to CUDA or the CPU) or the placement is unknown.
+    pub fn is_split(&self) -> bool {
+        self.placement.as_ref().map_or(true, |p| p.elsewhere(self.provider) > 0)
+    }
+}
+
+impl std::fmt::Display for SessionPlacement {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.placement {
+            Ok(placement) => write!(f, "{} on {}: nodes ran {placement}", self.session, self.provider),
+            Err(reason) => write!(f, "{} on {}: placement unknown ({reason})", self.session, self.provider),
+        }
+    }
 }
 
 /// Wall time spent inside ONNX Runtime, per model, and the engine's work.
@@ -148,6 +178,7 @@ impl Analyzer {
             engine: EmotionEngine::new(model, settings.engine),
             source: settings.face_source,
             min_face_size: settings.min_face_size,
+            placed: Vec::new(),
         })
     }
 
@@ -158,6 +189,32 @@ impl Analyzer {
     /// The provider that runs the emotion model.
     pub fn provider(&self) -> ActiveProvider {
         self.model().frame.provider
+    }
+
+    /// The ONNX Runtime sessions in use: the detector's (with the built-in source), then the
+    /// emotion model's frame and clip parts.
+    fn sessions(&self) -> Vec<&ModelSession> {
+        let mut sessions = match &self.capture {
+            Capture::Detector(capture) => capture.detector().sessions().to_vec(),
+            Capture::Boxes(_) => Vec::new(),
+        };
+        sessions.extend([&self.model().frame, &self.model().clip]);
+        sessions
+    }
+
+    /// Placements that became known since the last call (each session's after its first call).
+    pub fn new_placements(&mut self) -> Vec<SessionPlacement> {
+        let fresh: Vec<SessionPlacement> = self
+            .sessions()
+            .into_iter()
+            .filter(|s| !self.placed.contains(&s.name))
+            .filter_map(|s| {
+                let placement = s.placement.clone()?;
+                Some(SessionPlacement { session: s.name.clone(), provider: s.provider, placement })
+            })
+            .collect();
+        self.placed.extend(fresh.iter().map(|p| p.session.clone()));
+        fresh
     }
 
     pub fn timing(&self) -> Timing {

@@ -2,10 +2,12 @@
 //! TensorRT → CUDA → CPU, and saying which provider actually serves each session.
 
 mod library;
+mod placement;
 mod provider;
 mod session;
 
 pub use library::{ORT_LIB_ENV, environment, locate};
+pub use placement::Placement;
 pub use provider::{ActiveProvider, ProfileShapes, Provider, SessionOptions, TensorRtOptions};
 pub use session::{ModelSession, open_session};
 

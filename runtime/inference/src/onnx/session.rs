@@ -6,7 +6,7 @@ use ort::environment::Environment;
 use ort::ep::ExecutionProviderDispatch;
 use ort::session::{Session, SessionInputs, SessionOutputs};
 
-use super::{ActiveProvider, OnnxError, SessionOptions};
+use super::{ActiveProvider, OnnxError, Placement, SessionOptions};
 
 /// A loaded model and the provider that runs it.
 pub struct ModelSession {
@@ -20,6 +20,11 @@ pub struct ModelSession {
     pub busy: std::time::Duration,
     /// Calls of [`ModelSession::run`] so far.
     pub runs: u64,
+    /// Where the nodes ran in the first call (from ONNX Runtime's profile of it); `None` before
+    /// it, or with the reason it could not be read.
+    pub placement: Option<Result<Placement, String>>,
+    /// The folder ONNX Runtime profiles the first call into; gone after it.
+    profiling: Option<tempfile::TempDir>,
 }
 
 impl ModelSession {
@@ -38,7 +43,18 @@ impl ModelSession {
         drop(outputs);
         self.busy += start.elapsed();
         self.runs += 1;
+        if let Some(dir) = self.profiling.take() {
+            self.placement = Some(self.end_profiling(dir));
+        }
         result
+    }
+
+    /// Stops profiling after the first call and counts where its nodes ran.
+    fn end_profiling(&mut self, dir: tempfile::TempDir) -> Result<Placement, String> {
+        let file = self.session.end_profiling().map_err(|e| e.to_string())?;
+        let json = std::fs::read_to_string(&file).map_err(|e| format!("cannot read {file}: {e}"))?;
+        drop(dir);
+        Placement::from_profile(&json)
     }
 }
 
@@ -59,7 +75,10 @@ pub fn open_session(env: &Environment, model: &Path, options: &SessionOptions) -
     let explicit_gpu = options.provider.chain().len() == 1 && options.provider.chain()[0] != ActiveProvider::Cpu;
     let mut reasons = Vec::new();
     for &candidate in options.provider.chain() {
-        match try_open(env, model, candidate, options, explicit_gpu) {
+        // ONNX Runtime profiles the first call, to tell where its nodes ran; the profile goes
+        // into a private temporary folder, deleted after it is read.
+        let profiling = tempfile::Builder::new().prefix("emoedge-ort-profile").tempdir().ok();
+        match try_open(env, model, candidate, options, explicit_gpu, profiling.as_ref()) {
             Ok(session) => {
                 let name = model.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or(shown);
                 return Ok(ModelSession {
@@ -69,6 +88,8 @@ pub fn open_session(env: &Environment, model: &Path, options: &SessionOptions) -
                     fallbacks: reasons,
                     busy: Default::default(),
                     runs: 0,
+                    placement: None,
+                    profiling,
                 });
             }
             Err(Attempt::Model(message)) => return Err(OnnxError::ModelInvalid { path: shown, message }),
@@ -90,6 +111,7 @@ fn try_open(
     candidate: ActiveProvider,
     options: &SessionOptions,
     explicit_gpu: bool,
+    profiling: Option<&tempfile::TempDir>,
 ) -> Result<Session, Attempt> {
     let provider_err = |e: &dyn std::fmt::Display| Attempt::Provider(e.to_string());
     let mut builder = Session::builder(env).map_err(|e| provider_err(&e))?;
@@ -101,8 +123,17 @@ fn try_open(
     if options.intra_threads > 0 {
         builder = builder.with_intra_threads(options.intra_threads).map_err(|e| provider_err(&e))?;
     }
-    if let Some(dispatch) = dispatch(candidate, options).map_err(Attempt::Provider)? {
-        builder = builder.with_execution_providers([dispatch]).map_err(|e| provider_err(&e))?;
+    if let Some(dir) = profiling {
+        builder = builder.with_profiling(dir.path().join("first-call")).map_err(|e| provider_err(&e))?;
+    }
+    if let Some(first) = dispatch(candidate, options).map_err(Attempt::Provider)? {
+        let mut providers = vec![first];
+        // Under `auto`, nodes TensorRT cannot take go to CUDA before the CPU (CUDA failing to
+        // register here only leaves them to the CPU).
+        if candidate == ActiveProvider::TensorRt && !explicit_gpu {
+            providers.extend(cuda(options).ok());
+        }
+        builder = builder.with_execution_providers(providers).map_err(|e| provider_err(&e))?;
         if explicit_gpu {
             builder = builder.with_disable_cpu_fallback().map_err(|e| provider_err(&e))?;
         }
@@ -118,14 +149,15 @@ fn try_open(
 fn dispatch(candidate: ActiveProvider, options: &SessionOptions) -> Result<Option<ExecutionProviderDispatch>, String> {
     match candidate {
         ActiveProvider::Cpu => Ok(None),
-        ActiveProvider::Cuda => cuda(options).map(Some),
+        ActiveProvider::Cuda => cuda(options).map(|ep| Some(ep.error_on_failure())),
         ActiveProvider::TensorRt => tensorrt(options).map(Some),
     }
 }
 
+/// CUDA's registration; the caller decides whether its failure fails the session.
 #[cfg(feature = "cuda")]
 fn cuda(options: &SessionOptions) -> Result<ExecutionProviderDispatch, String> {
-    Ok(ort::ep::CUDA::default().with_device_id(options.device_id).build().error_on_failure())
+    Ok(ort::ep::CUDA::default().with_device_id(options.device_id).build())
 }
 
 #[cfg(not(feature = "cuda"))]

@@ -1,7 +1,7 @@
 use std::path::PathBuf;
 use std::sync::{Arc, LazyLock, Mutex};
 
-use emoedge_inference::onnx::Provider;
+use emoedge_inference::onnx::{ActiveProvider, Provider};
 use emoedge_vision::analyzer::{Analyzer, AnalyzerSettings, FaceResult, FaceSource};
 use emoedge_vision::face::BBox;
 use emoedge_vision::video::{FORMATS, to_frame};
@@ -294,6 +294,26 @@ impl EmotionDetect {
         }
     }
 
+    /// Says where each session's nodes ran, once, after its first call: at warning level on a
+    /// GPU provider (what a Jetson user must see: "tensorrt" with nodes left to the CPU is a
+    /// slow pipeline), and as a bus warning when nodes left the session's provider.
+    fn report_placements(&self) {
+        for placement in lock(&self.stats).unreported_placements() {
+            if placement.provider == ActiveProvider::Cpu && !placement.is_split() {
+                gst::info!(CAT, imp = self, "{placement}");
+                continue;
+            }
+            gst::warning!(CAT, imp = self, "{placement}");
+            if placement.is_split() {
+                gst::element_imp_warning!(
+                    self,
+                    gst::ResourceError::Settings,
+                    ("{placement}: not all nodes run on {}", placement.provider)
+                );
+            }
+        }
+    }
+
     fn fail(&self, message: &str) -> gst::FlowError {
         gst::element_imp_error!(self, gst::StreamError::Failed, ("inference failed: {}", message));
         gst::FlowError::Error
@@ -403,7 +423,7 @@ impl BaseTransformImpl for EmotionDetect {
             Mode::Sync(analyzer) => {
                 let Job { frame, upstream } = job(buffer)?;
                 let faces = analyzer.analyze(&frame, &upstream).map_err(|e| self.fail(&e.to_string()))?;
-                lock(&self.stats).analyzed(analyzer.timing());
+                lock(&self.stats).analyzed(analyzer);
                 (faces, true)
             }
             Mode::Async(worker) => {
@@ -423,6 +443,7 @@ impl BaseTransformImpl for EmotionDetect {
         let mode = if upstream { AttachMode::Upstream { exact } } else { AttachMode::NewMetas };
         let labels = state.labels.clone();
         drop(guard);
+        self.report_placements();
         gst::trace!(CAT, imp = self, "frame {index}: {} faces", faces.len());
         self.attach(buffer, &faces, &labels, mode);
         Ok(gst::FlowSuccess::Ok)

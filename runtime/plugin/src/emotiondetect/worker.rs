@@ -2,12 +2,12 @@
 //! reading the `stats` property never waits for an inference) and the asynchronous worker that
 //! analyses frames on its own thread while buffers flow on.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 
-use emoedge_vision::analyzer::{Analyzer, FaceResult, Timing};
+use emoedge_vision::analyzer::{Analyzer, FaceResult, SessionPlacement};
 use emoedge_vision::face::BBox;
 use emoedge_vision::video::Frame;
 use gstreamer as gst;
@@ -27,6 +27,10 @@ pub struct Stats {
     detector_ns: AtomicU64,
     frame_model_ns: AtomicU64,
     clip_model_ns: AtomicU64,
+    /// Every session's placement known so far, in the order they became known.
+    placements: Mutex<Vec<SessionPlacement>>,
+    /// How many of `placements` the element has logged.
+    reported: AtomicUsize,
 }
 
 impl Stats {
@@ -34,8 +38,14 @@ impl Stats {
         self.frames.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// Records one analysed frame and the analyzer's totals after it.
-    pub fn analyzed(&self, timing: Timing) {
+    /// Records one analysed frame, the analyzer's totals after it, and the placements of the
+    /// sessions that ran for the first time.
+    pub fn analyzed(&self, analyzer: &mut Analyzer) {
+        let placements = analyzer.new_placements();
+        if !placements.is_empty() {
+            lock(&self.placements).extend(placements);
+        }
+        let timing = analyzer.timing();
         let ns = |d: std::time::Duration| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
         self.analyzed.fetch_add(1, Ordering::Relaxed);
         self.faces_encoded.store(timing.engine.faces_encoded, Ordering::Relaxed);
@@ -44,6 +54,13 @@ impl Stats {
         self.detector_ns.store(ns(timing.detector), Ordering::Relaxed);
         self.frame_model_ns.store(ns(timing.engine.frame_model), Ordering::Relaxed);
         self.clip_model_ns.store(ns(timing.engine.clip_model), Ordering::Relaxed);
+    }
+
+    /// The placements not reported yet; each is handed out once.
+    pub fn unreported_placements(&self) -> Vec<SessionPlacement> {
+        let placements = lock(&self.placements);
+        let from = self.reported.swap(placements.len(), Ordering::Relaxed).min(placements.len());
+        placements[from..].to_vec()
     }
 
     /// Frames seen, frames analysed, work done and time inside ONNX Runtime so far.
@@ -58,6 +75,7 @@ impl Stats {
             .field("detector-ort-ns", get(&self.detector_ns))
             .field("frame-model-ort-ns", get(&self.frame_model_ns))
             .field("clip-model-ort-ns", get(&self.clip_model_ns))
+            .field("placement", lock(&self.placements).iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))
             .build()
     }
 }
@@ -103,7 +121,7 @@ impl AsyncWorker {
         let thread = std::thread::Builder::new().name("emotiondetect".into()).spawn(move || {
             for job in receiver {
                 let result = analyzer.analyze(&job.frame, &job.upstream);
-                stats.analyzed(analyzer.timing());
+                stats.analyzed(&mut analyzer);
                 let mut latest = lock(&shared);
                 let failed = result.is_err();
                 match result {

@@ -107,6 +107,11 @@ impl Mtcnn {
         &self.pnet.fallbacks
     }
 
+    /// P-Net's, R-Net's and O-Net's sessions.
+    pub fn sessions(&self) -> [&ModelSession; 3] {
+        [&self.pnet, &self.rnet, &self.onet]
+    }
+
     /// Wall time spent inside ONNX Runtime by the three networks so far.
     pub fn busy(&self) -> std::time::Duration {
         self.pnet.busy + self.rnet.busy + self.onet.busy
