@@ -53,9 +53,8 @@ impl TensorSpec {
 
     /// `name:BxDxD…` for a TensorRT optimisation profile at batch `batch`.
     fn profile_entry(&self, batch: usize) -> String {
-        let dims: Vec<String> =
-            self.dims.iter().map(|d| if let Dim::Fixed(n) = d { n.to_string() } else { batch.to_string() }).collect();
-        format!("{}:{}", self.name, dims.join("x"))
+        let dims: Vec<usize> = self.dims.iter().map(|d| if let Dim::Fixed(n) = d { *n } else { batch }).collect();
+        crate::manifest::profile_entry(self.name, &dims)
     }
 }
 

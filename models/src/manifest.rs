@@ -59,12 +59,23 @@ pub struct ProfileShapes {
 }
 
 impl ProfileShapes {
+    /// The profile of a model with one input `name`, at shapes `min`, `opt` and `max`.
+    pub fn single(name: &str, [min, opt, max]: [&[usize]; 3]) -> Self {
+        Self { min: profile_entry(name, min), opt: profile_entry(name, opt), max: profile_entry(name, max) }
+    }
+
     /// The largest batch the profile admits: the leading dimension of its first `max` entry
     /// (`faces:32x3x64x64` → 32); `None` when the text is not in that form.
     pub fn max_batch(&self) -> Option<usize> {
         let (_, dims) = self.max.split(',').next()?.rsplit_once(':')?;
         dims.split('x').next()?.parse().ok().filter(|&b| b > 0)
     }
+}
+
+/// One input's entry of a TensorRT optimisation profile: `name:AxBxC…`.
+pub fn profile_entry(name: &str, dims: &[usize]) -> String {
+    let dims: Vec<String> = dims.iter().map(ToString::to_string).collect();
+    format!("{name}:{}", dims.join("x"))
 }
 
 /// The TensorRT build a variant is meant for.

@@ -5,7 +5,7 @@
 
 use emoedge_tests::media;
 use emoedge_vision::capture::{CaptureOptions, FaceCapture};
-use emoedge_vision::face::aligned_crop;
+use emoedge_vision::face::{BBox, aligned_crop};
 use emoedge_vision::video::VideoSource;
 
 fn capture() -> FaceCapture {
@@ -67,6 +67,59 @@ fn face_count_changes_where_the_face_arrives() {
     assert!((60..110).contains(&arrives), "face arrives at frame {arrives} of {}", frames.len());
     let after = &frames[arrives..];
     assert!(after.iter().filter(|f| f.len() == 1).count() * 100 >= after.len() * 90, "{after:?}");
+}
+
+/// Each frame's faces (track, box) of `video` with the detector every `interval`-th frame, and
+/// the frames the detector ran on.
+fn faces_with_interval(video: &str, interval: u32) -> (Vec<Vec<(u64, BBox)>>, u64) {
+    let mut capture =
+        FaceCapture::open(&CaptureOptions { detect_interval: interval, ..CaptureOptions::new(64) }).unwrap();
+    let mut source = VideoSource::open(video).unwrap();
+    let mut frames = Vec::new();
+    while let Some(frame) = source.next_frame().unwrap() {
+        let faces = capture.process(&frame).unwrap();
+        for face in &faces {
+            let (b, inside) = (face.face.bbox, |[x, y]: [f32; 2]| {
+                x >= face.face.bbox.x1 && x <= face.face.bbox.x2 && y >= face.face.bbox.y1 && y <= face.face.bbox.y2
+            });
+            assert!(face.face.landmarks.iter().all(|&p| inside(p)), "frame {}: landmarks outside {b:?}", frame.index);
+        }
+        frames.push(faces.iter().map(|f| (f.track, f.face.bbox)).collect());
+    }
+    (frames, capture.detections())
+}
+
+#[test]
+fn following_between_detections_stays_on_the_faces_that_detection_finds() {
+    let (every, detections) = faces_with_interval(&media("single_face.mp4"), 1);
+    let (followed, fewer) = faces_with_interval(&media("single_face.mp4"), 5);
+    assert_eq!(detections, every.len() as u64, "interval 1 detects on every frame");
+    assert!(
+        fewer > 0 && fewer <= every.len().div_ceil(5) as u64 + 2,
+        "detector ran on {fewer} of {} frames",
+        every.len()
+    );
+    assert_eq!(every.len(), followed.len());
+    for (i, (a, b)) in every.iter().zip(&followed).enumerate() {
+        assert_eq!(a.len(), b.len(), "frame {i}: {a:?} vs {b:?}");
+        for ((ta, ba), (tb, bb)) in a.iter().zip(b) {
+            assert_eq!(ta, tb, "frame {i}: one track either way");
+            assert!(ba.iou(bb) >= 0.75, "frame {i}: followed box {bb:?} strays from the detected {ba:?}");
+        }
+    }
+}
+
+#[test]
+fn with_an_interval_faces_still_arrive_and_leave_on_time() {
+    // The first frame with a face (it arrives) or without one (it left).
+    for (video, with_face) in [("noface_face.mov", true), ("face_noface.mov", false)] {
+        let change = |interval| {
+            let (frames, _) = faces_with_interval(&media(video), interval);
+            (0..frames.len()).find(|&i| frames[i].is_empty() != with_face).expect("the view changes")
+        };
+        let (every, followed) = (change(1), change(5));
+        assert!(followed.abs_diff(every) <= 1, "{video}: change at frame {followed} with interval 5, {every} with 1");
+    }
 }
 
 #[test]

