@@ -56,6 +56,7 @@ fn properties_have_documented_defaults_and_ranges() {
     assert_eq!(element.property::<Precision>("precision"), Precision::Auto);
     assert_eq!(element.property::<Provider>("execution-provider"), Provider::Auto);
     assert_eq!(element.property::<u32>("interval"), 1);
+    assert_eq!(element.property::<u32>("detect-interval"), 5);
     assert_eq!(element.property::<u32>("clip-length"), 0);
     assert_eq!(element.property::<f64>("smoothing"), 0.5);
     assert_eq!(element.property::<u32>("min-face-size"), 40);
@@ -111,6 +112,27 @@ fn attaches_face_metas_with_emotion_once_a_clip_is_full() {
     assert_eq!(stats.get::<u64>("frames").unwrap(), 10);
     assert_eq!(stats.get::<u64>("clips-classified").unwrap(), 3);
     assert!(stats.get::<u64>("detector-ort-ns").unwrap() > 0);
+    // The default detect-interval 5: full detection on frames 0 and 5, O-Net following between.
+    assert_eq!(stats.get::<u64>("detections").unwrap(), 2);
+    // Every model has run, so where each one's nodes ran is known.
+    let placement = stats.get::<String>("placement").unwrap();
+    for model in ["pnet.onnx", "rnet.onnx", "onet.onnx", "frame.onnx", "clip.onnx"] {
+        assert!(placement.contains(&format!("{model} on cpu: nodes ran ")), "{model} in {placement}");
+    }
+    assert!(!placement.contains("Tensorrt") && !placement.contains("CUDA"), "{placement}");
+}
+
+#[test]
+fn detect_interval_1_runs_the_detector_on_every_frame() {
+    let (w, h, buffers) = rgb_buffers(&media("single_face.mp4"), 6);
+    let mut harness = harness(&[("detect-interval", "1")], w, h);
+    harness.play();
+    for buffer in buffers {
+        let out = harness.push_and_pull(buffer).unwrap();
+        assert_eq!(out.iter_meta::<VideoRegionOfInterestMeta>().count(), 1);
+    }
+    let stats = harness.element().unwrap().property::<Option<gst::Structure>>("stats").unwrap();
+    assert_eq!(stats.get::<u64>("detections").unwrap(), 6);
 }
 
 #[test]
