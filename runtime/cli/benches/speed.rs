@@ -18,16 +18,16 @@ use std::time::{Duration, Instant};
 
 use emoedge_inference::onnx::{Provider, SessionOptions};
 use emoedge_vision::analyzer::DEFAULT_DETECT_INTERVAL;
-use emoedge_vision::face::{DetectorOptions, Mtcnn};
+use emoedge_vision::face::{BBox, DetectorOptions, Mtcnn};
 use emoedge_vision::video::VideoSource;
 use gstreamer as gst;
 use gstreamer::prelude::*;
 use serde_json::Value;
 
-/// One result line, from either program: frame time, box (x1, y1, x2, y2) and label.
+/// One result line of `emoedge run`: frame time, box and label.
 struct Labelled {
     pts_ns: u64,
-    bbox: [f64; 4],
+    bbox: BBox,
     label: String,
 }
 
@@ -116,10 +116,10 @@ fn emoedge(video: &Path, interval: u32, out: &Path) -> (Duration, Vec<Labelled>)
     let wall = started.elapsed();
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     let results = read_lines(&out.join("results.jsonl"), |v| {
-        let b: Vec<f64> = v["bbox"].as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect();
+        let b: Vec<f32> = v["bbox"].as_array().unwrap().iter().map(|x| x.as_f64().unwrap() as f32).collect();
         Labelled {
             pts_ns: v["pts_ns"].as_u64().unwrap(),
-            bbox: [b[0], b[1], b[0] + b[2], b[1] + b[3]],
+            bbox: BBox { x1: b[0], y1: b[1], x2: b[0] + b[2], y2: b[1] + b[3] },
             label: v["label"].as_str().unwrap().into(),
         }
     });
@@ -150,14 +150,6 @@ fn read_lines<T>(path: &Path, parse: impl Fn(&Value) -> T) -> Vec<T> {
     text.lines().map(|line| parse(&serde_json::from_str(line).unwrap())).collect()
 }
 
-fn iou(a: &[f64; 4], b: &[f64; 4]) -> f64 {
-    let w = (a[2].min(b[2]) - a[0].max(b[0])).max(0.0);
-    let h = (a[3].min(b[3]) - a[1].max(b[1])).max(0.0);
-    let area = |r: &[f64; 4]| (r[2] - r[0]) * (r[3] - r[1]);
-    let inter = w * h;
-    inter / (area(a) + area(b) - inter)
-}
-
 /// Of `reference`'s results, the share that `other` has too (same frame, box IoU ≥ 0.5) with the
 /// same label, and the mean IoU of those boxes.
 fn agreement(reference: &[Labelled], other: &[Labelled]) -> (f64, f64) {
@@ -166,7 +158,7 @@ fn agreement(reference: &[Labelled], other: &[Labelled]) -> (f64, f64) {
         let best = other
             .iter()
             .filter(|o| o.pts_ns == r.pts_ns)
-            .map(|o| (iou(&r.bbox, &o.bbox), o))
+            .map(|o| (f64::from(r.bbox.iou(&o.bbox)), o))
             .max_by(|a, b| a.0.total_cmp(&b.0));
         if let Some((overlap, o)) = best.filter(|(overlap, _)| *overlap >= 0.5) {
             ious.push(overlap);

@@ -8,17 +8,11 @@
 use std::process::Command;
 
 use emoedge_tests::{assets, default_bundle, media, workspace_root};
+use emoedge_vision::face::BBox;
 use serde_json::Value;
 
 fn lines(path: &std::path::Path) -> Vec<Value> {
     std::fs::read_to_string(path).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
-}
-
-fn iou(a: [f64; 4], b: [f64; 4]) -> f64 {
-    let w = (a[2].min(b[2]) - a[0].max(b[0])).max(0.0);
-    let h = (a[3].min(b[3]) - a[1].max(b[1])).max(0.0);
-    let area = |r: [f64; 4]| (r[2] - r[0]) * (r[3] - r[1]);
-    w * h / (area(a) + area(b) - w * h)
 }
 
 #[test]
@@ -49,10 +43,12 @@ fn the_python_baseline_finds_the_same_faces_and_gives_as_many_results() {
     assert_eq!(theirs.len(), ours.len());
     let labels: Vec<&str> = ours.iter().map(|r| r["label"].as_str().unwrap()).collect();
     for (a, b) in ours.iter().zip(&theirs) {
-        let f = |v: &Value, i: usize| v.as_array().unwrap()[i].as_f64().unwrap();
-        let (x, y, w, h) = (f(&a["bbox"], 0), f(&a["bbox"], 1), f(&a["bbox"], 2), f(&a["bbox"], 3));
-        let theirs_box = [f(&b["box"], 0), f(&b["box"], 1), f(&b["box"], 2), f(&b["box"], 3)];
-        assert!(iou([x, y, x + w, y + h], theirs_box) > 0.8, "{a} vs {b}");
+        let f = |v: &Value, i: usize| v.as_array().unwrap()[i].as_f64().unwrap() as f32;
+        // emoedge writes x, y, width, height; the baseline x1, y1, x2, y2.
+        let (x, y) = (f(&a["bbox"], 0), f(&a["bbox"], 1));
+        let our_box = BBox { x1: x, y1: y, x2: x + f(&a["bbox"], 2), y2: y + f(&a["bbox"], 3) };
+        let their_box = BBox { x1: f(&b["box"], 0), y1: f(&b["box"], 1), x2: f(&b["box"], 2), y2: f(&b["box"], 3) };
+        assert!(our_box.iou(&their_box) > 0.8, "{a} vs {b}");
         assert!(labels.contains(&b["label"].as_str().unwrap()), "a label emoedge never gave: {b}");
     }
 }
