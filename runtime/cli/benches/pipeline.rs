@@ -51,7 +51,7 @@ fn main() {
             "| {variant} | {frames} | {} | {} | {} | {} | {} | {} |",
             get(" frames in "),
             get("s ("),
-            get("face detector "),
+            get("ONNX Runtime: face detector "),
             get("emotion frame model "),
             get("clip model "),
             get("the rest ")
