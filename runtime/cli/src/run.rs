@@ -120,11 +120,10 @@ pub fn execute(args: RunArgs) -> anyhow::Result<()> {
         AtomicFile::create(&results_path).with_context(|| format!("cannot write in {}", args.out.display()))?;
 
     let detect = emotiondetect(&args)?;
-    let options = SourceOptions {
-        format: gstreamer_video::VideoFormat::Bgrx,
-        filters: vec![detect.clone()],
-        ..Default::default()
-    };
+    // The annotator draws on BGRx; otherwise RGB, which the element reads without a shuffle.
+    let format =
+        if args.annotate.is_some() { gstreamer_video::VideoFormat::Bgrx } else { gstreamer_video::VideoFormat::Rgb };
+    let options = SourceOptions { format, filters: vec![detect.clone()], ..Default::default() };
     let mut video = VideoSource::open_with(&args.input, options)?;
     let provider = detect.property::<Option<String>>("active-provider").unwrap_or_default();
     if provider == "tensorrt" {
