@@ -436,6 +436,21 @@ mod tests {
     }
 
     #[test]
+    fn the_pyramid_spans_min_face_to_the_frame_and_its_profile_admits_every_level() {
+        let pyramid = Pyramid::new((640, 360), &DetectorOptions::default());
+        // 12 / 40 = 0.3: the first level is 192×109 (in f32, 360 · 0.3 = 108.000004, rounded
+        // up); each next one 0.709 times that.
+        assert_eq!(pyramid.levels[0], (0.3, 192, 109));
+        let last = *pyramid.levels.last().unwrap();
+        assert!(last.1.min(last.2) >= 12 && (last.2 as f32 * 0.709) < 12.0, "{last:?}");
+        assert_eq!(pyramid.levels.len(), 7);
+        let profile = pyramid.profile("input_1").unwrap();
+        assert_eq!(profile.min, format!("input_1:1x{}x{}x3", last.1, last.2));
+        assert_eq!((profile.opt.as_str(), profile.max.as_str()), ("input_1:1x192x109x3", "input_1:1x192x109x3"));
+        assert!(Pyramid::new((20, 20), &DetectorOptions::default()).profile("input_1").is_none(), "too small");
+    }
+
+    #[test]
     fn square_keeps_the_centre_and_takes_the_longer_side() {
         assert_eq!(square([0.0, 0.0, 10.0, 20.0]), [-5.0, 0.0, 15.0, 20.0]);
     }
