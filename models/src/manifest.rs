@@ -144,6 +144,8 @@ pub enum ManifestError {
         "{path} has bundle format {found}, this build reads format {FORMAT_VERSION}; export the bundle again with this release's emoedge-export"
     )]
     Format { path: String, found: u32 },
+    #[error("{path} contradicts itself: {problem}; export the bundle again with `emoedge-export build`")]
+    Inconsistent { path: String, problem: String },
     #[error(transparent)]
     Config(#[from] crate::config::ConfigError),
 }
@@ -161,6 +163,51 @@ impl Manifest {
             return Err(ManifestError::Format { path: shown, found: manifest.format_version });
         }
         manifest.config.validate()?;
+        manifest.check().map_err(|problem| ManifestError::Inconsistent { path: shown, problem })?;
         Ok(manifest)
+    }
+
+    /// What serde cannot see: the top-level sizes agree with `config`, labels are distinct, the
+    /// preprocessing is one the runtime implements with finite values and positive `std`, and
+    /// every file entry is a plain relative path inside the bundle.
+    fn check(&self) -> Result<(), String> {
+        let c = &self.config;
+        for (field, top, config) in [
+            ("crop_size", self.crop_size, c.crop_size),
+            ("clip_length", self.clip_length, c.clip_length),
+            ("general_classes", self.general_classes, c.general_classes),
+        ] {
+            if top != config {
+                return Err(format!("{field} is {top} but its config says {config}"));
+            }
+        }
+        if self.labels.is_empty() {
+            return Err("it has no labels".into());
+        }
+        if let Some((i, label)) = self.labels.iter().enumerate().find(|(i, l)| self.labels[..*i].contains(l)) {
+            return Err(format!("label {i} (`{label}`) appears twice"));
+        }
+        let p = &self.preprocessing;
+        if p.colour_order != "RGB" || p.layout != "NCHW" {
+            return Err(format!("preprocessing is {} {}; the runtime feeds RGB NCHW", p.colour_order, p.layout));
+        }
+        if !p.mean.iter().all(|m| m.is_finite()) || !p.std.iter().all(|s| s.is_finite() && *s > 0.0) {
+            return Err(format!(
+                "preprocessing mean {:?} / std {:?}: std must be positive, both finite",
+                p.mean, p.std
+            ));
+        }
+        if !(0.0..=1.0).contains(&p.crop_margin) {
+            return Err(format!("crop_margin {} is outside [0, 1]", p.crop_margin));
+        }
+        for (variant, entry) in &self.variants {
+            for file in [&entry.frame, &entry.clip] {
+                let inside = Path::new(&file.file).components().all(|c| matches!(c, std::path::Component::Normal(_)));
+                if !inside || file.file.is_empty() {
+                    return Err(format!("{variant}'s file `{}` is not a path inside the bundle", file.file));
+                }
+            }
+        }
+        Ok(())
     }
 }

@@ -21,6 +21,10 @@ pub enum BundleError {
     #[error("cannot read {path}: {source}; the bundle is incomplete — copy or export it again")]
     Read { path: String, source: std::io::Error },
     #[error(
+        "{path} is {found}, the manifest lists a file of {expected} bytes; the file is damaged or from another export — copy or export the bundle again"
+    )]
+    Size { path: String, expected: u64, found: String },
+    #[error(
         "{path} does not match the manifest's sha256 (expected {expected}, found {found}); the file is damaged or from another export — copy or export the bundle again"
     )]
     Checksum { path: String, expected: String, found: String },
@@ -54,11 +58,20 @@ pub fn check_io(session: &ModelSession, inputs: &[&TensorSpec], outputs: &[&Tens
     Ok(())
 }
 
-/// The path of `entry` inside `bundle`, after checking its sha256.
+/// The path of `entry` inside `bundle`, after checking that it is a regular file of the listed
+/// size (before reading a byte: a device or a huge file would hang the loader) and its sha256.
 pub fn verify_file(bundle: &Path, entry: &FileEntry) -> Result<PathBuf, BundleError> {
     let path = bundle.join(&entry.file);
     let shown = path.display().to_string();
     let read = |source| BundleError::Read { path: shown.clone(), source };
+    let metadata = std::fs::metadata(&path).map_err(read)?;
+    let size = |found: String| BundleError::Size { path: shown.clone(), expected: entry.bytes, found };
+    if !metadata.is_file() {
+        return Err(size("not a regular file".into()));
+    }
+    if metadata.len() != entry.bytes {
+        return Err(size(format!("{} bytes", metadata.len())));
+    }
     let found = sha256_hex(std::fs::File::open(&path).map_err(read)?).map_err(read)?;
     if found != entry.sha256 {
         return Err(BundleError::Checksum { path: shown, expected: entry.sha256.clone(), found });

@@ -152,6 +152,7 @@ fn a_corrupt_onnx_file_is_an_error_naming_the_file() {
         serde_json::from_str(&std::fs::read_to_string(&manifest_path).unwrap()).unwrap();
     let digest = emoedge_models::manifest::sha256_hex(&garbage[..]).unwrap();
     manifest["variants"]["fp32"]["frame"]["sha256"] = digest.into();
+    manifest["variants"]["fp32"]["frame"]["bytes"] = garbage.len().into();
     std::fs::write(&manifest_path, manifest.to_string()).unwrap();
     let outcome = play(
         &media("single_face.mp4"),
@@ -160,9 +161,11 @@ fn a_corrupt_onnx_file_is_an_error_naming_the_file() {
     let error = outcome.error.expect("an error on the bus");
     assert!(error.contains("fp32/frame.onnx") && error.contains("not a valid ONNX model"), "{error}");
 
-    // A damaged file with the old checksum is caught before ONNX Runtime sees it.
+    // A damaged file (same size) with the old checksum is caught before ONNX Runtime sees it.
     let copy = bundle_copy();
-    std::fs::write(copy.path().join("fp32/clip.onnx"), garbage).unwrap();
+    let clip = copy.path().join("fp32/clip.onnx");
+    let size = std::fs::metadata(&clip).unwrap().len() as usize;
+    std::fs::write(&clip, vec![0u8; size]).unwrap();
     let outcome = play(
         &media("single_face.mp4"),
         &format!("emotiondetect model=\"{}\" precision=fp32 execution-provider=cpu", copy.path().display()),
