@@ -2,8 +2,11 @@
 
 use std::path::PathBuf;
 
+use std::ops::RangeInclusive;
+
 use clap::{Args, Parser, Subcommand};
 use emoedge_inference::onnx::{Provider, SessionOptions};
+use emoedge_vision::analyzer::ranges;
 
 use crate::{faces, run, selftest};
 
@@ -46,7 +49,7 @@ pub struct OrtArgs {
     #[arg(long, value_enum, default_value_t = SessionOptions::default().provider)]
     pub execution_provider: Provider,
     /// GPU index for CUDA and TensorRT.
-    #[arg(long, default_value_t = SessionOptions::default().device_id)]
+    #[arg(long, default_value_t = SessionOptions::default().device_id, value_parser = int_in(ranges::DEVICE_ID))]
     pub device_id: i32,
     /// TensorRT engine cache folder (engines are built on the first run: keep them).
     #[arg(long)]
@@ -69,5 +72,27 @@ impl OrtArgs {
         options.tensorrt.engine_cache_dir = self.engine_cache_dir.clone();
         options.tensorrt.timing_cache = self.engine_cache_dir.is_some();
         options
+    }
+}
+
+/// A clap parser for integers in `range` (one of [`ranges`]): out-of-range values are refused
+/// with the range named, as the element refuses them.
+pub fn int_in<T>(range: RangeInclusive<T>) -> clap::builder::RangedI64ValueParser<T>
+where
+    T: Copy + Into<i64> + TryFrom<i64> + Clone + Send + Sync + 'static,
+    <T as TryFrom<i64>>::Error: std::error::Error + Send + Sync + 'static,
+{
+    clap::builder::RangedI64ValueParser::<T>::new().range((*range.start()).into()..=(*range.end()).into())
+}
+
+/// A clap parser for a number in `range`, which says the range when a value is outside it.
+pub fn float_in(range: RangeInclusive<f64>) -> impl Fn(&str) -> Result<f32, String> + Clone {
+    move |text| {
+        let value: f64 = text.parse().map_err(|e| format!("`{text}` is not a number: {e}"))?;
+        if range.contains(&value) {
+            Ok(value as f32)
+        } else {
+            Err(format!("{value} is not in {}..={}", range.start(), range.end()))
+        }
     }
 }

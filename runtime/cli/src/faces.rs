@@ -7,13 +7,14 @@ use std::time::Instant;
 use anyhow::{Context, bail};
 use clap::Args;
 use emoedge_models::{AtomicFile, Config};
+use emoedge_vision::analyzer::ranges;
 use emoedge_vision::capture::{CaptureOptions, CapturedFace, FaceCapture};
 use emoedge_vision::face::DetectorOptions;
 use emoedge_vision::video::VideoSource;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 
-use crate::args::OrtArgs;
+use crate::args::{OrtArgs, int_in};
 
 #[derive(Args, Debug)]
 pub struct FacesArgs {
@@ -30,10 +31,10 @@ pub struct FacesArgs {
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
     pub every: u64,
     /// Smallest face side in pixels.
-    #[arg(long, default_value_t = DetectorOptions::default().min_face_size)]
-    pub min_face_size: f32,
+    #[arg(long, default_value_t = DetectorOptions::default().min_face_size as u32, value_parser = int_in(ranges::MIN_FACE_SIZE))]
+    pub min_face_size: u32,
     /// Side of the square crops (the model's input size S).
-    #[arg(long, default_value_t = Config::default().crop_size as u32)]
+    #[arg(long, default_value_t = Config::default().crop_size as u32, value_parser = int_in(ranges::CROP_SIZE))]
     pub crop_size: u32,
     /// Folder with pnet.onnx, rnet.onnx, onet.onnx (default: assets/mtcnn from scripts/setup).
     #[arg(long)]
@@ -62,7 +63,7 @@ pub fn execute(args: FacesArgs) -> anyhow::Result<()> {
     let options = CaptureOptions {
         detector_dir: args.detector.clone(),
         session: args.ort.session_options(),
-        detector: DetectorOptions { min_face_size: args.min_face_size, ..DetectorOptions::default() },
+        detector: DetectorOptions { min_face_size: args.min_face_size as f32, ..DetectorOptions::default() },
         ..CaptureOptions::new(args.crop_size)
     };
     let mut capture = FaceCapture::open(&options)?;

@@ -15,7 +15,7 @@ use emoedge_inference::engine::EngineOptions;
 use emoedge_inference::model::Precision;
 use emoedge_models::AtomicFile;
 use emoedge_plot::{Series, curves};
-use emoedge_vision::analyzer::{AnalyzerSettings, FaceSource};
+use emoedge_vision::analyzer::{AnalyzerSettings, FaceSource, ranges};
 use emoedge_vision::video::{Pulled, SourceOptions, Stall, VideoSource};
 use gstemoedge::meta::EmotionRecord;
 use gstreamer as gst;
@@ -23,7 +23,7 @@ use gstreamer::prelude::*;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::annotate::Annotator;
-use crate::args::OrtArgs;
+use crate::args::{OrtArgs, float_in, int_in};
 
 #[derive(Args, Debug)]
 pub struct RunArgs {
@@ -39,14 +39,14 @@ pub struct RunArgs {
     #[arg(long, value_enum, default_value_t = AnalyzerSettings::default().precision)]
     pub precision: Precision,
     /// Encode each track's face every N-th frame.
-    #[arg(long, default_value_t = EngineOptions::default().interval, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    #[arg(long, default_value_t = EngineOptions::default().interval, value_parser = int_in(ranges::INTERVAL))]
     pub interval: u32,
     /// Run the face detector every N-th frame and follow the faces with O-Net in between
     /// (1 = detect on every frame).
-    #[arg(long, default_value_t = AnalyzerSettings::default().detect_interval, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    #[arg(long, default_value_t = AnalyzerSettings::default().detect_interval, value_parser = int_in(ranges::INTERVAL))]
     pub detect_interval: u32,
     /// Weight of a track's previous probabilities in the moving average (0 = none, < 1).
-    #[arg(long, default_value_t = EngineOptions::default().smoothing)]
+    #[arg(long, default_value_t = EngineOptions::default().smoothing, value_parser = float_in(ranges::SMOOTHING))]
     pub smoothing: f32,
     /// Where faces come from.
     #[arg(long, value_enum, default_value_t = AnalyzerSettings::default().face_source)]
@@ -108,7 +108,6 @@ fn interrupts() -> anyhow::Result<Arc<AtomicU32>> {
 }
 
 pub fn execute(args: RunArgs) -> anyhow::Result<()> {
-    anyhow::ensure!((0.0..1.0).contains(&args.smoothing), "--smoothing must be in [0, 1), got {}", args.smoothing);
     args.ort.load_library()?;
     emoedge_vision::video::init()?;
     gstemoedge::plugin_register_static()?;

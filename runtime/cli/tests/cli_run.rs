@@ -141,3 +141,29 @@ fn ctrl_c_ends_a_run_cleanly_with_the_results_so_far() {
     assert!(out.path().join("timeline-1.png").is_file());
     assert_eq!(partial(), None, "the temp file became results.jsonl");
 }
+
+#[test]
+fn values_the_element_would_refuse_are_refused_by_the_parser_with_the_range() {
+    // Each of these once passed the parser and panicked in `set_property` or exhausted memory
+    // (issue 14): the command line now accepts exactly what the element does.
+    let out = tempfile::tempdir().unwrap();
+    let dir = out.path().to_str().unwrap();
+    let video = media("single_face.mp4");
+    for (command, option, value, range) in [
+        ("run", "--smoothing", "0.995", "0..=0.99"),
+        ("run", "--smoothing", "-0.1", "0..=0.99"),
+        ("run", "--device-id", "-1", "0..=64"),
+        ("run", "--device-id", "65", "0..=64"),
+        ("run", "--detect-interval", "0", "1..=1000"),
+        ("faces", "--min-face-size", "0", "8..=4096"),
+        ("faces", "--min-face-size", "1", "8..=4096"),
+        ("faces", "--crop-size", "200000", "16..=1024"),
+    ] {
+        let output = emoedge(&[command, &video, "--out", dir, &format!("{option}={value}")]);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{command} {option} {value}: {stderr}");
+        assert!(stderr.contains(&format!("invalid value '{value}' for '{option}")), "{stderr}");
+        assert!(stderr.contains(range), "{option} {value}: the range {range} is named: {stderr}");
+    }
+    assert!(std::fs::read_dir(out.path()).unwrap().next().is_none(), "nothing was written");
+}

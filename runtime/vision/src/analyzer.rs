@@ -18,6 +18,27 @@ pub const DEFAULT_DETECT_INTERVAL: u32 = 5;
 use crate::face::{AlignedCrop, BBox, DetectorOptions, Face};
 use crate::video::Frame;
 
+/// The accepted values of the numeric settings, defined once: the element's property specs and
+/// the command line's parsers both read them, so whatever one accepts the other accepts too
+/// (and nothing either accepts can exhaust memory or time: a 1-pixel minimum face is a pyramid
+/// of thousands of levels, a 200,000-pixel crop a 120 GB batch).
+pub mod ranges {
+    use std::ops::RangeInclusive;
+
+    /// GPU index for CUDA and TensorRT.
+    pub const DEVICE_ID: RangeInclusive<i32> = 0..=64;
+    /// `interval` (encode every N-th frame) and `detect-interval`.
+    pub const INTERVAL: RangeInclusive<u32> = 1..=1000;
+    /// Weight of the previous probabilities in the moving average.
+    pub const SMOOTHING: RangeInclusive<f64> = 0.0..=0.99;
+    /// Smallest face side in pixels.
+    pub const MIN_FACE_SIZE: RangeInclusive<u32> = 8..=4096;
+    /// T the caller expects (0 = the bundle's).
+    pub const CLIP_LENGTH: RangeInclusive<u32> = 0..=1024;
+    /// Side of the square face crops `emoedge faces` writes.
+    pub const CROP_SIZE: RangeInclusive<u32> = 16..=1024;
+}
+
 /// Where faces come from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 #[cfg_attr(feature = "clap", derive(clap::ValueEnum))]

@@ -2,7 +2,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, LazyLock, Mutex};
 
 use emoedge_inference::onnx::{ActiveProvider, Provider};
-use emoedge_vision::analyzer::{Analyzer, AnalyzerSettings, FaceResult, FaceSource};
+use emoedge_vision::analyzer::{Analyzer, AnalyzerSettings, FaceResult, FaceSource, ranges};
 use emoedge_vision::face::BBox;
 use emoedge_vision::video::{FORMATS, to_frame};
 use gstreamer as gst;
@@ -90,47 +90,48 @@ impl ObjectImpl for EmotionDetect {
                 glib::ParamSpecInt::builder("device-id")
                     .nick("GPU device")
                     .blurb("CUDA device index for TensorRT and CUDA")
-                    .minimum(0)
-                    .maximum(64)
+                    .minimum(*ranges::DEVICE_ID.start())
+                    .maximum(*ranges::DEVICE_ID.end())
                     .default_value(d.session.device_id)
                     .mutable_ready()
                     .build(),
                 glib::ParamSpecUInt::builder("interval")
                     .nick("Interval")
                     .blurb("Encode each track's face every N-th frame it appears in")
-                    .minimum(1)
-                    .maximum(1000)
+                    .minimum(*ranges::INTERVAL.start())
+                    .maximum(*ranges::INTERVAL.end())
                     .default_value(d.engine.interval)
                     .mutable_ready()
                     .build(),
                 glib::ParamSpecUInt::builder("detect-interval")
                     .nick("Detection interval")
                     .blurb("Run the built-in face detector every N-th frame and follow the faces with O-Net in between (1 = detect on every frame)")
-                    .minimum(1)
-                    .maximum(1000)
+                    .minimum(*ranges::INTERVAL.start())
+                    .maximum(*ranges::INTERVAL.end())
                     .default_value(d.detect_interval)
                     .mutable_ready()
                     .build(),
                 glib::ParamSpecUInt::builder("clip-length")
                     .nick("Clip length")
                     .blurb("Encodings per clip; 0 = the model's T (a different value is refused at start)")
-                    .maximum(1024)
+                    .minimum(*ranges::CLIP_LENGTH.start())
+                    .maximum(*ranges::CLIP_LENGTH.end())
                     .default_value(d.clip_length as u32)
                     .mutable_ready()
                     .build(),
                 glib::ParamSpecDouble::builder("smoothing")
                     .nick("Smoothing")
                     .blurb("Weight of a track's previous probabilities in the moving average (0 = none)")
-                    .minimum(0.0)
-                    .maximum(0.99)
+                    .minimum(*ranges::SMOOTHING.start())
+                    .maximum(*ranges::SMOOTHING.end())
                     .default_value(d.engine.smoothing.into())
                     .mutable_ready()
                     .build(),
                 glib::ParamSpecUInt::builder("min-face-size")
                     .nick("Minimum face size")
                     .blurb("Smallest face side in pixels that is detected or accepted from upstream")
-                    .minimum(8)
-                    .maximum(4096)
+                    .minimum(*ranges::MIN_FACE_SIZE.start())
+                    .maximum(*ranges::MIN_FACE_SIZE.end())
                     .default_value(d.min_face_size as u32)
                     .mutable_ready()
                     .build(),
