@@ -101,6 +101,13 @@ fn split(model: &str, outputs: &SessionOutputs, spec: &TensorSpec) -> Result<Vec
         .get(name)
         .ok_or_else(|| OnnxError::Run { model: model.to_string(), message: format!("no output `{name}`") })?;
     let (_, data) = value.try_extract_tensor::<f32>().map_err(run_error(model))?;
+    // NaN or Inf would travel on as `null` probabilities and labels picked from garbage.
+    if let Some(bad) = data.iter().find(|v| !v.is_finite()) {
+        let message = format!(
+            "output `{name}` holds {bad}; the input or the model is broken — check the bundle's preprocessing, or export it again"
+        );
+        return Err(OnnxError::Run { model: model.to_string(), message });
+    }
     Ok(data.chunks_exact(item.max(1)).map(<[f32]>::to_vec).collect())
 }
 

@@ -57,3 +57,11 @@ fn a_wrong_number_of_values_is_an_error_not_a_panic() {
     let error = model.frame_features(&[0.0; 10], 1).unwrap_err();
     assert!(error.to_string().contains("10 values for 1 crops"), "{error}");
 }
+
+#[test]
+fn non_finite_outputs_are_an_error_naming_them_not_null_probabilities() {
+    let mut model = EmotionModel::load(&emoedge_tests::default_bundle(), Variant::Fp32, &cpu()).unwrap();
+    let s = model.manifest.crop_size;
+    let error = model.frame_features(&vec![f32::NAN; 3 * s * s], 1).unwrap_err().to_string();
+    assert!(error.contains("inference with frame.onnx failed: output `") && error.contains("holds NaN"), "{error}");
+}
