@@ -194,6 +194,27 @@ fn a_model_that_disagrees_with_its_manifest_is_refused_at_start() {
 }
 
 #[test]
+fn a_manifest_that_contradicts_itself_is_a_bus_error_in_async_mode_too() {
+    // Issue 14: `clip_length: 4` under a config of 8 ran to the end with async=true — exit 0, no
+    // results, the worker's panic unseen. It is refused when the element starts.
+    let copy = bundle_copy();
+    let manifest_path = copy.path().join("manifest.json");
+    let mut manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&manifest_path).unwrap()).unwrap();
+    manifest["clip_length"] = 4.into();
+    std::fs::write(&manifest_path, manifest.to_string()).unwrap();
+    for mode in ["async=true", "async=false"] {
+        let outcome = play(
+            &media("single_face.mp4"),
+            &format!("emotiondetect model=\"{}\" precision=fp32 execution-provider=cpu {mode}", copy.path().display()),
+        );
+        let error = outcome.error.expect("an error on the bus");
+        assert!(error.contains("clip_length is 4 but its config says 8"), "{mode}: {error}");
+        assert!(outcome.results.is_empty(), "{mode}");
+    }
+}
+
+#[test]
 fn a_clip_length_other_than_the_models_is_refused() {
     let outcome = play(&media("single_face.mp4"), &detect("clip-length=16"));
     let error = outcome.error.expect("an error on the bus");

@@ -120,7 +120,12 @@ impl AsyncWorker {
         let (worker_busy, shared) = (busy.clone(), latest.clone());
         let thread = std::thread::Builder::new().name("emotiondetect".into()).spawn(move || {
             for job in receiver {
-                let result = analyzer.analyze(&job.frame, &job.upstream);
+                // A panic must not end the thread silently (the element would skip every later
+                // frame and the run would "succeed"): it becomes the worker's error.
+                let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    analyzer.analyze(&job.frame, &job.upstream).map_err(|e| e.to_string())
+                }))
+                .unwrap_or_else(|panic| Err(format!("inference panicked: {}", panic_message(&panic))));
                 stats.analyzed(&mut analyzer);
                 let mut latest = lock(&shared);
                 let failed = result.is_err();
@@ -129,7 +134,7 @@ impl AsyncWorker {
                         latest.faces = faces;
                         latest.delivered = false;
                     }
-                    Err(e) => latest.error = Some(e.to_string()),
+                    Err(e) => latest.error = Some(e),
                 }
                 drop(latest);
                 worker_busy.store(false, Ordering::Release);
@@ -190,4 +195,13 @@ impl Drop for AsyncWorker {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// The text a panic was raised with, when it was a string.
+pub fn panic_message(panic: &(dyn std::any::Any + Send)) -> &str {
+    panic
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("(no message)")
 }
