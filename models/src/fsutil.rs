@@ -132,3 +132,33 @@ mod tests {
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1, "nothing left beside it");
     }
 }
+
+/// An exclusive advisory lock on an output folder for as long as it lives: two runs writing the
+/// same folder would interleave their results. The lock file stays (an empty marker); the lock
+/// itself is the kernel's and ends with the process, so a killed run never leaves it held.
+#[derive(Debug)]
+pub struct FolderLock {
+    _file: File,
+}
+
+impl FolderLock {
+    /// The name of the lock file inside a locked folder.
+    pub const FILE: &'static str = ".emoedge.lock";
+
+    /// Creates `folder` if needed and locks it; an error naming the folder and the fix when
+    /// another process holds it.
+    pub fn acquire(folder: &Path) -> std::io::Result<Self> {
+        std::fs::create_dir_all(folder)?;
+        let path = folder.join(Self::FILE);
+        let file = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(&path)?;
+        match file.try_lock() {
+            Ok(()) => Ok(Self { _file: file }),
+            Err(std::fs::TryLockError::WouldBlock) => Err(std::io::Error::other(format!(
+                "another emoedge run is writing to {} (it holds {}); wait for it or choose another output folder",
+                folder.display(),
+                path.display()
+            ))),
+            Err(std::fs::TryLockError::Error(e)) => Err(e),
+        }
+    }
+}

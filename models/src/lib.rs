@@ -45,6 +45,6 @@ pub mod seeded;
 
 pub use config::{Config, ConfigError, EncoderConfig};
 pub use cost::ModelCost;
-pub use fsutil::{AtomicDir, AtomicFile, write_atomic};
+pub use fsutil::{AtomicDir, AtomicFile, FolderLock, write_atomic};
 pub use labels::{EMOTIONS, LabelError, LabelMapping, Teacher, argmax, top};
 pub use preprocessing::Preprocessing;

@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use anyhow::{Context, bail};
 use clap::Args;
-use emoedge_models::{AtomicFile, Config};
+use emoedge_models::{AtomicFile, Config, FolderLock};
 use emoedge_vision::analyzer::ranges;
 use emoedge_vision::capture::{CaptureOptions, CapturedFace, FaceCapture};
 use emoedge_vision::face::DetectorOptions;
@@ -59,6 +59,9 @@ struct IndexLine<'a> {
 }
 
 pub fn execute(args: FacesArgs) -> anyhow::Result<()> {
+    // Held to the end of the run: a second run on this folder is refused, not interleaved.
+    let _lock = FolderLock::acquire(&args.out)
+        .with_context(|| format!("cannot use {} as the output folder", args.out.display()))?;
     args.ort.load_library()?;
     let options = CaptureOptions {
         detector_dir: args.detector.clone(),

@@ -13,7 +13,7 @@ use anyhow::Context;
 use clap::Args;
 use emoedge_inference::engine::EngineOptions;
 use emoedge_inference::model::Precision;
-use emoedge_models::AtomicFile;
+use emoedge_models::{AtomicFile, FolderLock};
 use emoedge_plot::{Series, curves};
 use emoedge_vision::analyzer::{AnalyzerSettings, FaceSource, ranges};
 use emoedge_vision::video::{Pulled, SourceOptions, Stall, VideoSource};
@@ -112,8 +112,9 @@ pub fn execute(args: RunArgs) -> anyhow::Result<()> {
     emoedge_vision::video::init()?;
     gstemoedge::plugin_register_static()?;
     let interrupts = interrupts()?;
-    std::fs::create_dir_all(&args.out)
-        .with_context(|| format!("cannot create {}; check the path and permissions", args.out.display()))?;
+    // Held to the end of the run: a second run on this folder is refused, not interleaved.
+    let _lock = FolderLock::acquire(&args.out)
+        .with_context(|| format!("cannot use {} as the output folder", args.out.display()))?;
     let results_path = args.out.join("results.jsonl");
     let mut results =
         AtomicFile::create(&results_path).with_context(|| format!("cannot write in {}", args.out.display()))?;

@@ -167,3 +167,27 @@ fn values_the_element_would_refuse_are_refused_by_the_parser_with_the_range() {
     }
     assert!(std::fs::read_dir(out.path()).unwrap().next().is_none(), "nothing was written");
 }
+
+#[test]
+fn a_second_run_on_a_folder_in_use_is_refused_and_the_first_keeps_its_results() {
+    // Issue 14: two runs on one --out used to tear each other's results.jsonl. Here the test
+    // holds the folder's lock as a running emoedge would.
+    let out = tempfile::tempdir().unwrap();
+    let dir = out.path().to_str().unwrap();
+    let held = emoedge_models::FolderLock::acquire(out.path()).unwrap();
+    for command in ["run", "faces"] {
+        fails(
+            &[command, &media("single_face.mp4"), "--out", dir],
+            &[
+                &format!("cannot use {dir} as the output folder"),
+                &format!("another emoedge run is writing to {dir}"),
+                "choose another output folder",
+            ],
+        );
+    }
+    assert!(!out.path().join("results.jsonl").exists() && !out.path().join("index.jsonl").exists());
+    drop(held);
+    let output = emoedge(&["run", &media("single_face.mp4"), "--out", dir, "--execution-provider", "cpu"]);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert_eq!(std::fs::read_to_string(out.path().join("results.jsonl")).unwrap().lines().count(), 65);
+}
