@@ -136,63 +136,87 @@ pub fn execute(args: RunArgs) -> anyhow::Result<()> {
     let started = Instant::now();
     let mut tracks: BTreeMap<u64, TrackLog> = BTreeMap::new();
     let mut annotator: Option<Annotator> = None;
+    let mut annotate_error: Option<anyhow::Error> = None;
     let mut frames = 0u64;
     let mut stopping = false;
     let mut writer = BufWriter::new(results.file());
-    loop {
-        if !stopping && interrupts.load(Ordering::SeqCst) > 0 {
-            stopping = true;
-            bar.println("interrupted: ending the stream and writing the results (Ctrl-C again to quit at once)");
-            video.stop();
-        }
-        let sample = match video.poll()? {
-            Pulled::Sample(sample) => sample,
-            Pulled::End => break,
-            Pulled::Idle => continue,
-        };
-        let Some(buffer) = sample.buffer() else { continue };
-        frames += 1;
-        let records = EmotionRecord::from_buffer(buffer);
-        for record in records.iter().filter(|r| r.fresh) {
-            serde_json::to_writer(&mut writer, record)?;
-            writer.write_all(b"\n")?;
-            let log = tracks.entry(record.track).or_default();
-            if log.names.is_empty() {
-                log.names = record.labels.clone();
+    // The stream's outcome; whatever it is, the results so far are written below.
+    let streamed = (|| -> anyhow::Result<()> {
+        loop {
+            if !stopping && interrupts.load(Ordering::SeqCst) > 0 {
+                stopping = true;
+                bar.println("interrupted: ending the stream and writing the results (Ctrl-C again to quit at once)");
+                video.stop();
             }
-            let seconds = record.pts_ns.unwrap_or(0) as f64 / 1e9;
-            log.points.push((seconds, record.probabilities.clone()));
-            log.labels.push((seconds, record.label.clone()));
-            log.last = Some((record.label.clone(), record.confidence));
-        }
-        if let Some(path) = &args.annotate {
-            if annotator.is_none() {
-                annotator = Some(Annotator::start(path, sample.caps().context("sample without caps")?)?);
+            let sample = match video.poll()? {
+                Pulled::Sample(sample) => sample,
+                Pulled::End => break,
+                Pulled::Idle => continue,
+            };
+            let Some(buffer) = sample.buffer() else { continue };
+            frames += 1;
+            let records = EmotionRecord::from_buffer(buffer);
+            for record in records.iter().filter(|r| r.fresh) {
+                serde_json::to_writer(&mut writer, record)?;
+                writer.write_all(b"\n")?;
+                let log = tracks.entry(record.track).or_default();
+                if log.names.is_empty() {
+                    log.names = record.labels.clone();
+                }
+                let seconds = record.pts_ns.unwrap_or(0) as f64 / 1e9;
+                log.points.push((seconds, record.probabilities.clone()));
+                log.labels.push((seconds, record.label.clone()));
+                log.last = Some((record.label.clone(), record.confidence));
             }
-            if let Some(a) = annotator.as_mut() {
-                a.push(buffer, &records)?;
+            if let (Some(path), None) = (&args.annotate, &annotate_error) {
+                let mut annotate = || -> anyhow::Result<()> {
+                    if annotator.is_none() {
+                        annotator = Some(Annotator::start(path, sample.caps().context("sample without caps")?)?);
+                    }
+                    match annotator.as_mut() {
+                        Some(a) => a.push(buffer, &records),
+                        None => Ok(()),
+                    }
+                };
+                // The annotated video is an extra: its failure stops it, not the analysis.
+                if let Err(e) = annotate() {
+                    bar.println(format!("the annotated video stopped: {e:#}; the analysis goes on"));
+                    annotator = None;
+                    annotate_error = Some(e);
+                }
             }
+            if let (Some(pts), Some(duration)) = (buffer.pts(), video.pipeline().query_duration::<gst::ClockTime>()) {
+                bar.set_position(
+                    (pts.nseconds() * 1000).checked_div(duration.nseconds().max(1)).unwrap_or(0).min(1000),
+                );
+            }
+            let live: Vec<String> = tracks
+                .iter()
+                .filter_map(|(id, log)| {
+                    log.last.as_ref().map(|(label, p)| format!("track {id}: {label} {:.0}%", p * 100.0))
+                })
+                .collect();
+            bar.set_message(if live.is_empty() { format!("{frames} frames, no face yet") } else { live.join(" | ") });
         }
-        if let (Some(pts), Some(duration)) = (buffer.pts(), video.pipeline().query_duration::<gst::ClockTime>()) {
-            bar.set_position((pts.nseconds() * 1000).checked_div(duration.nseconds().max(1)).unwrap_or(0).min(1000));
-        }
-        let live: Vec<String> = tracks
-            .iter()
-            .filter_map(|(id, log)| {
-                log.last.as_ref().map(|(label, p)| format!("track {id}: {label} {:.0}%", p * 100.0))
-            })
-            .collect();
-        bar.set_message(if live.is_empty() { format!("{frames} frames, no face yet") } else { live.join(" | ") });
-    }
+        Ok(())
+    })();
     bar.finish_and_clear();
     let summary = Summary { frames, wall: started.elapsed(), provider, stats: detect.property("stats") };
     drop(video);
-    if let Some(a) = annotator.take() {
-        a.finish()?;
-    }
     writer.flush()?;
     drop(writer);
+    if streamed.is_err() && frames == 0 {
+        return streamed;
+    }
     results.commit().with_context(|| format!("cannot write {}", results_path.display()))?;
+    // From here on, failures are reported but never take the results away.
+    let kept = |e: anyhow::Error| {
+        anyhow::anyhow!("{e:#}; the results of the {frames} frames analysed are kept in {}", results_path.display())
+    };
+    let annotated = match annotate_error {
+        Some(e) => Err(e),
+        None => annotator.take().map_or(Ok(()), Annotator::finish),
+    };
 
     for (id, log) in &tracks {
         let series: Vec<Series> = log
@@ -210,7 +234,8 @@ pub fn execute(args: RunArgs) -> anyhow::Result<()> {
     }
     print_timeline(&tracks);
     summary.print(&args.out, tracks.len());
-    Ok(())
+    streamed.map_err(kept)?;
+    annotated.map_err(kept)
 }
 
 struct Summary {

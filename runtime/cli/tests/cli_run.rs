@@ -57,9 +57,9 @@ fn run_writes_results_timelines_and_an_annotated_video() {
     let leftovers: Vec<_> = std::fs::read_dir(out.path())
         .unwrap()
         .map(|e| e.unwrap().file_name().into_string().unwrap())
-        .filter(|n| n.starts_with('.'))
+        .filter(|n| n.starts_with('.') && n != emoedge_models::FolderLock::FILE)
         .collect();
-    assert!(leftovers.is_empty(), "{leftovers:?}");
+    assert!(leftovers.is_empty(), "no temp files remain: {leftovers:?}");
 }
 
 #[test]
@@ -189,5 +189,51 @@ fn a_second_run_on_a_folder_in_use_is_refused_and_the_first_keeps_its_results() 
     drop(held);
     let output = emoedge(&["run", &media("single_face.mp4"), "--out", dir, "--execution-provider", "cpu"]);
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert_eq!(std::fs::read_to_string(out.path().join("results.jsonl")).unwrap().lines().count(), 65);
+}
+
+#[test]
+fn a_truncated_video_is_an_error_that_keeps_the_results_before_the_cut() {
+    let out = tempfile::tempdir().unwrap();
+    let video = std::fs::read(media("WolfgangLanger_Pexels.mp4")).unwrap();
+    let cut = out.path().join("cut.mp4");
+    std::fs::write(&cut, &video[..163_229]).unwrap();
+    let results = out.path().join("results");
+    let dir = results.to_str().unwrap();
+    fails(
+        &["run", cut.to_str().unwrap(), "--out", dir, "--execution-provider", "cpu"],
+        &[
+            "cut.mp4 ends early",
+            "truncated",
+            &format!("the results of the 37 frames analysed are kept in {dir}/results.jsonl"),
+        ],
+    );
+    let kept = std::fs::read_to_string(results.join("results.jsonl")).unwrap();
+    assert_eq!(kept.lines().count(), 30, "37 frames, a result from the 8th on");
+    assert!(kept.lines().all(|l| serde_json::from_str::<serde_json::Value>(l).is_ok()), "whole lines only");
+    assert!(results.join("timeline-1.png").is_file());
+}
+
+#[test]
+fn an_annotation_that_cannot_be_written_keeps_the_results() {
+    let out = tempfile::tempdir().unwrap();
+    let dir = out.path().to_str().unwrap();
+    // The annotated video's folder is a file: the annotator fails; the run's results must not.
+    std::fs::write(out.path().join("blocker"), "x").unwrap();
+    let annotated = out.path().join("blocker/annotated.mp4");
+    let output = emoedge(&[
+        "run",
+        &media("single_face.mp4"),
+        "--out",
+        dir,
+        "--execution-provider",
+        "cpu",
+        "--annotate",
+        annotated.to_str().unwrap(),
+    ]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("blocker"), "the failing path is named: {stderr}");
+    assert!(stderr.contains("the results of the 72 frames analysed are kept"), "{stderr}");
     assert_eq!(std::fs::read_to_string(out.path().join("results.jsonl")).unwrap().lines().count(), 65);
 }
