@@ -218,6 +218,7 @@ pub fn execute(args: RunArgs) -> anyhow::Result<()> {
         None => annotator.take().map_or(Ok(()), Annotator::finish),
     };
 
+    remove_stale_timelines(&args.out, &tracks)?;
     for (id, log) in &tracks {
         let series: Vec<Series> = log
             .names
@@ -236,6 +237,21 @@ pub fn execute(args: RunArgs) -> anyhow::Result<()> {
     summary.print(&args.out, tracks.len());
     streamed.map_err(kept)?;
     annotated.map_err(kept)
+}
+
+/// Removes the `timeline-<track>.png` of earlier runs in `out` that this run does not rewrite:
+/// a reused folder must not mix another video's timelines with this one's results.
+fn remove_stale_timelines(out: &Path, tracks: &BTreeMap<u64, TrackLog>) -> anyhow::Result<()> {
+    let entries = std::fs::read_dir(out).with_context(|| format!("cannot list {}", out.display()))?;
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let track = name.strip_prefix("timeline-").and_then(|rest| rest.strip_suffix(".png"));
+        if track.is_some_and(|id| id.parse().map_or(true, |id: u64| !tracks.contains_key(&id))) {
+            std::fs::remove_file(entry.path())
+                .with_context(|| format!("cannot remove the stale {}", entry.path().display()))?;
+        }
+    }
+    Ok(())
 }
 
 struct Summary {

@@ -65,12 +65,19 @@ fn run_writes_results_timelines_and_an_annotated_video() {
 #[test]
 fn run_on_a_video_without_faces_succeeds_with_no_results() {
     let out = tempfile::tempdir().unwrap();
+    // An earlier run's timelines in the reused folder would sit beside these (empty) results.
+    for stale in ["timeline-1.png", "timeline-7.png"] {
+        std::fs::write(out.path().join(stale), "an earlier run's plot").unwrap();
+    }
+    std::fs::write(out.path().join("notes.txt"), "the user's").unwrap();
     let output =
         emoedge(&["run", &media("no_face.mp4"), "--out", out.path().to_str().unwrap(), "--execution-provider", "cpu"]);
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(output.status.success(), "{stdout}{}", String::from_utf8_lossy(&output.stderr));
     assert!(stdout.contains("no face was found") && stdout.contains("0 track(s)"), "{stdout}");
     assert_eq!(std::fs::read_to_string(out.path().join("results.jsonl")).unwrap(), "");
+    assert!(!out.path().join("timeline-1.png").exists() && !out.path().join("timeline-7.png").exists());
+    assert!(out.path().join("notes.txt").exists(), "only emoedge's own outputs are replaced");
 }
 
 fn fails(args: &[&str], needles: &[&str]) {
