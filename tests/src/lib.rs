@@ -52,3 +52,25 @@ fn copy_tree(from: &std::path::Path, to: &std::path::Path) {
         }
     }
 }
+
+/// Interrupts a running command as Ctrl-C does (SIGINT) and collects its output; a command
+/// that has not ended a minute later is killed and fails the test instead of hanging it.
+pub fn interrupt(mut child: std::process::Child) -> std::process::Output {
+    let pid = child.id().to_string();
+    let sent = std::process::Command::new("kill").args(["-INT", &pid]).status().expect("`kill` runs");
+    assert!(sent.success(), "SIGINT could not be sent to {pid}");
+    let started = std::time::Instant::now();
+    while child.try_wait().expect("the child can be waited for").is_none() {
+        if started.elapsed() > std::time::Duration::from_secs(60) {
+            let _ = child.kill();
+            let output = child.wait_with_output().expect("the killed child can be waited for");
+            panic!(
+                "still running a minute after Ctrl-C (killed): {}{}",
+                String::from_utf8_lossy(&output.stdout),
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    child.wait_with_output().expect("the child can be waited for")
+}

@@ -15,6 +15,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 
 use crate::args::{OrtArgs, int_in};
+use crate::interrupt::Interrupts;
 
 #[derive(Args, Debug)]
 pub struct FacesArgs {
@@ -85,8 +86,20 @@ pub fn execute(args: FacesArgs) -> anyhow::Result<()> {
     let index_path = args.out.join("index.jsonl");
     let mut index =
         AtomicFile::create(&index_path).with_context(|| format!("cannot write {}", index_path.display()))?;
-    let summary = write_index(&args, &mut video, &mut capture, &mut BufWriter::new(index.file()), &crops_dir)?;
+    let interrupts = Interrupts::install()?;
+    let mut writer = BufWriter::new(index.file());
+    let mut summary = Summary { frames: 0, faces: 0, tracks: 0, seconds: 1e-9 };
+    let streamed = write_index(&args, &mut video, &mut capture, &interrupts, &mut writer, &crops_dir, &mut summary);
+    writer.flush().with_context(|| format!("cannot write {}", index_path.display()))?;
+    drop(writer);
+    // Whatever ended the stream, the crops written so far and their index lines stay together.
+    if streamed.is_err() && summary.faces == 0 {
+        return streamed;
+    }
     index.commit().with_context(|| format!("cannot write {}", index_path.display()))?;
+    streamed.map_err(|e| {
+        anyhow::anyhow!("{e:#}; the {} faces found before it are kept in {}", summary.faces, index_path.display())
+    })?;
     println!(
         "{} frames processed, {} faces in {} tracks, {:.1} s ({:.1} faces/s, {:.1} frames/s) → {}",
         summary.frames,
@@ -107,21 +120,31 @@ struct Summary {
     seconds: f64,
 }
 
+/// Detects, crops and indexes until the video ends, `--max-frames` or an interrupt (which ends
+/// the stream cleanly); `summary` counts what was written, also when an error stops it.
 fn write_index(
     args: &FacesArgs,
     video: &mut VideoSource,
     capture: &mut FaceCapture,
+    interrupts: &Interrupts,
     index: &mut impl Write,
     crops_dir: &Path,
-) -> anyhow::Result<Summary> {
+    summary: &mut Summary,
+) -> anyhow::Result<()> {
     let progress = ProgressBar::no_length().with_style(
         ProgressStyle::with_template("{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} frames {msg}")
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
     let start = Instant::now();
-    let (mut frames, mut faces) = (0u64, 0u64);
     let mut tracks = std::collections::BTreeSet::new();
-    while let Some(frame) = video.next_frame()? {
+    let mut stopping = false;
+    loop {
+        if !stopping && interrupts.requested() {
+            stopping = true;
+            progress.println("interrupted: ending the stream and writing the index (Ctrl-C again to quit at once)");
+            video.stop();
+        }
+        let Some(frame) = video.next_frame()? else { break };
         if progress.length().is_none()
             && let Some(total) = video.estimated_frames()
         {
@@ -134,17 +157,18 @@ fn write_index(
         for captured in capture.process(&frame)? {
             write_face(index, crops_dir, &captured)?;
             tracks.insert(captured.track);
-            faces += 1;
+            summary.faces += 1;
+            summary.tracks = tracks.len();
         }
-        frames += 1;
-        progress.set_message(format!("{faces} faces, {} tracks", tracks.len()));
-        if args.max_frames.is_some_and(|max| frames >= max) {
+        summary.frames += 1;
+        summary.seconds = start.elapsed().as_secs_f64().max(1e-9);
+        progress.set_message(format!("{} faces, {} tracks", summary.faces, tracks.len()));
+        if args.max_frames.is_some_and(|max| summary.frames >= max) {
             break;
         }
     }
     progress.finish_and_clear();
-    index.flush()?;
-    Ok(Summary { frames, faces, tracks: tracks.len(), seconds: start.elapsed().as_secs_f64().max(1e-9) })
+    Ok(())
 }
 
 fn write_face(index: &mut impl Write, crops_dir: &Path, captured: &CapturedFace) -> anyhow::Result<()> {

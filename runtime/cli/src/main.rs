@@ -4,6 +4,7 @@ mod annotate;
 mod args;
 mod faces;
 mod info;
+mod interrupt;
 mod run;
 mod selftest;
 

@@ -5,8 +5,6 @@
 use std::collections::BTreeMap;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -24,6 +22,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::annotate::Annotator;
 use crate::args::{OrtArgs, float_in, int_in};
+use crate::interrupt::Interrupts;
 
 #[derive(Args, Debug)]
 pub struct RunArgs {
@@ -93,25 +92,11 @@ fn emotiondetect(args: &RunArgs) -> anyhow::Result<gst::Element> {
     Ok(detect.build()?)
 }
 
-/// Installs the Ctrl-C / SIGTERM handler: the first ends the stream cleanly so that everything
-/// so far is written; a second quits at once.
-fn interrupts() -> anyhow::Result<Arc<AtomicU32>> {
-    let interrupts = Arc::new(AtomicU32::new(0));
-    let counter = interrupts.clone();
-    ctrlc::set_handler(move || {
-        if counter.fetch_add(1, Ordering::SeqCst) >= 1 {
-            std::process::exit(130);
-        }
-    })
-    .context("cannot install the Ctrl-C handler")?;
-    Ok(interrupts)
-}
-
 pub fn execute(args: RunArgs) -> anyhow::Result<()> {
     args.ort.load_library()?;
     emoedge_vision::video::init()?;
     gstemoedge::plugin_register_static()?;
-    let interrupts = interrupts()?;
+    let interrupts = Interrupts::install()?;
     // Held to the end of the run: a second run on this folder is refused, not interleaved.
     let _lock = FolderLock::acquire(&args.out)
         .with_context(|| format!("cannot use {} as the output folder", args.out.display()))?;
@@ -143,7 +128,7 @@ pub fn execute(args: RunArgs) -> anyhow::Result<()> {
     // The stream's outcome; whatever it is, the results so far are written below.
     let streamed = (|| -> anyhow::Result<()> {
         loop {
-            if !stopping && interrupts.load(Ordering::SeqCst) > 0 {
+            if !stopping && interrupts.requested() {
                 stopping = true;
                 bar.println("interrupted: ending the stream and writing the results (Ctrl-C again to quit at once)");
                 video.stop();

@@ -6,7 +6,7 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
-use emoedge_tests::{assets, media};
+use emoedge_tests::{assets, interrupt, media};
 
 fn emoedge(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_emoedge")).args(args).output().unwrap()
@@ -66,7 +66,58 @@ fn bad_videos_are_clear_errors() {
     let whole = std::fs::read(media("WolfgangLanger_Pexels.mp4")).unwrap();
     let cut = dir.path().join("cut.mp4");
     std::fs::write(&cut, &whole[..whole.len() / 2]).unwrap();
-    fails_clearly(&["faces", cut.to_str().unwrap(), "--out", o], &out, &["ends early", "truncated"]);
+    // A cut video is an error too, but the faces found before the cut stay, index and crops
+    // together (issue 14: the crops used to stay without their index).
+    let output = emoedge(&["faces", cut.to_str().unwrap(), "--out", o]);
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("ends early") && stderr.contains("truncated"), "{stderr}");
+    assert!(stderr.contains("faces found before it are kept in") && stderr.contains("index.jsonl"), "{stderr}");
+    assert_index_matches_crops(&out);
+}
+
+/// `index.jsonl` has one line per crop in `crops/`, naming each, and at least one.
+fn assert_index_matches_crops(out: &Path) {
+    let index = std::fs::read_to_string(out.join("index.jsonl")).unwrap();
+    let mut listed: Vec<String> = index
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["crop"].as_str().unwrap().to_string())
+        .collect();
+    let mut crops: Vec<String> = std::fs::read_dir(out.join("crops"))
+        .unwrap()
+        .map(|e| format!("crops/{}", e.unwrap().file_name().to_string_lossy()))
+        .collect();
+    listed.sort();
+    crops.sort();
+    assert!(!crops.is_empty());
+    assert_eq!(listed, crops, "every crop is indexed and every index line has its crop");
+}
+
+#[test]
+fn ctrl_c_on_a_live_source_ends_it_cleanly_with_index_and_crops_together() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    // An endless live source, as the issue's report used (the path is the test's own).
+    let still = media("single_face.jpg");
+    let source =
+        format!("multifilesrc location={still} loop=true caps=image/jpeg,framerate=10/1 ! jpegdec ! videoconvert");
+    let child = Command::new(env!("CARGO_BIN_EXE_emoedge"))
+        .args(["faces", "--source", &source, "--out", out.to_str().unwrap(), "--execution-provider", "cpu"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let crops = || std::fs::read_dir(out.join("crops")).map_or(0, |d| d.count());
+    let started = std::time::Instant::now();
+    while crops() < 3 {
+        assert!(started.elapsed().as_secs() < 120, "no crops after 2 minutes");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let output = interrupt(child);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}{}", String::from_utf8_lossy(&output.stderr));
+    assert!(stdout.contains("faces in 1 tracks"), "{stdout}");
+    assert_index_matches_crops(&out);
 }
 
 #[test]

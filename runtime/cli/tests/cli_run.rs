@@ -5,7 +5,7 @@
 
 use std::process::{Command, Output};
 
-use emoedge_tests::{default_bundle as bundle, media};
+use emoedge_tests::{default_bundle as bundle, interrupt, media};
 
 fn emoedge(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_emoedge")).args(args).output().unwrap()
@@ -137,9 +137,7 @@ fn ctrl_c_ends_a_run_cleanly_with_the_results_so_far() {
         assert!(started.elapsed().as_secs() < 120, "no results after 2 minutes");
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
-    let status = Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
-    assert!(status.success());
-    let output = child.wait_with_output().unwrap();
+    let output = interrupt(child);
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(output.status.success(), "{stdout}{}", String::from_utf8_lossy(&output.stderr));
     let results = std::fs::read_to_string(out.path().join("results.jsonl")).unwrap();

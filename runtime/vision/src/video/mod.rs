@@ -226,9 +226,24 @@ impl VideoSource {
 
     /// Ends the stream early and cleanly (Ctrl-C): an end-of-stream event flows through the
     /// filters, so everything before it is finished; the shortened file is not an error.
+    ///
+    /// The event is sent from a GStreamer worker thread, not from the caller: a source takes
+    /// its stream lock to accept it, and that lock is held while the source waits for room
+    /// downstream, which only the caller (pulling frames) makes. Keep pulling until the end.
     pub fn stop(&mut self) {
         self.stopped = true;
-        self.pipeline.send_event(gst::event::Eos::new());
+        self.pipeline.call_async(|pipeline| {
+            if pipeline.send_event(gst::event::Eos::new()) {
+                return;
+            }
+            // A pipeline only reaches the sources it holds directly: those inside a
+            // `--source` description's bin get the end-of-stream themselves.
+            for element in pipeline.iterate_recurse().into_iter().flatten() {
+                if element.sink_pads().is_empty() && !element.is::<gst::Bin>() {
+                    element.send_event(gst::event::Eos::new());
+                }
+            }
+        });
     }
 
     /// One poll of the appsink: a sample, the (checked) end, or nothing yet; the pipeline's
