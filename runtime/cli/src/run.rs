@@ -2,7 +2,6 @@
 //! per-track summary, `results.jsonl`, a timeline PNG per track and, on request, an annotated
 //! video.
 
-use std::collections::BTreeMap;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -12,7 +11,6 @@ use clap::Args;
 use emoedge_inference::engine::EngineOptions;
 use emoedge_inference::model::Precision;
 use emoedge_models::{AtomicFile, FolderLock};
-use emoedge_plot::{Series, curves};
 use emoedge_vision::analyzer::{AnalyzerSettings, FaceSource, ranges};
 use emoedge_vision::video::{Pulled, SourceOptions, Stall, VideoSource};
 use gstemoedge::meta::EmotionRecord;
@@ -23,6 +21,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use crate::annotate::Annotator;
 use crate::args::{OrtArgs, float_in, int_in};
 use crate::interrupt::Interrupts;
+use crate::timeline::Timelines;
 
 #[derive(Args, Debug)]
 pub struct RunArgs {
@@ -58,16 +57,6 @@ pub struct RunArgs {
     pub annotate: Option<PathBuf>,
     #[command(flatten)]
     pub ort: OrtArgs,
-}
-
-/// One track's results over time.
-#[derive(Default)]
-struct TrackLog {
-    /// The model's labels, in probability order.
-    names: Vec<String>,
-    points: Vec<(f64, Vec<f32>)>,
-    labels: Vec<(f64, String)>,
-    last: Option<(String, f32)>,
 }
 
 /// The element, set from the options (typed properties: no text is parsed).
@@ -119,7 +108,7 @@ pub fn execute(args: RunArgs) -> anyhow::Result<()> {
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
     let started = Instant::now();
-    let mut tracks: BTreeMap<u64, TrackLog> = BTreeMap::new();
+    let mut timelines = Timelines::new(&args.out, args.interval);
     let mut annotator: Option<Annotator> = None;
     let mut annotate_error: Option<anyhow::Error> = None;
     let mut frames = 0u64;
@@ -144,15 +133,9 @@ pub fn execute(args: RunArgs) -> anyhow::Result<()> {
             for record in records.iter().filter(|r| r.fresh) {
                 serde_json::to_writer(&mut writer, record)?;
                 writer.write_all(b"\n")?;
-                let log = tracks.entry(record.track).or_default();
-                if log.names.is_empty() {
-                    log.names = record.labels.clone();
-                }
-                let seconds = record.pts_ns.unwrap_or(0) as f64 / 1e9;
-                log.points.push((seconds, record.probabilities.clone()));
-                log.labels.push((seconds, record.label.clone()));
-                log.last = Some((record.label.clone(), record.confidence));
+                timelines.record(frames, record);
             }
+            timelines.end_idle(frames);
             if let (Some(path), None) = (&args.annotate, &annotate_error) {
                 let mut annotate = || -> anyhow::Result<()> {
                     if annotator.is_none() {
@@ -175,12 +158,7 @@ pub fn execute(args: RunArgs) -> anyhow::Result<()> {
                     (pts.nseconds() * 1000).checked_div(duration.nseconds().max(1)).unwrap_or(0).min(1000),
                 );
             }
-            let live: Vec<String> = tracks
-                .iter()
-                .filter_map(|(id, log)| {
-                    log.last.as_ref().map(|(label, p)| format!("track {id}: {label} {:.0}%", p * 100.0))
-                })
-                .collect();
+            let live = timelines.live();
             bar.set_message(if live.is_empty() { format!("{frames} frames, no face yet") } else { live.join(" | ") });
         }
         Ok(())
@@ -203,40 +181,10 @@ pub fn execute(args: RunArgs) -> anyhow::Result<()> {
         None => annotator.take().map_or(Ok(()), Annotator::finish),
     };
 
-    remove_stale_timelines(&args.out, &tracks)?;
-    for (id, log) in &tracks {
-        let series: Vec<Series> = log
-            .names
-            .iter()
-            .enumerate()
-            .map(|(i, name)| Series { name, points: log.points.iter().map(|(t, p)| (*t, f64::from(p[i]))).collect() })
-            .collect();
-        curves(
-            &args.out.join(format!("timeline-{id}.png")),
-            &format!("track {id}: emotion probabilities"),
-            "seconds",
-            &series,
-        )?;
-    }
-    print_timeline(&tracks);
-    summary.print(&args.out, tracks.len());
+    let tracks = timelines.finish().map_err(kept)?;
+    summary.print(&args.out, tracks);
     streamed.map_err(kept)?;
     annotated.map_err(kept)
-}
-
-/// Removes the `timeline-<track>.png` of earlier runs in `out` that this run does not rewrite:
-/// a reused folder must not mix another video's timelines with this one's results.
-fn remove_stale_timelines(out: &Path, tracks: &BTreeMap<u64, TrackLog>) -> anyhow::Result<()> {
-    let entries = std::fs::read_dir(out).with_context(|| format!("cannot list {}", out.display()))?;
-    for entry in entries.flatten() {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        let track = name.strip_prefix("timeline-").and_then(|rest| rest.strip_suffix(".png"));
-        if track.is_some_and(|id| id.parse().map_or(true, |id: u64| !tracks.contains_key(&id))) {
-            std::fs::remove_file(entry.path())
-                .with_context(|| format!("cannot remove the stale {}", entry.path().display()))?;
-        }
-    }
-    Ok(())
 }
 
 struct Summary {
@@ -271,24 +219,5 @@ impl Summary {
             println!("where the nodes ran (first call of each model): {placement}");
         }
         println!("wrote {}/results.jsonl and a timeline-<track>.png per track", out.display());
-    }
-}
-
-/// Each track's emotion as segments of the same (smoothed) label: the timeline in text.
-fn print_timeline(tracks: &BTreeMap<u64, TrackLog>) {
-    if tracks.is_empty() {
-        println!("no face was found long enough for a result");
-    }
-    for (id, log) in tracks {
-        let mut segments: Vec<(f64, f64, &str)> = Vec::new();
-        for (t, label) in &log.labels {
-            match segments.last_mut() {
-                Some((_, end, current)) if *current == label.as_str() => *end = *t,
-                _ => segments.push((*t, *t, label.as_str())),
-            }
-        }
-        let text: Vec<String> =
-            segments.iter().map(|(start, end, label)| format!("{start:.1}–{end:.1} s {label}")).collect();
-        println!("track {id}: {}", text.join(", "));
     }
 }
