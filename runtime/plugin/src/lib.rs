@@ -6,6 +6,12 @@
 
 use gstreamer as gst;
 
+// No panic crosses into GStreamer: gstreamer-rs wraps every element virtual method in
+// `catch_unwind` and turns a panic into an element error on the bus, the async worker catches
+// its own, and the property handlers cannot panic. All of it needs unwinding.
+#[cfg(panic = "abort")]
+compile_error!("gst-plugin-emoedge needs panic = \"unwind\": a panic must become an element error, not an abort");
+
 pub mod emotiondetect;
 pub mod meta;
 

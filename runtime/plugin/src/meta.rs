@@ -95,8 +95,10 @@ impl EmotionRecord {
     }
 }
 
-/// The box of a region-of-interest meta.
+/// The box of a region-of-interest meta. Upstream elements may write any `u32`s: the far
+/// corner is summed wide (no overflow); a box outside the frame is clipped where it is cropped.
 pub fn roi_box(rect: (u32, u32, u32, u32)) -> BBox {
     let (x, y, w, h) = rect;
-    BBox { x1: x as f32, y1: y as f32, x2: (x + w) as f32, y2: (y + h) as f32 }
+    let far = |a: u32, b: u32| (u64::from(a) + u64::from(b)) as f32;
+    BBox { x1: x as f32, y1: y as f32, x2: far(x, w), y2: far(y, h) }
 }

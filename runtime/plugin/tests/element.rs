@@ -175,6 +175,24 @@ fn upstream_face_metas_get_the_emotion_instead_of_new_metas() {
 }
 
 #[test]
+fn hostile_upstream_boxes_pass_through_without_a_panic() {
+    // Any element upstream may write any `u32`s into a region-of-interest meta: boxes whose
+    // far corner overflows u32 (once a panic in `roi_box`), beyond the frame, or empty.
+    let (w, h, buffers) = rgb_buffers(&media("single_face.mp4"), 3);
+    let mut harness = harness(&[("face-source", "upstream")], w, h);
+    harness.play();
+    for mut buffer in buffers {
+        for rect in
+            [(u32::MAX, u32::MAX, u32::MAX, u32::MAX), (u32::MAX - 5, 0, 100, 100), (w, h, 50, 50), (0, 0, 0, 0)]
+        {
+            VideoRegionOfInterestMeta::add(buffer.get_mut().unwrap(), "face", rect);
+        }
+        let out = harness.push_and_pull(buffer).expect("the frame passes, no error");
+        assert_eq!(out.iter_meta::<VideoRegionOfInterestMeta>().count(), 4, "the metas are kept as they came");
+    }
+}
+
+#[test]
 fn a_frame_without_faces_passes_through_untouched() {
     let (w, h, buffers) = rgb_buffers(&media("no_face.mp4"), 3);
     let mut harness = harness(&[], w, h);
