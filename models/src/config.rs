@@ -78,6 +78,8 @@ fn invalid(problem: impl Into<String>, fix: impl Into<String>) -> ConfigError {
 
 /// Each 3×3 'valid' stem convolution trims one pixel on every side.
 pub const STEM_CONVS: usize = 2;
+/// The most encoder modules a config may have.
+pub const MAX_MODULES: usize = 8;
 
 /// The residual modules' 3×3 stride-2 max-pool pads like TensorFlow's 'same': the output side
 /// is ⌈side / 2⌉ and an odd total padding puts the extra row/column at the end. Returns the
@@ -118,26 +120,31 @@ impl Config {
 
     /// Checks that every shape in the model fits; the error names the field and the fix.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        let positive = [
-            ("crop_size", self.crop_size),
-            ("clip_length", self.clip_length),
-            ("encoder.stem_channels", self.encoder.stem_channels),
-            ("token_dim", self.token_dim),
-            ("expert_hidden", self.expert_hidden),
-            ("expert_dim", self.expert_dim),
-            ("gate_heads", self.gate_heads),
-            ("gate_hidden", self.gate_hidden),
-            ("general_classes", self.general_classes),
+        // Upper bounds far above any edge model: a config is read from files that may be
+        // damaged or hostile, and must not make the model's allocation abort the process.
+        let sizes = [
+            ("crop_size", self.crop_size, 1024),
+            ("clip_length", self.clip_length, 1024),
+            ("encoder.stem_channels", self.encoder.stem_channels, 1024),
+            ("token_dim", self.token_dim, 4096),
+            ("expert_hidden", self.expert_hidden, 8192),
+            ("expert_dim", self.expert_dim, 4096),
+            ("gate_heads", self.gate_heads, 64),
+            ("gate_hidden", self.gate_hidden, 4096),
+            ("general_classes", self.general_classes, 100_000),
         ];
-        for (name, value) in positive {
-            if value == 0 {
-                return Err(invalid(format!("`{name}` is 0"), "set it to a positive integer"));
+        for (name, value, max) in sizes {
+            if value == 0 || value > max {
+                return Err(invalid(format!("`{name}` is {value}"), format!("set it to an integer in 1..={max}")));
             }
         }
-        if self.encoder.modules.is_empty() || self.encoder.modules.contains(&0) {
+        if self.encoder.modules.is_empty()
+            || self.encoder.modules.len() > MAX_MODULES
+            || self.encoder.modules.iter().any(|&m| m == 0 || m > 4096)
+        {
             return Err(invalid(
                 format!("`encoder.modules` is {:?}", self.encoder.modules),
-                "give the encoder at least one module, each with a positive width",
+                format!("give the encoder 1 to {MAX_MODULES} modules, each 1..=4096 channels wide"),
             ));
         }
         let last = self.encoder.modules.last().copied().unwrap_or_default();

@@ -157,13 +157,18 @@ impl Manifest {
         let shown = path.display().to_string();
         let text =
             std::fs::read_to_string(&path).map_err(|source| ManifestError::Read { path: shown.clone(), source })?;
+        Self::parse(&text, &shown)
+    }
+
+    /// Parses and validates a manifest's text; `origin` names it in errors.
+    pub fn parse(text: &str, origin: &str) -> Result<Self, ManifestError> {
         let manifest: Self =
-            serde_json::from_str(&text).map_err(|source| ManifestError::Parse { path: shown.clone(), source })?;
+            serde_json::from_str(text).map_err(|source| ManifestError::Parse { path: origin.into(), source })?;
         if manifest.format_version != FORMAT_VERSION {
-            return Err(ManifestError::Format { path: shown, found: manifest.format_version });
+            return Err(ManifestError::Format { path: origin.into(), found: manifest.format_version });
         }
         manifest.config.validate()?;
-        manifest.check().map_err(|problem| ManifestError::Inconsistent { path: shown, problem })?;
+        manifest.check().map_err(|problem| ManifestError::Inconsistent { path: origin.into(), problem })?;
         Ok(manifest)
     }
 

@@ -54,7 +54,13 @@ impl QuantSpec {
         let shown = path.display().to_string();
         let text =
             std::fs::read_to_string(path).map_err(|source| QuantSpecError::Read { path: shown.clone(), source })?;
-        serde_json::from_str(&text).map_err(|source| QuantSpecError::Parse { path: shown, source })
+        Self::parse(&text, &shown)
+    }
+
+    /// Parses a quant.json's text; `origin` names it in errors. Whether its scales fit a model
+    /// is checked where they meet the model (the exporter).
+    pub fn parse(text: &str, origin: &str) -> Result<Self, QuantSpecError> {
+        serde_json::from_str(text).map_err(|source| QuantSpecError::Parse { path: origin.into(), source })
     }
 }
 

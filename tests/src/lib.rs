@@ -4,6 +4,8 @@
 // Test helpers: a missing asset or an unwritable temp folder should stop the test loudly.
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
+pub mod fuzz;
+
 use std::path::PathBuf;
 
 /// The workspace root.
