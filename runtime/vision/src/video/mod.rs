@@ -359,3 +359,58 @@ fn make(factory: &str, input: &str) -> Result<gst::Element, VideoError> {
         message: format!("GStreamer element `{factory}` is missing; run scripts/setup to install the plugins"),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    //! Fuzzing (proptest) of how a command-line input becomes a URI: any file name, however
+    //! hostile (quotes, `!`, `#`, `%`, spaces, newlines: what once reached a pipeline
+    //! description), names exactly that file; anything else is one clear error.
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use super::*;
+    use proptest::prelude::*;
+
+    /// File names: printable text with the characters that mean something to gst-launch,
+    /// URIs and shells, never `/` (a folder) or NUL.
+    fn file_name() -> impl Strategy<Value = String> {
+        "[^/\u{0}]{1,40}".prop_filter("not . or ..", |n| n != "." && n != "..")
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+
+        #[test]
+        fn any_file_name_becomes_a_uri_of_exactly_that_file(name in file_name()) {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join(&name);
+            std::fs::write(&path, b"x").unwrap();
+            let uri = to_uri(path.to_str().unwrap()).unwrap();
+            let (back, _) = gst::glib::filename_from_uri(&uri).unwrap();
+            prop_assert_eq!(back, path.canonicalize().unwrap());
+            prop_assert!(uri.is_ascii() && !uri.contains(['"', ' ', '\n']), "{}", uri);
+        }
+
+        #[test]
+        fn input_that_is_neither_a_file_nor_a_uri_is_one_clear_error(input in "[^:]{0,60}") {
+            prop_assume!(!Path::new(&input).is_file());
+            match to_uri(&input) {
+                Err(VideoError::Missing(shown)) => prop_assert_eq!(shown, input),
+                other => prop_assert!(false, "{:?}", other.map(|_| ())),
+            }
+        }
+    }
+
+    proptest! {
+        // Each case starts a real decoding pipeline.
+        #![proptest_config(ProptestConfig { cases: 12, ..ProptestConfig::default() })]
+
+        #[test]
+        fn a_real_video_under_any_name_decodes(name in file_name()) {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join(&name);
+            std::fs::copy(emoedge_tests::media("single_face.mp4"), &path).unwrap();
+            let mut video = VideoSource::open(path.to_str().unwrap()).unwrap();
+            prop_assert!(video.next_frame().unwrap().is_some());
+        }
+    }
+}
