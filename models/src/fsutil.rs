@@ -131,6 +131,25 @@ mod tests {
         assert_eq!(names, vec!["manifest.json"]);
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1, "nothing left beside it");
     }
+
+    #[test]
+    fn a_lock_removes_what_killed_runs_left_half_written_and_nothing_else() {
+        let dir = tempfile::tempdir().unwrap();
+        // What AtomicFile and AtomicDir leave when their process is killed, next to results.
+        let orphan_file = AtomicFile::create(&dir.path().join("results.jsonl")).unwrap().temp_path().to_path_buf();
+        let orphan_dir = dir.path().join(".crops.partialXYZ");
+        std::fs::write(&orphan_file, "half").unwrap();
+        std::fs::create_dir(&orphan_dir).unwrap();
+        std::fs::write(orphan_dir.join("0.png"), "x").unwrap();
+        for kept in ["results.jsonl", ".hidden-notes", "a.partial.txt"] {
+            std::fs::write(dir.path().join(kept), "kept").unwrap();
+        }
+        let _lock = FolderLock::acquire(dir.path()).unwrap();
+        let mut names: Vec<_> =
+            std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+        names.sort();
+        assert_eq!(names, [FolderLock::FILE, ".hidden-notes", "a.partial.txt", "results.jsonl"]);
+    }
 }
 
 /// An exclusive advisory lock on an output folder for as long as it lives: two runs writing the
@@ -141,18 +160,39 @@ pub struct FolderLock {
     _file: File,
 }
 
+/// Removes the `.<name>.….partial…` temp entries in `folder`.
+fn remove_orphans(folder: &Path) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(folder)?.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if !(name.starts_with('.') && name.contains(".partial")) {
+            continue;
+        }
+        if entry.file_type()?.is_dir() {
+            std::fs::remove_dir_all(entry.path())?;
+        } else {
+            std::fs::remove_file(entry.path())?;
+        }
+    }
+    Ok(())
+}
+
 impl FolderLock {
     /// The name of the lock file inside a locked folder.
     pub const FILE: &'static str = ".emoedge.lock";
 
     /// Creates `folder` if needed and locks it; an error naming the folder and the fix when
-    /// another process holds it.
+    /// another process holds it. Holding the lock, it removes what a killed run left
+    /// half-written there ([`AtomicFile`] and [`AtomicDir`] temp entries: only a lock holder
+    /// writes them, so none belongs to a live run).
     pub fn acquire(folder: &Path) -> std::io::Result<Self> {
         std::fs::create_dir_all(folder)?;
         let path = folder.join(Self::FILE);
         let file = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(&path)?;
         match file.try_lock() {
-            Ok(()) => Ok(Self { _file: file }),
+            Ok(()) => {
+                remove_orphans(folder)?;
+                Ok(Self { _file: file })
+            }
             Err(std::fs::TryLockError::WouldBlock) => Err(std::io::Error::other(format!(
                 "another emoedge run is writing to {} (it holds {}); wait for it or choose another output folder",
                 folder.display(),

@@ -7,6 +7,7 @@ use std::ops::RangeInclusive;
 use clap::{Args, Parser, Subcommand};
 use emoedge_inference::onnx::{Provider, SessionOptions};
 use emoedge_vision::analyzer::ranges;
+use emoedge_vision::video::{SourceOptions, VideoSource};
 
 use crate::{faces, run, selftest};
 
@@ -37,6 +38,29 @@ pub enum Command {
     /// Check this machine: load ONNX Runtime and the model on the provider chain, run one seeded
     /// clip, print the probabilities and the latency.
     Selftest(selftest::SelftestArgs),
+}
+
+/// The video to analyse: a file or URI, or a live source the user describes.
+#[derive(Args, Debug, Clone)]
+pub struct InputArgs {
+    /// A video file or URI (file://, rtsp://, http://).
+    #[arg(required_unless_present = "source")]
+    pub video: Option<String>,
+    /// A live source as a gst-launch description instead of VIDEO, e.g. "v4l2src device=/dev/video0"
+    /// (the description is the user's own pipeline; a VIDEO is never parsed as one).
+    #[arg(long, conflicts_with = "video")]
+    pub source: Option<String>,
+}
+
+impl InputArgs {
+    /// Opens the video through `options`' filters.
+    pub fn open(&self, options: SourceOptions) -> anyhow::Result<VideoSource> {
+        Ok(match (&self.video, &self.source) {
+            (Some(video), _) => VideoSource::open_with(video, options)?,
+            (None, Some(source)) => VideoSource::from_description_with(source, options)?,
+            (None, None) => anyhow::bail!("give a VIDEO or --source"),
+        })
+    }
 }
 
 /// Where ONNX Runtime comes from and which execution provider runs the models.

@@ -4,27 +4,23 @@ use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use clap::Args;
 use emoedge_models::{AtomicFile, Config, FolderLock};
 use emoedge_vision::analyzer::ranges;
 use emoedge_vision::capture::{CaptureOptions, CapturedFace, FaceCapture};
 use emoedge_vision::face::DetectorOptions;
-use emoedge_vision::video::VideoSource;
+use emoedge_vision::video::{SourceOptions, VideoSource};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 
-use crate::args::{OrtArgs, int_in};
+use crate::args::{InputArgs, OrtArgs, int_in};
 use crate::interrupt::Interrupts;
 
 #[derive(Args, Debug)]
 pub struct FacesArgs {
-    /// A video file or URI (file://, rtsp://, v4l2:///dev/video0).
-    #[arg(required_unless_present = "source")]
-    pub video: Option<String>,
-    /// A live source as a gst-launch description instead of VIDEO, e.g. "v4l2src device=/dev/video0".
-    #[arg(long, conflicts_with = "video")]
-    pub source: Option<String>,
+    #[command(flatten)]
+    pub input: InputArgs,
     /// Output folder for crops/ and index.jsonl.
     #[arg(long)]
     pub out: PathBuf,
@@ -75,11 +71,7 @@ pub fn execute(args: FacesArgs) -> anyhow::Result<()> {
     for reason in capture.detector().fallbacks() {
         eprintln!("emoedge:   passed over {reason}");
     }
-    let mut video = match (&args.video, &args.source) {
-        (Some(video), _) => VideoSource::open(video)?,
-        (None, Some(source)) => VideoSource::from_description(source)?,
-        (None, None) => bail!("give a VIDEO or --source"),
-    };
+    let mut video = args.input.open(SourceOptions::default())?;
     let crops_dir = args.out.join("crops");
     std::fs::create_dir_all(&crops_dir)
         .with_context(|| format!("cannot create output folder {}; check permissions", crops_dir.display()))?;

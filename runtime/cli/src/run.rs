@@ -12,21 +12,21 @@ use emoedge_inference::engine::EngineOptions;
 use emoedge_inference::model::Precision;
 use emoedge_models::{AtomicFile, FolderLock};
 use emoedge_vision::analyzer::{AnalyzerSettings, FaceSource, ranges};
-use emoedge_vision::video::{Pulled, SourceOptions, Stall, VideoSource};
+use emoedge_vision::video::{Pulled, SourceOptions, Stall};
 use gstemoedge::meta::EmotionRecord;
 use gstreamer as gst;
 use gstreamer::prelude::*;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::annotate::Annotator;
-use crate::args::{OrtArgs, float_in, int_in};
+use crate::args::{InputArgs, OrtArgs, float_in, int_in};
 use crate::interrupt::Interrupts;
 use crate::timeline::Timelines;
 
 #[derive(Args, Debug)]
 pub struct RunArgs {
-    /// A video file or URI (file://, rtsp://, http://).
-    pub input: String,
+    #[command(flatten)]
+    pub input: InputArgs,
     /// Output folder for results.jsonl and timeline-<track>.png.
     #[arg(long, default_value = "runs/emoedge")]
     pub out: PathBuf,
@@ -98,7 +98,7 @@ pub fn execute(args: RunArgs) -> anyhow::Result<()> {
     let format =
         if args.annotate.is_some() { gstreamer_video::VideoFormat::Bgrx } else { gstreamer_video::VideoFormat::Rgb };
     let options = SourceOptions { format, filters: vec![detect.clone()], ..Default::default() };
-    let mut video = VideoSource::open_with(&args.input, options)?;
+    let mut video = args.input.open(options)?;
     let provider = detect.property::<Option<String>>("active-provider").unwrap_or_default();
     if provider == "tensorrt" {
         video.set_stall(Stall::ENGINE_BUILD);

@@ -54,11 +54,7 @@ fn run_writes_results_timelines_and_an_annotated_video() {
         frames += 1;
     }
     assert_eq!(frames, 72);
-    let leftovers: Vec<_> = std::fs::read_dir(out.path())
-        .unwrap()
-        .map(|e| e.unwrap().file_name().into_string().unwrap())
-        .filter(|n| n.starts_with('.') && n != emoedge_models::FolderLock::FILE)
-        .collect();
+    let leftovers = temp_entries(out.path());
     assert!(leftovers.is_empty(), "no temp files remain: {leftovers:?}");
 }
 
@@ -241,4 +237,51 @@ fn an_annotation_that_cannot_be_written_keeps_the_results() {
     assert!(stderr.contains("blocker"), "the failing path is named: {stderr}");
     assert!(stderr.contains("the results of the 72 frames analysed are kept"), "{stderr}");
     assert_eq!(std::fs::read_to_string(out.path().join("results.jsonl")).unwrap().lines().count(), 65);
+}
+
+/// The hidden temp entries in `out` (the lock file aside).
+fn temp_entries(out: &std::path::Path) -> Vec<String> {
+    std::fs::read_dir(out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.starts_with('.') && n != emoedge_models::FolderLock::FILE)
+        .collect()
+}
+
+#[test]
+fn a_run_killed_mid_write_leaves_the_earlier_results_whole_and_the_next_run_clears_its_temp() {
+    let out = tempfile::tempdir().unwrap();
+    let dir = out.path().to_str().unwrap();
+    let earlier = emoedge(&["run", &media("single_face.mp4"), "--out", dir, "--execution-provider", "cpu"]);
+    assert!(earlier.status.success());
+    let results = std::fs::read(out.path().join("results.jsonl")).unwrap();
+    // An endless live source (`--source`, as for faces), killed with SIGKILL while it writes.
+    let source = format!(
+        "multifilesrc location={} loop=true caps=image/jpeg,framerate=10/1 ! jpegdec",
+        media("single_face.jpg")
+    );
+    let mut child = Command::new(env!("CARGO_BIN_EXE_emoedge"))
+        .args(["run", "--source", &source, "--out", dir, "--execution-provider", "cpu"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    let written = || {
+        temp_entries(out.path())
+            .iter()
+            .map(|n| std::fs::metadata(out.path().join(n)).map_or(0, |m| m.len()))
+            .sum::<u64>()
+    };
+    while written() == 0 {
+        assert!(started.elapsed().as_secs() < 120, "no results after 2 minutes");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(std::fs::read(out.path().join("results.jsonl")).unwrap(), results, "the earlier results are whole");
+    assert_eq!(temp_entries(out.path()).len(), 1, "the killed run's temp file stays until the next run");
+    let next = emoedge(&["run", &media("single_face.mp4"), "--out", dir, "--execution-provider", "cpu"]);
+    assert!(next.status.success());
+    assert_eq!(temp_entries(out.path()), Vec::<String>::new(), "the next run removed it");
 }

@@ -143,10 +143,15 @@ impl VideoSource {
     /// Opens a live or synthetic source given as a gst-launch description of its source part
     /// (the user's own pipeline syntax, e.g. `v4l2src device=/dev/video0`).
     pub fn from_description(description: &str) -> Result<Self, VideoError> {
+        Self::from_description_with(description, SourceOptions::default())
+    }
+
+    /// Like [`Self::from_description`], through `options`' filters.
+    pub fn from_description_with(description: &str, options: SourceOptions) -> Result<Self, VideoError> {
         init()?;
         let bin = gst::parse::bin_from_description(description, true)
             .map_err(|e| VideoError::Source { input: description.into(), message: e.to_string() })?;
-        Self::build(description, bin.upcast(), SourceOptions::default(), false)
+        Self::build(description, bin.upcast(), options, false)
     }
 
     fn build(input: &str, source: gst::Element, options: SourceOptions, is_file: bool) -> Result<Self, VideoError> {
