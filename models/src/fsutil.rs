@@ -21,6 +21,12 @@ fn folder_for(path: &Path) -> std::io::Result<&Path> {
     Ok(parent)
 }
 
+/// `mode` as creation permissions: what the results become is readable as any file the user
+/// writes (the umask applies), not owner-only as temp files are by default.
+fn everyone(mode: u32) -> std::fs::Permissions {
+    std::os::unix::fs::PermissionsExt::from_mode(mode)
+}
+
 /// A file being written: a unique temp file beside `target` that becomes `target` only on
 /// [`commit`](Self::commit). Dropped uncommitted, it is removed and `target` is untouched.
 pub struct AtomicFile {
@@ -37,6 +43,7 @@ impl AtomicFile {
         let temp = tempfile::Builder::new()
             .prefix(&format!(".{stem}."))
             .suffix(&format!(".partial{suffix}"))
+            .permissions(everyone(0o666))
             .tempfile_in(folder_for(target)?)?;
         Ok(Self { temp, target: target.to_path_buf() })
     }
@@ -75,7 +82,10 @@ impl AtomicDir {
     pub fn create(target: &Path) -> std::io::Result<Self> {
         let parent = folder_for(target)?;
         let name = target.file_name().map_or("dir".into(), |s| s.to_string_lossy().into_owned());
-        let temp = tempfile::Builder::new().prefix(&format!(".{name}.partial")).tempdir_in(parent)?;
+        let temp = tempfile::Builder::new()
+            .prefix(&format!(".{name}.partial"))
+            .permissions(everyone(0o777))
+            .tempdir_in(parent)?;
         Ok(Self { temp, target: target.to_path_buf() })
     }
 
@@ -116,6 +126,27 @@ mod tests {
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
         write_atomic(&target, b"new").unwrap();
         assert_eq!(std::fs::read_to_string(&target).unwrap(), "new");
+    }
+
+    /// The process's umask (Linux reports it in /proc).
+    fn umask() -> u32 {
+        let status = std::fs::read_to_string("/proc/self/status").unwrap();
+        let line = status.lines().find(|l| l.starts_with("Umask:")).unwrap();
+        u32::from_str_radix(line.trim_start_matches("Umask:").trim(), 8).unwrap()
+    }
+
+    #[test]
+    fn committed_files_and_folders_get_the_users_usual_permissions() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("results.jsonl");
+        write_atomic(&file, b"{}").unwrap();
+        let folder = dir.path().join("bundle");
+        AtomicDir::create(&folder).unwrap().commit().unwrap();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        // Temp files are owner-only by default (0600): results would be unreadable to others.
+        assert_eq!(mode(&file), 0o666 & !umask());
+        assert_eq!(mode(&folder), 0o777 & !umask());
     }
 
     #[test]

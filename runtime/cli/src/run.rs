@@ -114,6 +114,13 @@ pub fn execute(args: RunArgs) -> anyhow::Result<()> {
     let mut frames = 0u64;
     let mut stopping = false;
     let mut writer = BufWriter::new(results.file());
+    let mut unwritable = false;
+    let results_error = |e: std::io::Error| {
+        anyhow::anyhow!(
+            "cannot write {}: {e}; free space there or choose another --out (an earlier results.jsonl there is left as it was)",
+            results_path.display()
+        )
+    };
     // The stream's outcome; whatever it is, the results so far are written below.
     let streamed = (|| -> anyhow::Result<()> {
         loop {
@@ -131,8 +138,13 @@ pub fn execute(args: RunArgs) -> anyhow::Result<()> {
             frames += 1;
             let records = EmotionRecord::from_buffer(buffer);
             for record in records.iter().filter(|r| r.fresh) {
-                serde_json::to_writer(&mut writer, record)?;
-                writer.write_all(b"\n")?;
+                serde_json::to_writer(&mut writer, record)
+                    .map_err(std::io::Error::from)
+                    .and_then(|()| writer.write_all(b"\n"))
+                    .map_err(|e| {
+                        unwritable = true;
+                        results_error(e)
+                    })?;
                 timelines.record(frames, record);
             }
             timelines.end_idle(frames);
@@ -166,8 +178,14 @@ pub fn execute(args: RunArgs) -> anyhow::Result<()> {
     bar.finish_and_clear();
     let summary = Summary { frames, wall: started.elapsed(), provider, stats: detect.property("stats") };
     drop(video);
-    writer.flush()?;
+    let flushed = writer.flush();
     drop(writer);
+    // Results that cannot all be written are not half-written: the temp file goes, and
+    // whatever results.jsonl held before stays as it was.
+    if unwritable {
+        return streamed;
+    }
+    flushed.map_err(results_error)?;
     if streamed.is_err() && frames == 0 {
         return streamed;
     }

@@ -285,3 +285,33 @@ fn a_run_killed_mid_write_leaves_the_earlier_results_whole_and_the_next_run_clea
     assert!(next.status.success());
     assert_eq!(temp_entries(out.path()), Vec::<String>::new(), "the next run removed it");
 }
+
+#[test]
+fn results_that_cannot_be_written_are_one_clear_error_and_leave_the_earlier_ones_whole() {
+    let out = tempfile::tempdir().unwrap();
+    let dir = out.path().to_str().unwrap();
+    let earlier = emoedge(&["run", &media("single_face.mp4"), "--out", dir, "--execution-provider", "cpu"]);
+    assert!(earlier.status.success());
+    let results = std::fs::read(out.path().join("results.jsonl")).unwrap();
+    // A full disk without root: a 64 KiB file-size limit (the sample video's results are
+    // 160 KiB) makes writes fail as ENOSPC would, with SIGXFSZ ignored so they return errors.
+    let output = Command::new("sh")
+        .args([
+            "-c",
+            r#"trap '' XFSZ; ulimit -f 128; exec "$0" run "$1" --out "$2" --execution-provider cpu"#,
+            env!("CARGO_BIN_EXE_emoedge"),
+            &media("WolfgangLanger_Pexels.mp4"),
+            dir,
+        ])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!("cannot write {dir}/results.jsonl: File too large"))
+            && stderr.contains("free space there or choose another --out"),
+        "{stderr}"
+    );
+    assert_eq!(std::fs::read(out.path().join("results.jsonl")).unwrap(), results, "the earlier results are whole");
+    assert_eq!(temp_entries(out.path()), Vec::<String>::new(), "no half-written temp file stays");
+}
