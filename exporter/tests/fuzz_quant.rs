@@ -27,7 +27,7 @@ thread_local! {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 400, ..ProptestConfig::default() })]
+    #![proptest_config(emoedge_tests::fuzz::config(400))]
 
     #[test]
     fn a_damaged_quant_json_quantizes_or_is_one_clear_error(edits in edits()) {

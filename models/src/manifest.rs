@@ -146,8 +146,8 @@ pub enum ManifestError {
     Format { path: String, found: u32 },
     #[error("{path} contradicts itself: {problem}; export the bundle again with `emoedge-export build`")]
     Inconsistent { path: String, problem: String },
-    #[error(transparent)]
-    Config(#[from] crate::config::ConfigError),
+    #[error("{path} has an invalid model config: {source}; export the bundle again with `emoedge-export build`")]
+    Config { path: String, source: crate::config::ConfigError },
 }
 
 impl Manifest {
@@ -167,7 +167,7 @@ impl Manifest {
         if manifest.format_version != FORMAT_VERSION {
             return Err(ManifestError::Format { path: origin.into(), found: manifest.format_version });
         }
-        manifest.config.validate()?;
+        manifest.config.validate().map_err(|source| ManifestError::Config { path: origin.into(), source })?;
         manifest.check().map_err(|problem| ManifestError::Inconsistent { path: origin.into(), problem })?;
         Ok(manifest)
     }

@@ -19,7 +19,7 @@ fn text(path: std::path::PathBuf) -> String {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 10_000, ..ProptestConfig::default() })]
+    #![proptest_config(emoedge_tests::fuzz::config(10_000))]
 
     #[test]
     fn a_damaged_manifest_is_valid_or_one_clear_error(edits in edits()) {
@@ -42,7 +42,7 @@ proptest! {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
+    #![proptest_config(emoedge_tests::fuzz::config(300))]
 
     #[test]
     fn a_damaged_config_is_refused_or_builds_its_model(edits in edits()) {

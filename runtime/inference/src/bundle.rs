@@ -36,9 +36,15 @@ pub enum BundleError {
     Onnx(#[from] OnnxError),
 }
 
-/// Checks that `session` has every input and output of a part's contract with its shape.
-pub fn check_io(session: &ModelSession, inputs: &[&TensorSpec], outputs: &[&TensorSpec]) -> Result<(), BundleError> {
-    let problem = |problem: String| BundleError::Contract { file: session.name.clone(), problem };
+/// Checks that `session` (opened from `file`) has every input and output of a part's contract
+/// with its shape.
+pub fn check_io(
+    session: &ModelSession,
+    file: &Path,
+    inputs: &[&TensorSpec],
+    outputs: &[&TensorSpec],
+) -> Result<(), BundleError> {
+    let problem = |problem: String| BundleError::Contract { file: file.display().to_string(), problem };
     for (kind, outlets, expected) in
         [("input", session.session.inputs(), inputs), ("output", session.session.outputs(), outputs)]
     {

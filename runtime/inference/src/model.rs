@@ -148,23 +148,23 @@ impl EmotionModel {
                 present: present.join(", "),
             });
         };
-        let open = |file: &FileEntry, profile| -> Result<ModelSession, BundleError> {
+        let (frame_io, clip_io) = (FrameIo::new(&manifest.config), ClipIo::new(&manifest.config));
+        let open = |file: &FileEntry, profile, inputs: &[&TensorSpec], outputs: &[&TensorSpec]| {
             let path = verify_file(bundle, file)?;
             let mut options = options.clone();
             options.tensorrt.fp16 |= entry.tensorrt.fp16;
             options.tensorrt.int8 |= entry.tensorrt.int8;
             options.tensorrt.profile = Some(profile);
-            Ok(open_session(env, &path, &options)?)
+            let session = open_session(env, &path, &options)?;
+            check_io(&session, &path, inputs, outputs)?;
+            Ok::<_, BundleError>(session)
         };
-        let frame = open(&entry.frame, entry.tensorrt.frame_profile.clone())?;
-        let clip = open(&entry.clip, entry.tensorrt.clip_profile.clone())?;
-        let (frame_io, clip_io) = (FrameIo::new(&manifest.config), ClipIo::new(&manifest.config));
-        check_io(&frame, &frame_io.inputs(), &frame_io.outputs())?;
-        check_io(&clip, &clip_io.inputs(), &clip_io.outputs())?;
+        let frame = open(&entry.frame, entry.tensorrt.frame_profile.clone(), &frame_io.inputs(), &frame_io.outputs())?;
+        let clip = open(&entry.clip, entry.tensorrt.clip_profile.clone(), &clip_io.inputs(), &clip_io.outputs())?;
         let classes = clip_io.emotion_logits.item_len();
         if manifest.labels.len() != classes {
             return Err(BundleError::Contract {
-                file: clip.name.clone(),
+                file: bundle.join(&entry.clip.file).display().to_string(),
                 problem: format!(
                     "output `{}` has {classes} classes, the manifest names {} labels",
                     clip_io.emotion_logits.name,

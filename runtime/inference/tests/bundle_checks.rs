@@ -64,3 +64,25 @@ fn file_entries_must_be_regular_files_inside_the_bundle_of_the_listed_size() {
     let error = load_damaged(|m, _| m["variants"]["fp32"]["frame"]["bytes"] = 12.into());
     assert_says(&error, &["fp32/frame.onnx is ", "bytes, the manifest lists a file of 12 bytes"]);
 }
+
+#[test]
+fn errors_after_the_manifest_name_the_bundle_they_come_from() {
+    // Found by fuzzing: a valid but different config named only `frame.onnx`, an invalid one
+    // no file at all; with several bundles on a device, the user must know which one.
+    let copy = emoedge_tests::bundle_copy();
+    let path = copy.path().join("manifest.json");
+    let options = SessionOptions { provider: Provider::Cpu, ..Default::default() };
+    for (field, value, needle) in [
+        ("expert_dim", 1, "fp32/frame.onnx does not match the bundle's manifest"),
+        ("token_dim", u64::MAX, "manifest.json has an invalid model config"),
+    ] {
+        let mut manifest: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        let original = manifest["config"][field].clone();
+        manifest["config"][field] = value.into();
+        std::fs::write(&path, manifest.to_string()).unwrap();
+        let error = EmotionModel::load(copy.path(), Variant::Fp32, &options).expect_err("refused").to_string();
+        assert_says(&error, &[&format!("{}/{needle}", copy.path().display()), "export"]);
+        manifest["config"][field] = original;
+        std::fs::write(&path, manifest.to_string()).unwrap();
+    }
+}

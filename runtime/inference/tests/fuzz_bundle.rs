@@ -32,7 +32,7 @@ fn file_damage() -> impl Strategy<Value = FileDamage> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 500, ..ProptestConfig::default() })]
+    #![proptest_config(emoedge_tests::fuzz::config(500))]
 
     #[test]
     fn a_damaged_bundle_loads_or_is_one_clear_error(

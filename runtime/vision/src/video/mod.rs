@@ -382,7 +382,7 @@ mod tests {
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+        #![proptest_config(emoedge_tests::fuzz::config(2000))]
 
         #[test]
         fn any_file_name_becomes_a_uri_of_exactly_that_file(name in file_name()) {
@@ -407,7 +407,7 @@ mod tests {
 
     proptest! {
         // Each case starts a real decoding pipeline.
-        #![proptest_config(ProptestConfig { cases: 12, ..ProptestConfig::default() })]
+        #![proptest_config(emoedge_tests::fuzz::config(12))]
 
         #[test]
         fn a_real_video_under_any_name_decodes(name in file_name()) {
