@@ -404,18 +404,4 @@ mod tests {
             }
         }
     }
-
-    proptest! {
-        // Each case starts a real decoding pipeline.
-        #![proptest_config(emoedge_tests::fuzz::config(12))]
-
-        #[test]
-        fn a_real_video_under_any_name_decodes(name in file_name()) {
-            let dir = tempfile::tempdir().unwrap();
-            let path = dir.path().join(&name);
-            std::fs::copy(emoedge_tests::media("single_face.mp4"), &path).unwrap();
-            let mut video = VideoSource::open(path.to_str().unwrap()).unwrap();
-            prop_assert!(video.next_frame().unwrap().is_some());
-        }
-    }
 }
