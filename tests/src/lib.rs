@@ -5,6 +5,7 @@
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
 pub mod fuzz;
+pub mod mqtt;
 
 use std::path::PathBuf;
 

@@ -1,7 +1,7 @@
 //! # gst-plugin-emoedge
 //!
 //! The `emoedge` GStreamer plugin (`libgstemoedge.so`, put its folder on `GST_PLUGIN_PATH`)
-//! with the `emotiondetect` element, and [`meta`], the results' format on buffers and the bus.
+//! with the `emotiondetect` and `emotionpublish` elements, and [`meta`], the results' format on buffers and the bus.
 //! Applications that link this crate register the element with [`plugin_register_static`].
 
 use gstreamer as gst;
@@ -13,10 +13,18 @@ use gstreamer as gst;
 compile_error!("gst-plugin-emoedge needs panic = \"unwind\": a panic must become an element error, not an abort");
 
 pub mod emotiondetect;
+pub mod emotionpublish;
 pub mod meta;
 
+/// Locks a mutex, also one a panicking thread left poisoned: the elements' state stays usable
+/// and the panic itself is reported as an element error.
+pub(crate) fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 fn plugin_init(plugin: &gst::Plugin) -> Result<(), gst::glib::BoolError> {
-    emotiondetect::register(plugin)
+    emotiondetect::register(plugin)?;
+    emotionpublish::register(plugin)
 }
 
 gst::plugin_define!(

@@ -13,7 +13,8 @@ use gstreamer_base as gst_base;
 use gstreamer_base::subclass::prelude::*;
 use gstreamer_video as gst_video;
 
-use super::worker::{AsyncWorker, Delivery, Job, Stats, lock};
+use super::worker::{AsyncWorker, Delivery, Job, Stats};
+use crate::lock;
 use crate::meta::{FACE, emotion_structure, roi_box};
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {

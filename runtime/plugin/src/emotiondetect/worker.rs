@@ -4,17 +4,15 @@
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
+
+use crate::lock;
 use std::thread::JoinHandle;
 
 use emoedge_vision::analyzer::{Analyzer, FaceResult, SessionPlacement};
 use emoedge_vision::face::BBox;
 use emoedge_vision::video::Frame;
 use gstreamer as gst;
-
-pub fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
 
 /// Counters of the element's work, written by whoever analyses and read by the property.
 #[derive(Default)]

@@ -1,0 +1,341 @@
+use std::path::PathBuf;
+use std::sync::{LazyLock, Mutex};
+use std::time::{Duration, Instant};
+
+use emoedge_publish::{Broker, Emotion, PublishStats, Publisher, PublisherConfig, default_device, defaults};
+use gstreamer as gst;
+use gstreamer::glib;
+use gstreamer::prelude::*;
+use gstreamer::subclass::prelude::*;
+use gstreamer_base as gst_base;
+use gstreamer_base::subclass::prelude::*;
+
+use crate::lock;
+use crate::meta::EmotionRecord;
+
+static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
+    gst::DebugCategory::new("emotionpublish", gst::DebugColorFlags::empty(), Some("emoedge results to MQTT"))
+});
+
+/// Drops past the spool bound are warned about at most this often.
+const WARN_EVERY: Duration = Duration::from_secs(10);
+
+#[derive(Debug, Clone)]
+struct Settings {
+    broker: Option<String>,
+    username: Option<String>,
+    password: Option<String>,
+    ca_file: Option<PathBuf>,
+    device_id: String,
+    stream_id: String,
+    spool_dir: Option<PathBuf>,
+    spool_limit: u64,
+    reconnect_interval: u32,
+    flush_timeout: u32,
+}
+
+/// The stream id when none is set.
+const DEFAULT_STREAM: &str = "0";
+/// Seconds `stop` waits for the broker to acknowledge what is queued.
+const DEFAULT_FLUSH_TIMEOUT: u32 = 5;
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            broker: None,
+            username: None,
+            password: None,
+            ca_file: None,
+            device_id: default_device(),
+            stream_id: DEFAULT_STREAM.to_string(),
+            spool_dir: None,
+            spool_limit: defaults::SPOOL_LIMIT,
+            reconnect_interval: defaults::RECONNECT_INTERVAL.as_secs() as u32,
+            flush_timeout: DEFAULT_FLUSH_TIMEOUT,
+        }
+    }
+}
+
+impl Settings {
+    /// The publisher's configuration, or the error a user can act on.
+    fn config(&self) -> Result<PublisherConfig, String> {
+        let url = self.broker.as_deref().ok_or("set the broker property to mqtt://HOST:PORT/PREFIX")?;
+        let broker = Broker::parse(url)
+            .map_err(|e| e.to_string())?
+            .with_credentials(self.username.clone(), self.password.clone())
+            .with_ca_file(self.ca_file.clone())
+            .map_err(|e| e.to_string())?;
+        let spool_dir = self.spool_dir.clone().unwrap_or_else(|| {
+            std::env::temp_dir().join(format!("emoedge-spool-{}-{}", self.device_id, self.stream_id))
+        });
+        Ok(PublisherConfig {
+            broker,
+            device: self.device_id.clone(),
+            stream: self.stream_id.clone(),
+            spool_dir,
+            spool_limit: self.spool_limit,
+            reconnect_interval: Duration::from_secs(self.reconnect_interval.into()),
+        })
+    }
+}
+
+struct State {
+    publisher: Publisher,
+    dropped_warned: u64,
+    warned_at: Option<Instant>,
+}
+
+#[derive(Default)]
+pub struct EmotionPublish {
+    settings: Mutex<Settings>,
+    state: Mutex<Option<State>>,
+    /// The counters of the last publisher, kept after stop for the application's summary.
+    last_stats: Mutex<PublishStats>,
+}
+
+#[glib::object_subclass]
+impl ObjectSubclass for EmotionPublish {
+    const NAME: &'static str = "GstEmotionPublish";
+    type Type = super::EmotionPublish;
+    type ParentType = gst_base::BaseTransform;
+}
+
+fn stats_structure(stats: &PublishStats) -> gst::Structure {
+    gst::Structure::builder("emotionpublish-stats")
+        .field("queued", stats.queued)
+        .field("delivered", stats.delivered)
+        .field("dropped", stats.dropped)
+        .field("pending", stats.pending)
+        .field("connected", stats.connected)
+        .field("connections", stats.connections)
+        .build()
+}
+
+/// A result as it goes out.
+fn emotion(record: EmotionRecord) -> Emotion {
+    Emotion {
+        track: record.track,
+        pts_ns: record.pts_ns,
+        label: record.label,
+        confidence: record.confidence,
+        probabilities: record.probabilities,
+        labels: record.labels,
+        gate: record.gate,
+        bbox: record.bbox,
+    }
+}
+
+impl ObjectImpl for EmotionPublish {
+    fn properties() -> &'static [glib::ParamSpec] {
+        static PROPERTIES: LazyLock<Vec<glib::ParamSpec>> = LazyLock::new(|| {
+            let d = Settings::default();
+            vec![
+                glib::ParamSpecString::builder("broker")
+                    .nick("Broker")
+                    .blurb("MQTT broker URL mqtt://[USER@]HOST[:PORT][/PREFIX] (mqtts:// for TLS); results go to PREFIX/DEVICE/STREAM")
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecString::builder("username")
+                    .nick("User name")
+                    .blurb("MQTT user name (overrides one in the URL)")
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecString::builder("password")
+                    .nick("Password")
+                    .blurb("MQTT password (write-only: never read back or printed)")
+                    .write_only()
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecString::builder("ca-file")
+                    .nick("CA certificates")
+                    .blurb("PEM file of the CA certificates an mqtts:// broker is checked against (default: the system's)")
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecString::builder("device-id")
+                    .nick("Device id")
+                    .blurb("This device's topic level (letters, digits, '-', '_', '.')")
+                    .default_value(Some(d.device_id.as_str()))
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecString::builder("stream-id")
+                    .nick("Stream id")
+                    .blurb("This stream's topic level (letters, digits, '-', '_', '.')")
+                    .default_value(Some(DEFAULT_STREAM))
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecString::builder("spool-dir")
+                    .nick("Spool folder")
+                    .blurb("Where results wait for the broker (one element per folder); empty = a folder in the temp dir named after device and stream")
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecUInt64::builder("spool-limit")
+                    .nick("Spool limit")
+                    .blurb("Most results kept while the broker is away; past it the oldest are dropped and counted")
+                    .minimum(1)
+                    .default_value(d.spool_limit)
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecUInt::builder("reconnect-interval")
+                    .nick("Reconnect interval")
+                    .blurb("Longest wait in seconds between attempts to reach the broker (attempts start at 0.25 s and double)")
+                    .minimum(1)
+                    .maximum(3600)
+                    .default_value(d.reconnect_interval)
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecUInt::builder("flush-timeout")
+                    .nick("Flush timeout")
+                    .blurb("Seconds to wait at stop for the broker to acknowledge queued results (the rest stay in the spool)")
+                    .maximum(3600)
+                    .default_value(d.flush_timeout)
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecBoxed::builder::<gst::Structure>("stats")
+                    .nick("Statistics")
+                    .blurb("queued, delivered, dropped, pending (in the spool), connected, connections")
+                    .read_only()
+                    .build(),
+            ]
+        });
+        PROPERTIES.as_ref()
+    }
+
+    fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
+        let mut s = lock(&self.settings);
+        let text = || value.get::<Option<String>>().ok().flatten().filter(|v| !v.is_empty());
+        match pspec.name() {
+            "broker" => s.broker = text(),
+            "username" => s.username = text(),
+            "password" => s.password = text(),
+            "ca-file" => s.ca_file = text().map(PathBuf::from),
+            "device-id" => s.device_id = text().unwrap_or_else(default_device),
+            "stream-id" => s.stream_id = text().unwrap_or_else(|| DEFAULT_STREAM.to_string()),
+            "spool-dir" => s.spool_dir = text().map(PathBuf::from),
+            "spool-limit" => s.spool_limit = value.get().unwrap_or(s.spool_limit),
+            "reconnect-interval" => s.reconnect_interval = value.get().unwrap_or(s.reconnect_interval),
+            "flush-timeout" => s.flush_timeout = value.get().unwrap_or(s.flush_timeout),
+            other => gst::warning!(CAT, imp = self, "no writable property `{other}`"),
+        }
+    }
+
+    fn property(&self, _id: usize, pspec: &glib::ParamSpec) -> glib::Value {
+        let s = lock(&self.settings);
+        let path = |p: &Option<PathBuf>| p.as_ref().map(|p| p.display().to_string());
+        match pspec.name() {
+            "broker" => s.broker.to_value(),
+            "username" => s.username.to_value(),
+            "ca-file" => path(&s.ca_file).to_value(),
+            "device-id" => s.device_id.to_value(),
+            "stream-id" => s.stream_id.to_value(),
+            "spool-dir" => path(&s.spool_dir).to_value(),
+            "spool-limit" => s.spool_limit.to_value(),
+            "reconnect-interval" => s.reconnect_interval.to_value(),
+            "flush-timeout" => s.flush_timeout.to_value(),
+            "stats" => {
+                let stats = lock(&self.state).as_ref().map(|st| st.publisher.stats());
+                stats_structure(&stats.unwrap_or_else(|| *lock(&self.last_stats))).to_value()
+            }
+            // Write-only (the password) or unknown: nothing to read.
+            _ => None::<String>.to_value(),
+        }
+    }
+}
+
+impl GstObjectImpl for EmotionPublish {}
+
+impl ElementImpl for EmotionPublish {
+    fn metadata() -> Option<&'static gst::subclass::ElementMetadata> {
+        static METADATA: LazyLock<gst::subclass::ElementMetadata> = LazyLock::new(|| {
+            gst::subclass::ElementMetadata::new(
+                "Emotion results publisher",
+                "Sink/Network/Metadata",
+                "Sends each new emotion result of the \"face\" metas (from emotiondetect) to an MQTT broker as JSON, \
+                 QoS 1, through an on-disk spool kept while the broker is away; buffers pass through unchanged",
+                "emoedge developers",
+            )
+        });
+        Some(&*METADATA)
+    }
+
+    fn pad_templates() -> &'static [gst::PadTemplate] {
+        static TEMPLATES: LazyLock<Vec<gst::PadTemplate>> = LazyLock::new(|| {
+            let caps = gst::Caps::new_any();
+            [("src", gst::PadDirection::Src), ("sink", gst::PadDirection::Sink)]
+                .into_iter()
+                .filter_map(|(name, direction)| {
+                    gst::PadTemplate::new(name, direction, gst::PadPresence::Always, &caps).ok()
+                })
+                .collect()
+        });
+        TEMPLATES.as_ref()
+    }
+}
+
+impl BaseTransformImpl for EmotionPublish {
+    const MODE: gst_base::subclass::BaseTransformMode = gst_base::subclass::BaseTransformMode::AlwaysInPlace;
+    const PASSTHROUGH_ON_SAME_CAPS: bool = true;
+    const TRANSFORM_IP_ON_PASSTHROUGH: bool = true;
+
+    fn start(&self) -> Result<(), gst::ErrorMessage> {
+        let config = lock(&self.settings)
+            .config()
+            .map_err(|e| gst::error_msg!(gst::ResourceError::Settings, ("emotionpublish cannot start: {}", e)))?;
+        gst::info!(
+            CAT,
+            imp = self,
+            "publishing to {} as {}/{}, spool {}",
+            config.broker,
+            config.device,
+            config.stream,
+            config.spool_dir.display()
+        );
+        let publisher = Publisher::start(config)
+            .map_err(|e| gst::error_msg!(gst::ResourceError::OpenWrite, ("emotionpublish cannot start: {}", e)))?;
+        *lock(&self.state) = Some(State { publisher, dropped_warned: 0, warned_at: None });
+        Ok(())
+    }
+
+    fn stop(&self) -> Result<(), gst::ErrorMessage> {
+        let timeout = Duration::from_secs(lock(&self.settings).flush_timeout.into());
+        if let Some(state) = lock(&self.state).take() {
+            let stats = state.publisher.close(timeout);
+            gst::info!(CAT, imp = self, "stopped: {stats:?}");
+            *lock(&self.last_stats) = stats;
+        }
+        Ok(())
+    }
+
+    fn transform_ip_passthrough(&self, buffer: &gst::Buffer) -> Result<gst::FlowSuccess, gst::FlowError> {
+        let mut guard = lock(&self.state);
+        let Some(state) = guard.as_mut() else {
+            gst::element_imp_error!(
+                self,
+                gst::CoreError::Negotiation,
+                ["emotionpublish received data before starting"]
+            );
+            return Err(gst::FlowError::NotNegotiated);
+        };
+        for record in EmotionRecord::from_buffer(buffer).into_iter().filter(|r| r.fresh) {
+            if let Err(e) = state.publisher.publish(emotion(record)) {
+                gst::element_imp_error!(self, gst::ResourceError::Write, ["emotionpublish: {}", e]);
+                return Err(gst::FlowError::Error);
+            }
+        }
+        let dropped = state.publisher.stats().dropped;
+        if dropped > state.dropped_warned && state.warned_at.is_none_or(|t| t.elapsed() >= WARN_EVERY) {
+            let dir = lock(&self.settings).spool_dir.clone();
+            gst::element_imp_warning!(
+                self,
+                gst::ResourceError::NoSpaceLeft,
+                [
+                    "the broker has been away long enough to fill the spool{}: {} oldest results dropped so far (raise spool-limit to keep more)",
+                    dir.map(|d| format!(" {}", d.display())).unwrap_or_default(),
+                    dropped
+                ]
+            );
+            state.dropped_warned = dropped;
+            state.warned_at = Some(Instant::now());
+        }
+        Ok(gst::FlowSuccess::Ok)
+    }
+}

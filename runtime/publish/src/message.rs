@@ -1,0 +1,38 @@
+//! One result as it travels to the broker: a JSON object per MQTT message.
+
+use serde::{Deserialize, Serialize};
+
+/// What a result says, as its producer (the `emotionpublish` element) knows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Emotion {
+    /// Track id, unique within its stream.
+    pub track: u64,
+    /// Presentation time of the frame in its stream, when it has one.
+    pub pts_ns: Option<u64>,
+    pub label: String,
+    pub confidence: f32,
+    /// Probabilities in `labels` order.
+    pub probabilities: Vec<f32>,
+    pub labels: Vec<String>,
+    /// Router weights of the general and the emotion expert.
+    pub gate: [f32; 2],
+    /// Face box in the frame: x, y, width, height (pixels).
+    pub bbox: [f32; 4],
+}
+
+/// The payload of one MQTT message (topic `<prefix>/<device>/<stream>`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ResultMessage {
+    /// Unique per message: `<session>-<seq>`. A message delivered twice (at-least-once) keeps its
+    /// id, so consumers drop duplicates by it; `seq` counts up by one within a session, so a gap
+    /// is visible.
+    pub id: String,
+    pub session: String,
+    pub seq: u64,
+    pub device: String,
+    pub stream: String,
+    /// Wall-clock time the result was produced, milliseconds since the Unix epoch.
+    pub time_ms: u64,
+    #[serde(flatten)]
+    pub emotion: Emotion,
+}

@@ -1,0 +1,376 @@
+//! The delivery of results: producers append to the [`Spool`]; one thread per publisher keeps
+//! an MQTT session to the broker, sends the spooled messages in order with QoS 1 and removes
+//! them once the broker acknowledges them. When the connection drops, everything not
+//! acknowledged is sent again after reconnecting (with backoff), so a consumer may see a message
+//! twice (same `id`) but never misses one — unless the spool overflowed, which is counted.
+
+use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use rumqttc::{Client, ConnectReturnCode, ConnectionError, Event, Outgoing, Packet, QoS, RecvTimeoutError};
+
+use crate::broker::{Broker, BrokerError, topic_level};
+use crate::message::{Emotion, ResultMessage};
+use crate::spool::Spool;
+
+/// Messages sent and not yet acknowledged at any time.
+const WINDOW: usize = 64;
+
+/// How a publisher is set up.
+#[derive(Debug, Clone)]
+pub struct PublisherConfig {
+    pub broker: Broker,
+    /// This device's id (a topic level; default: the host name).
+    pub device: String,
+    /// The stream's id (a topic level).
+    pub stream: String,
+    /// The folder of the on-disk queue (one publisher at a time).
+    pub spool_dir: PathBuf,
+    /// Most messages the queue holds before the oldest are dropped.
+    pub spool_limit: u64,
+    /// Longest wait between two connection attempts (they start at 0.25 s and double).
+    pub reconnect_interval: Duration,
+}
+
+/// The defaults users see.
+pub mod defaults {
+    use std::time::Duration;
+    /// ≈ 30 MB of results, hours of a busy camera at the default interval.
+    pub const SPOOL_LIMIT: u64 = 100_000;
+    pub const RECONNECT_INTERVAL: Duration = Duration::from_secs(5);
+}
+
+/// This machine's host name, the default device id (a topic level, so anything else is replaced).
+pub fn default_device() -> String {
+    let name = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    let name: String = name
+        .trim()
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') { c } else { '_' })
+        .collect();
+    if name.is_empty() { "emoedge".to_string() } else { name }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PublishError {
+    #[error(transparent)]
+    Broker(#[from] BrokerError),
+    #[error("{0}")]
+    Spool(std::io::Error),
+    #[error(
+        "the broker {broker} refused {who}: {code}; check the user name and password (--mqtt-user, EMOEDGE_MQTT_PASSWORD)"
+    )]
+    Credentials { broker: String, who: String, code: String },
+    #[error("the broker {broker} refused the connection: {code}")]
+    Refused { broker: String, code: String },
+    #[error("cannot spool a result to {dir}: {source}; free space there or choose another spool folder")]
+    Write { dir: PathBuf, source: std::io::Error },
+}
+
+/// Counters of a publisher, for stats and the end-of-run summary.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PublishStats {
+    /// Results handed to the publisher.
+    pub queued: u64,
+    /// Acknowledged by the broker (a message sent twice counts once).
+    pub delivered: u64,
+    /// Dropped because the spool was full.
+    pub dropped: u64,
+    /// Waiting in the spool (sent but unacknowledged included).
+    pub pending: u64,
+    pub connected: bool,
+    /// Connections made (the first included).
+    pub connections: u64,
+}
+
+struct Shared {
+    config: PublisherConfig,
+    spool: Mutex<Spool>,
+    /// Signalled when a message is queued or the publisher closes.
+    wake: Condvar,
+    closing: AtomicBool,
+    connected: AtomicBool,
+    queued: AtomicU64,
+    delivered: AtomicU64,
+    connections: AtomicU64,
+    /// Why delivery stopped for good (refused credentials), shown by the next call.
+    fatal: Mutex<Option<String>>,
+}
+
+impl Shared {
+    fn spool(&self) -> MutexGuard<'_, Spool> {
+        self.spool.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// Sends results to one broker for one stream; see the module docs.
+pub struct Publisher {
+    shared: Arc<Shared>,
+    session: String,
+    seq: AtomicU64,
+    topic: String,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Publisher {
+    /// Opens the spool and starts delivering (connecting in the background: a broker that is
+    /// not there yet is retried, never an error here).
+    pub fn start(config: PublisherConfig) -> Result<Self, PublishError> {
+        topic_level("the device id", &config.device)?;
+        topic_level("the stream id", &config.stream)?;
+        // Options are built once here so that a bad CA file fails now, not in the thread.
+        config.broker.mqtt_options("check")?;
+        let spool = Spool::open(&config.spool_dir, config.spool_limit).map_err(PublishError::Spool)?;
+        let session = format!("{:016x}", rand::random::<u64>());
+        let topic = config.broker.topic(&config.device, &config.stream);
+        let shared = Arc::new(Shared {
+            config,
+            spool: Mutex::new(spool),
+            wake: Condvar::new(),
+            closing: AtomicBool::new(false),
+            connected: AtomicBool::new(false),
+            queued: AtomicU64::new(0),
+            delivered: AtomicU64::new(0),
+            connections: AtomicU64::new(0),
+            fatal: Mutex::new(None),
+        });
+        let worker = Arc::clone(&shared);
+        let client_id = format!("emoedge-{}-{}-{}", shared.config.device, shared.config.stream, &session[..8]);
+        let thread = std::thread::Builder::new()
+            .name(format!("mqtt-{}", shared.config.stream))
+            .spawn(move || deliver(&worker, &client_id))
+            .map_err(PublishError::Spool)?;
+        Ok(Self { shared, session, seq: AtomicU64::new(0), topic, thread: Some(thread) })
+    }
+
+    /// Queues one result (on disk when this returns). Fails only when the spool cannot be
+    /// written or the broker refused our credentials.
+    pub fn publish(&self, emotion: Emotion) -> Result<(), PublishError> {
+        self.check()?;
+        let seq = self.seq.fetch_add(1, Ordering::Relaxed);
+        let message = ResultMessage {
+            id: format!("{}-{seq}", self.session),
+            session: self.session.clone(),
+            seq,
+            device: self.shared.config.device.clone(),
+            stream: self.shared.config.stream.clone(),
+            time_ms: SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64),
+            emotion,
+        };
+        let payload = serde_json::to_string(&message).map_err(|e| PublishError::Spool(e.into()))?;
+        let dir = &self.shared.config.spool_dir;
+        self.shared
+            .spool()
+            .push(&self.topic, &payload)
+            .map_err(|source| PublishError::Write { dir: dir.clone(), source })?;
+        self.shared.queued.fetch_add(1, Ordering::Relaxed);
+        self.shared.wake.notify_all();
+        Ok(())
+    }
+
+    /// The error that stopped delivery for good, if any.
+    pub fn check(&self) -> Result<(), PublishError> {
+        match self.shared.fatal.lock().unwrap_or_else(PoisonError::into_inner).as_ref() {
+            Some(reason) => {
+                Err(PublishError::Refused { broker: self.shared.config.broker.to_string(), code: reason.clone() })
+            }
+            None => Ok(()),
+        }
+    }
+
+    pub fn stats(&self) -> PublishStats {
+        let spool = self.shared.spool();
+        PublishStats {
+            queued: self.shared.queued.load(Ordering::Relaxed),
+            delivered: self.shared.delivered.load(Ordering::Relaxed),
+            dropped: spool.dropped(),
+            pending: spool.pending(),
+            connected: self.shared.connected.load(Ordering::Relaxed),
+            connections: self.shared.connections.load(Ordering::Relaxed),
+        }
+    }
+
+    /// The topic this publisher sends to.
+    pub fn topic(&self) -> &str {
+        &self.topic
+    }
+
+    /// Waits up to `timeout` for the broker to acknowledge everything queued; what is left stays
+    /// in the spool for the next publisher on that folder. Returns the final counters.
+    pub fn close(mut self, timeout: Duration) -> PublishStats {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline && self.stats().pending > 0 && self.check().is_ok() {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        self.stop();
+        self.stats()
+    }
+
+    fn stop(&mut self) {
+        self.shared.closing.store(true, Ordering::Relaxed);
+        self.shared.wake.notify_all();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Drop for Publisher {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Waits `duration` or until the publisher closes.
+fn pause(shared: &Shared, duration: Duration) {
+    let spool = shared.spool();
+    if !shared.closing.load(Ordering::Relaxed) {
+        let _ = shared.wake.wait_timeout(spool, duration);
+    }
+}
+
+/// The delivery thread: connect, send, track acknowledgements; on any connection error start
+/// again from the oldest unacknowledged message.
+fn deliver(shared: &Shared, client_id: &str) {
+    let broker = &shared.config.broker;
+    let mut backoff = Duration::from_millis(250);
+    let mut reported: Option<String> = None;
+    while !shared.closing.load(Ordering::Relaxed) {
+        let options = match broker.mqtt_options(client_id) {
+            Ok(options) => options,
+            Err(e) => {
+                *shared.fatal.lock().unwrap_or_else(PoisonError::into_inner) = Some(e.to_string());
+                return;
+            }
+        };
+        match session(shared, options) {
+            Ok(()) => return,
+            Err(Failure::Fatal(reason)) => {
+                eprintln!("emoedge: MQTT: {reason}; results stay in {}", shared.config.spool_dir.display());
+                *shared.fatal.lock().unwrap_or_else(PoisonError::into_inner) = Some(reason);
+                return;
+            }
+            Err(Failure::Retry { reason, was_connected }) => {
+                if was_connected {
+                    backoff = Duration::from_millis(250);
+                }
+                if reported.as_deref() != Some(reason.as_str()) {
+                    eprintln!(
+                        "emoedge: MQTT broker {broker}: {reason}; results are kept in {} and sent when it is back (retrying)",
+                        shared.config.spool_dir.display()
+                    );
+                    reported = Some(reason);
+                }
+            }
+        }
+        pause(shared, backoff);
+        backoff = (backoff * 2).min(shared.config.reconnect_interval.max(Duration::from_millis(250)));
+    }
+}
+
+enum Failure {
+    Retry { reason: String, was_connected: bool },
+    Fatal(String),
+}
+
+/// Acknowledgement bookkeeping of one connection.
+#[derive(Default)]
+struct InFlight {
+    /// Sent to the client, packet id not yet known (rumqttc numbers them as it writes them).
+    unnumbered: VecDeque<u64>,
+    by_packet: HashMap<u16, u64>,
+    /// Acknowledged above the contiguous mark.
+    acked: BTreeSet<u64>,
+}
+
+/// One connection's life: returns `Ok` when the publisher closes with nothing pending.
+fn session(shared: &Shared, options: rumqttc::MqttOptions) -> Result<(), Failure> {
+    let (client, mut connection) = Client::new(options, WINDOW * 2);
+    let mut connected = false;
+    let mut flight = InFlight::default();
+    // Next message to send, and everything below `mark` is acknowledged.
+    let mut mark = shared.spool().first();
+    let mut next = mark;
+    let retry = |reason: String, connected| Failure::Retry { reason, was_connected: connected };
+    loop {
+        if connected {
+            let room = WINDOW.saturating_sub(flight.unnumbered.len() + flight.by_packet.len());
+            let batch = if room > 0 { shared.spool().read(next, room) } else { Ok(Vec::new()) };
+            for message in batch.map_err(|e| retry(format!("cannot read the spool: {e}"), connected))? {
+                if client.try_publish(&message.topic, QoS::AtLeastOnce, false, message.payload).is_err() {
+                    break;
+                }
+                flight.unnumbered.push_back(message.seq);
+                next = message.seq + 1;
+            }
+            if shared.closing.load(Ordering::Relaxed) && shared.spool().pending() == 0 {
+                let _ = client.try_disconnect();
+                return Ok(());
+            }
+        }
+        if shared.closing.load(Ordering::Relaxed) && !connected {
+            return Ok(());
+        }
+        let event = match connection.recv_timeout(Duration::from_millis(50)) {
+            Ok(event) => event,
+            Err(RecvTimeoutError::Timeout) => continue,
+            Err(RecvTimeoutError::Disconnected) => return Err(retry("the client stopped".into(), connected)),
+        };
+        match event {
+            Ok(Event::Incoming(Packet::ConnAck(_))) => {
+                connected = true;
+                shared.connected.store(true, Ordering::Relaxed);
+                shared.connections.fetch_add(1, Ordering::Relaxed);
+                // Everything unacknowledged goes again, from the oldest.
+                mark = mark.max(shared.spool().first());
+                next = mark;
+            }
+            Ok(Event::Outgoing(Outgoing::Publish(packet))) => {
+                if let Some(seq) = flight.unnumbered.pop_front() {
+                    flight.by_packet.insert(packet, seq);
+                }
+            }
+            Ok(Event::Incoming(Packet::PubAck(ack))) => {
+                if let Some(seq) = flight.by_packet.remove(&ack.pkid) {
+                    flight.acked.insert(seq);
+                    shared.delivered.fetch_add(1, Ordering::Relaxed);
+                    let mut spool = shared.spool();
+                    mark = mark.max(spool.first());
+                    while flight.acked.first().is_some_and(|&s| s <= mark) {
+                        if let Some(s) = flight.acked.pop_first() {
+                            mark = mark.max(s + 1);
+                        }
+                    }
+                    spool
+                        .delivered_below(mark)
+                        .map_err(|e| retry(format!("cannot update the spool: {e}"), connected))?;
+                }
+            }
+            Ok(_) => {}
+            Err(e) => {
+                shared.connected.store(false, Ordering::Relaxed);
+                return Err(match e {
+                    ConnectionError::ConnectionRefused(
+                        code @ (ConnectReturnCode::BadUserNamePassword | ConnectReturnCode::NotAuthorized),
+                    ) => Failure::Fatal(
+                        PublishError::Credentials {
+                            broker: shared.config.broker.to_string(),
+                            who: shared
+                                .config
+                                .broker
+                                .username
+                                .as_ref()
+                                .map_or("an anonymous client".into(), |u| format!("user {u:?}")),
+                            code: format!("{code:?}"),
+                        }
+                        .to_string(),
+                    ),
+                    other => retry(other.to_string(), connected),
+                });
+            }
+        }
+    }
+}

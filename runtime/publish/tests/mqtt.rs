@@ -1,0 +1,195 @@
+//! The publisher against a real Mosquitto broker on loopback, read back by `mosquitto_sub`.
+
+// Helpers outside #[test] functions stop the test loudly too.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use emoedge_publish::{Broker, Emotion, PublishStats, Publisher, PublisherConfig, ResultMessage};
+use emoedge_tests::mqtt::{Mosquitto, Subscriber};
+
+fn config(url: &str, spool: &Path, limit: u64) -> PublisherConfig {
+    PublisherConfig {
+        broker: Broker::parse(url).unwrap(),
+        device: "jetson-7".into(),
+        stream: "0".into(),
+        spool_dir: spool.to_path_buf(),
+        spool_limit: limit,
+        reconnect_interval: Duration::from_millis(500),
+    }
+}
+
+fn emotion(track: u64) -> Emotion {
+    Emotion {
+        track,
+        pts_ns: Some(track * 41_708_333),
+        label: "happy".into(),
+        confidence: 0.8,
+        probabilities: vec![0.8, 0.2],
+        labels: vec!["happy".into(), "sad".into()],
+        gate: [0.1, 0.9],
+        bbox: [1.0, 2.0, 30.0, 40.0],
+    }
+}
+
+fn parsed(messages: &[(String, String)]) -> Vec<ResultMessage> {
+    messages.iter().map(|(_, payload)| serde_json::from_str(payload).unwrap()).collect()
+}
+
+/// Distinct sequence numbers received, checking that first deliveries come in order.
+fn distinct_in_order(messages: &[(String, String)]) -> Vec<u64> {
+    let mut seen = BTreeSet::new();
+    let mut order = Vec::new();
+    for m in parsed(messages) {
+        if seen.insert(m.seq) {
+            order.push(m.seq);
+        }
+    }
+    assert!(order.windows(2).all(|w| w[0] < w[1]), "first deliveries out of order: {order:?}");
+    order
+}
+
+fn wait_for(publisher: &Publisher, what: &str, done: impl Fn(&PublishStats) -> bool) {
+    let started = Instant::now();
+    while !done(&publisher.stats()) {
+        assert!(started.elapsed() < Duration::from_secs(20), "{what}: {:?}", publisher.stats());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn every_result_arrives_once_in_order_on_its_topic() {
+    let broker = Mosquitto::start();
+    let mut subscriber = Subscriber::start(&broker, "site/#", None);
+    let spool = tempfile::tempdir().unwrap();
+    let publisher = Publisher::start(config(&broker.url("site"), spool.path(), 1000)).unwrap();
+    for track in 0..200 {
+        publisher.publish(emotion(track)).unwrap();
+    }
+    let stats = publisher.close(Duration::from_secs(20));
+    assert_eq!((stats.queued, stats.delivered, stats.pending, stats.dropped), (200, 200, 0, 0), "{stats:?}");
+    let messages = subscriber.until(Duration::from_secs(10), |m| m.len() >= 200).to_vec();
+    assert_eq!(messages.len(), 200);
+    assert!(messages.iter().all(|(topic, _)| topic == "site/jetson-7/0"));
+    let results = parsed(&messages);
+    assert_eq!(results.iter().map(|m| m.seq).collect::<Vec<_>>(), (0..200).collect::<Vec<_>>());
+    let first = &results[0];
+    assert_eq!((first.device.as_str(), first.stream.as_str()), ("jetson-7", "0"));
+    assert_eq!(first.emotion, emotion(0));
+    assert_eq!(first.id, format!("{}-0", first.session));
+    assert!(first.time_ms > 1_700_000_000_000, "wall-clock milliseconds: {}", first.time_ms);
+    // Delivered messages leave the spool.
+    let left: usize = std::fs::read_dir(spool.path())
+        .unwrap()
+        .filter(|e| e.as_ref().unwrap().path().extension().is_some_and(|x| x == "jsonl"))
+        .count();
+    assert!(left <= 1, "{left} segments left");
+}
+
+#[test]
+fn a_broker_killed_and_restarted_mid_stream_still_gets_every_result() {
+    let mut broker = Mosquitto::start();
+    let mut subscriber = Subscriber::start(&broker, "site/#", None);
+    let spool = tempfile::tempdir().unwrap();
+    let publisher = Publisher::start(config(&broker.url("site"), spool.path(), 10_000)).unwrap();
+    for track in 0..50 {
+        publisher.publish(emotion(track)).unwrap();
+    }
+    wait_for(&publisher, "the first 50 delivered", |s| s.delivered == 50);
+    broker.kill();
+    // Results keep coming while the broker is away: they go to the spool, nothing is refused.
+    for track in 50..300 {
+        publisher.publish(emotion(track)).unwrap();
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    wait_for(&publisher, "the connection seen as lost", |s| !s.connected);
+    assert!(publisher.stats().pending >= 200, "{:?}", publisher.stats());
+    broker.restart();
+    let stats = publisher.close(Duration::from_secs(30));
+    assert_eq!((stats.pending, stats.dropped), (0, 0), "{stats:?}");
+    assert!(stats.connections >= 2, "{stats:?}");
+    subscriber.until(Duration::from_secs(20), |m| distinct_in_order(m).len() >= 300);
+    assert_eq!(distinct_in_order(&subscriber.messages), (0..300).collect::<Vec<_>>(), "no gap by message id");
+}
+
+#[test]
+fn past_the_spool_bound_the_oldest_are_dropped_counted_and_the_rest_delivered_in_order() {
+    let mut broker = Mosquitto::start();
+    let mut subscriber = Subscriber::start(&broker, "site/#", None);
+    broker.kill();
+    let spool = tempfile::tempdir().unwrap();
+    let publisher = Publisher::start(config(&broker.url("site"), spool.path(), 40)).unwrap();
+    for track in 0..100 {
+        publisher.publish(emotion(track)).unwrap();
+        assert!(publisher.stats().pending <= 40, "{:?}", publisher.stats());
+    }
+    let before = publisher.stats();
+    assert_eq!(before.dropped + before.pending, 100, "{before:?}");
+    assert!(before.dropped >= 60, "{before:?}");
+    broker.restart();
+    let stats = publisher.close(Duration::from_secs(20));
+    assert_eq!((stats.pending, stats.dropped, stats.delivered), (0, before.dropped, before.pending), "{stats:?}");
+    subscriber.until(Duration::from_secs(10), |m| distinct_in_order(m).len() as u64 >= before.pending);
+    assert_eq!(
+        distinct_in_order(&subscriber.messages),
+        (before.dropped..100).collect::<Vec<_>>(),
+        "the newest, in order"
+    );
+}
+
+#[test]
+fn results_spooled_while_no_broker_listens_are_delivered_by_the_next_publisher() {
+    let spool = tempfile::tempdir().unwrap();
+    let mut broker = Mosquitto::start();
+    let url = broker.url("site");
+    let mut subscriber = Subscriber::start(&broker, "site/#", None);
+    broker.kill();
+    // Connection refused: the publisher starts, keeps results, and says it is retrying.
+    let publisher = Publisher::start(config(&url, spool.path(), 1000)).unwrap();
+    for track in 0..20 {
+        publisher.publish(emotion(track)).unwrap();
+    }
+    let stats = publisher.close(Duration::from_millis(300));
+    assert_eq!((stats.connected, stats.pending, stats.delivered), (false, 20, 0), "{stats:?}");
+    broker.restart();
+    let publisher = Publisher::start(config(&url, spool.path(), 1000)).unwrap();
+    let stats = publisher.close(Duration::from_secs(20));
+    assert_eq!((stats.pending, stats.delivered), (0, 20), "{stats:?}");
+    subscriber.until(Duration::from_secs(10), |m| m.len() >= 20);
+    assert_eq!(distinct_in_order(&subscriber.messages), (0..20).collect::<Vec<_>>(), "{}", broker.log());
+}
+
+#[test]
+fn refused_credentials_stop_publishing_with_an_error_that_names_the_user_not_the_password() {
+    let broker = Mosquitto::with_password("camera", "right-secret");
+    let spool = tempfile::tempdir().unwrap();
+    let wrong = broker.url("site").replace("mqtt://", "mqtt://camera:wrong-secret@");
+    let publisher = Publisher::start(config(&wrong, spool.path(), 1000)).unwrap();
+    publisher.publish(emotion(1)).unwrap();
+    let started = Instant::now();
+    let error = loop {
+        if let Err(e) = publisher.publish(emotion(2)) {
+            break e.to_string();
+        }
+        assert!(started.elapsed() < Duration::from_secs(10), "the refusal never surfaced");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(error.contains("\"camera\"") && error.contains("password"), "{error}");
+    assert!(!error.contains("wrong-secret"), "{error}");
+    drop(publisher);
+
+    let mut subscriber = Subscriber::start(&broker, "site/#", Some(("camera", "right-secret")));
+    let right = PublisherConfig {
+        broker: Broker::parse(&broker.url("site"))
+            .unwrap()
+            .with_credentials(Some("camera".into()), Some("right-secret".into())),
+        ..config(&broker.url("site"), spool.path(), 1000)
+    };
+    let publisher = Publisher::start(right).unwrap();
+    let stats = publisher.close(Duration::from_secs(20));
+    assert_eq!((stats.pending, stats.delivered), (0, 2), "the refused run's results, delivered now: {stats:?}");
+    subscriber.until(Duration::from_secs(10), |m| m.len() >= 2);
+    assert_eq!(parsed(&subscriber.messages).iter().map(|m| m.emotion.track).collect::<Vec<_>>(), [1, 2]);
+}

@@ -1,0 +1,221 @@
+//! A real Mosquitto broker (Debian's `mosquitto`) on a free loopback port, started and stopped
+//! by the test that owns it, and `mosquitto_sub` as an independent consumer.
+
+use std::io::{BufRead, BufReader};
+use std::net::{TcpListener, TcpStream};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::time::{Duration, Instant};
+
+/// The broker binary; `scripts/setup` installs Debian's `mosquitto` and `mosquitto-clients`.
+fn binary(name: &str) -> String {
+    for dir in ["/usr/sbin", "/usr/bin", "/usr/local/sbin", "/usr/local/bin"] {
+        let path = Path::new(dir).join(name);
+        if path.exists() {
+            return path.display().to_string();
+        }
+    }
+    panic!("{name} is not installed: run scripts/setup (it installs Debian's mosquitto and mosquitto-clients)")
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// A broker that lives as long as this value (killed on drop). It keeps subscriptions and
+/// queued messages across a kill and restart (persistence saved every second), as a site's
+/// broker does.
+pub struct Mosquitto {
+    dir: tempfile::TempDir,
+    pub port: u16,
+    child: Option<Child>,
+}
+
+impl Mosquitto {
+    /// Anyone may connect.
+    pub fn start() -> Self {
+        Self::start_with(None)
+    }
+
+    /// Only `user` with `password` may connect.
+    pub fn with_password(user: &str, password: &str) -> Self {
+        Self::start_with(Some((user, password)))
+    }
+
+    fn start_with(login: Option<(&str, &str)>) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let mut conf = format!(
+            "listener {port} 127.0.0.1\npersistence true\npersistence_location {}/\nautosave_interval 1\n\
+             max_queued_messages 0\nlog_dest file {}/broker.log\nlog_type all\n",
+            dir.path().display(),
+            dir.path().display()
+        );
+        // Run as root (CI containers), mosquitto would drop to a `mosquitto` user that cannot
+        // read the temp folder.
+        if std::env::var("USER").as_deref() == Ok("root") || is_root() {
+            conf.push_str("user root\n");
+        }
+        match login {
+            Some((user, password)) => {
+                let file = dir.path().join("passwords");
+                let ok = Command::new(binary("mosquitto_passwd"))
+                    .args(["-b", "-c"])
+                    .arg(&file)
+                    .args([user, password])
+                    .status()
+                    .unwrap()
+                    .success();
+                assert!(ok, "mosquitto_passwd failed");
+                conf.push_str(&format!("allow_anonymous false\npassword_file {}\n", file.display()));
+            }
+            None => conf.push_str("allow_anonymous true\n"),
+        }
+        std::fs::write(dir.path().join("mosquitto.conf"), conf).unwrap();
+        let mut broker = Self { dir, port, child: None };
+        broker.restart();
+        broker
+    }
+
+    /// `mqtt://127.0.0.1:<port>/<prefix>`.
+    pub fn url(&self, prefix: &str) -> String {
+        format!("mqtt://127.0.0.1:{}/{prefix}", self.port)
+    }
+
+    /// Starts the broker (again) on its port and waits until it accepts connections.
+    pub fn restart(&mut self) {
+        assert!(self.child.is_none(), "the broker is running");
+        let child = Command::new(binary("mosquitto"))
+            .arg("-c")
+            .arg(self.dir.path().join("mosquitto.conf"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        self.child = Some(child);
+        let started = Instant::now();
+        while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "mosquitto did not listen on {}: {}",
+                self.port,
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Kills the broker at once (SIGKILL), as a crash or a pulled cable would.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Waits until the broker has saved its state to disk once more (it does every second or two).
+    pub fn await_save(&self) {
+        let saves = || self.log().matches("Saving in-memory database").count();
+        let before = saves();
+        let started = Instant::now();
+        while saves() == before {
+            assert!(started.elapsed() < Duration::from_secs(10), "mosquitto never saved its state: {}", self.log());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// The broker's log, for failure messages.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("broker.log")).unwrap_or_default()
+    }
+}
+
+fn is_root() -> bool {
+    Command::new("id").arg("-u").output().is_ok_and(|o| o.stdout.starts_with(b"0\n"))
+}
+
+impl Drop for Mosquitto {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// `mosquitto_sub` on a topic filter with a persistent QoS 1 session: it reconnects by itself
+/// and the broker keeps its messages while it is away.
+pub struct Subscriber {
+    child: Child,
+    lines: Receiver<String>,
+    /// (topic, payload) received so far, probes excluded.
+    pub messages: Vec<(String, String)>,
+}
+
+impl Subscriber {
+    /// Subscribes and returns once the subscription is live (a probe came through) and saved.
+    pub fn start(broker: &Mosquitto, filter: &str, login: Option<(&str, &str)>) -> Self {
+        let port = broker.port.to_string();
+        let id = format!("test-sub-{}", free_port());
+        let mut command = Command::new(binary("mosquitto_sub"));
+        command.args(["-h", "127.0.0.1", "-p", &port, "-q", "1", "-c", "-i", &id, "-v", "-t", filter, "-t", "probe/#"]);
+        let mut publish = Command::new(binary("mosquitto_pub"));
+        publish.args(["-h", "127.0.0.1", "-p", &port, "-t", "probe/x", "-m", "probe"]);
+        if let Some((user, password)) = login {
+            command.args(["-u", user, "-P", password]);
+            publish.args(["-u", user, "-P", password]);
+        }
+        let mut child = command.stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let subscriber = Self { child, lines, messages: Vec::new() };
+        let started = Instant::now();
+        loop {
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "mosquitto_sub never received a probe: {}",
+                broker.log()
+            );
+            assert!(publish.status().unwrap().success(), "mosquitto_pub failed");
+            if subscriber.lines.recv_timeout(Duration::from_millis(200)).is_ok_and(|l| l.starts_with("probe/")) {
+                break;
+            }
+        }
+        // Once the broker has saved its state again, the subscription survives a kill.
+        broker.await_save();
+        subscriber
+    }
+
+    /// Collects messages until `done` holds for them or `timeout` passes; returns them all.
+    pub fn until(&mut self, timeout: Duration, done: impl Fn(&[(String, String)]) -> bool) -> &[(String, String)] {
+        let deadline = Instant::now() + timeout;
+        while !done(&self.messages) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left.min(Duration::from_millis(100))) {
+                Ok(line) => {
+                    if let Some((topic, payload)) = line.split_once(' ')
+                        && !topic.starts_with("probe/")
+                    {
+                        self.messages.push((topic.to_string(), payload.to_string()));
+                    }
+                }
+                Err(RecvTimeoutError::Timeout) if left.is_zero() => break,
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => break,
+            }
+        }
+        &self.messages
+    }
+}
+
+impl Drop for Subscriber {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
