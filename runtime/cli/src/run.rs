@@ -57,6 +57,65 @@ pub struct RunArgs {
     pub annotate: Option<PathBuf>,
     #[command(flatten)]
     pub ort: OrtArgs,
+    #[command(flatten)]
+    pub publish: PublishArgs,
+}
+
+/// Where results also go: an MQTT broker (the `emotionpublish` element).
+#[derive(Args, Debug, Clone)]
+pub struct PublishArgs {
+    /// Also send every result to this MQTT broker, mqtt://[USER@]HOST[:PORT]/PREFIX (mqtts:// for
+    /// TLS), topic PREFIX/DEVICE/STREAM, QoS 1. While the broker is away results wait in
+    /// OUT/spool and go when it is back (the password comes from $EMOEDGE_MQTT_PASSWORD).
+    #[arg(long, value_name = "URL")]
+    pub publish: Option<String>,
+    /// MQTT user name (instead of one in the URL).
+    #[arg(long, requires = "publish")]
+    pub mqtt_user: Option<String>,
+    /// PEM file of the CA certificates an mqtts:// broker is checked against (default: the system's).
+    #[arg(long, requires = "publish")]
+    pub mqtt_ca: Option<PathBuf>,
+    /// This device's topic level (default: the host name).
+    #[arg(long, requires = "publish")]
+    pub device_name: Option<String>,
+    /// Most results kept for an absent broker; past it the oldest are dropped and counted.
+    #[arg(long, default_value_t = emoedge_publish::defaults::SPOOL_LIMIT, requires = "publish")]
+    pub spool_limit: u64,
+    /// Seconds to wait at the end for the broker to acknowledge what is queued (the rest stays in
+    /// OUT/spool for the next run).
+    #[arg(long, default_value_t = 10, requires = "publish")]
+    pub publish_timeout: u32,
+}
+
+/// The environment variable that holds the MQTT password (never a command-line argument, which
+/// any user of the machine can read in `ps`).
+pub const PASSWORD_ENV: &str = "EMOEDGE_MQTT_PASSWORD";
+
+impl PublishArgs {
+    /// The `emotionpublish` element for stream `stream`, spooling under `out`, if asked for.
+    fn element(&self, out: &Path, stream: &str) -> anyhow::Result<Option<gst::Element>> {
+        let Some(url) = &self.publish else { return Ok(None) };
+        let mut publish = gst::ElementFactory::make("emotionpublish")
+            .name(format!("publish-{stream}"))
+            .property("broker", url)
+            .property("stream-id", stream)
+            .property("spool-dir", out.join("spool").join(stream).display().to_string())
+            .property("spool-limit", self.spool_limit)
+            .property("flush-timeout", self.publish_timeout);
+        if let Some(user) = &self.mqtt_user {
+            publish = publish.property("username", user);
+        }
+        if let Ok(password) = std::env::var(PASSWORD_ENV) {
+            publish = publish.property("password", password);
+        }
+        if let Some(ca) = &self.mqtt_ca {
+            publish = publish.property("ca-file", ca.display().to_string());
+        }
+        if let Some(device) = &self.device_name {
+            publish = publish.property("device-id", device);
+        }
+        Ok(Some(publish.build()?))
+    }
 }
 
 /// The element, set from the options (typed properties: no text is parsed).
@@ -97,7 +156,9 @@ pub fn execute(args: RunArgs) -> anyhow::Result<()> {
     // The annotator draws on BGRx; otherwise RGB, which the element reads without a shuffle.
     let format =
         if args.annotate.is_some() { gstreamer_video::VideoFormat::Bgrx } else { gstreamer_video::VideoFormat::Rgb };
-    let options = SourceOptions { format, filters: vec![detect.clone()], ..Default::default() };
+    let publish = args.publish.element(&args.out, "0")?;
+    let filters = std::iter::once(detect.clone()).chain(publish.clone()).collect();
+    let options = SourceOptions { format, filters, ..Default::default() };
     let mut video = args.input.open(options)?;
     let provider = detect.property::<Option<String>>("active-provider").unwrap_or_default();
     if provider == "tensorrt" {
@@ -176,8 +237,17 @@ pub fn execute(args: RunArgs) -> anyhow::Result<()> {
         Ok(())
     })();
     bar.finish_and_clear();
-    let summary = Summary { frames, wall: started.elapsed(), provider, stats: detect.property("stats") };
+    let mut summary =
+        Summary { frames, wall: started.elapsed(), provider, stats: detect.property("stats"), published: None };
+    // Stopping the pipeline gives the publisher its flush timeout; its counters are final after.
     drop(video);
+    summary.published = publish.map(|p| (args.publish.publish.clone().unwrap_or_default(), p.property("stats")));
+    // A broker that refused us for good fails the run (after the results are written below).
+    let refused = summary.published.as_ref().and_then(|(_, stats)| stats.get::<String>("error").ok());
+    let streamed = match (streamed, refused) {
+        (Ok(()), Some(reason)) => Err(anyhow::anyhow!("publishing stopped: {reason}")),
+        (streamed, _) => streamed,
+    };
     let flushed = writer.flush();
     drop(writer);
     // Results that cannot all be written are not half-written: the temp file goes, and
@@ -210,6 +280,8 @@ struct Summary {
     wall: Duration,
     provider: String,
     stats: Option<gst::Structure>,
+    /// The broker (as given) and the publisher's counters.
+    published: Option<(String, gst::Structure)>,
 }
 
 impl Summary {
@@ -237,5 +309,18 @@ impl Summary {
             println!("where the nodes ran (first call of each model): {placement}");
         }
         println!("wrote {}/results.jsonl and a timeline-<track>.png per track", out.display());
+        if let Some((url, stats)) = &self.published {
+            let n = |field: &str| stats.get::<u64>(field).unwrap_or(0);
+            let broker =
+                emoedge_publish::Broker::parse(url).map_or_else(|_| "the broker".to_string(), |b| b.to_string());
+            println!(
+                "MQTT {broker}: {} results queued, {} delivered, {} waiting in {}/spool (sent by the next run on this folder), {} dropped (spool full)",
+                n("queued"),
+                n("delivered"),
+                n("pending"),
+                out.display(),
+                n("dropped")
+            );
+        }
     }
 }

@@ -71,7 +71,7 @@ pub enum PublishError {
 }
 
 /// Counters of a publisher, for stats and the end-of-run summary.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PublishStats {
     /// Results handed to the publisher.
     pub queued: u64,
@@ -84,6 +84,8 @@ pub struct PublishStats {
     pub connected: bool,
     /// Connections made (the first included).
     pub connections: u64,
+    /// Why delivery stopped for good (the broker refused the credentials), if it did.
+    pub error: Option<String>,
 }
 
 struct Shared {
@@ -182,6 +184,7 @@ impl Publisher {
     }
 
     pub fn stats(&self) -> PublishStats {
+        let error = self.check().err().map(|e| e.to_string());
         let spool = self.shared.spool();
         PublishStats {
             queued: self.shared.queued.load(Ordering::Relaxed),
@@ -190,6 +193,7 @@ impl Publisher {
             pending: spool.pending(),
             connected: self.shared.connected.load(Ordering::Relaxed),
             connections: self.shared.connections.load(Ordering::Relaxed),
+            error,
         }
     }
 
@@ -202,7 +206,7 @@ impl Publisher {
     /// in the spool for the next publisher on that folder. Returns the final counters.
     pub fn close(mut self, timeout: Duration) -> PublishStats {
         let deadline = Instant::now() + timeout;
-        while Instant::now() < deadline && self.stats().pending > 0 && self.check().is_ok() {
+        while Instant::now() < deadline && self.shared.spool().pending() > 0 && self.check().is_ok() {
             std::thread::sleep(Duration::from_millis(20));
         }
         self.stop();

@@ -89,7 +89,8 @@ struct State {
 pub struct EmotionPublish {
     settings: Mutex<Settings>,
     state: Mutex<Option<State>>,
-    /// The counters of the last publisher, kept after stop for the application's summary.
+    /// The counters of the last publisher and why it stopped delivering, if it did; kept after
+    /// stop for the application's summary.
     last_stats: Mutex<PublishStats>,
 }
 
@@ -102,6 +103,7 @@ impl ObjectSubclass for EmotionPublish {
 
 fn stats_structure(stats: &PublishStats) -> gst::Structure {
     gst::Structure::builder("emotionpublish-stats")
+        .field_if_some("error", stats.error.clone())
         .field("queued", stats.queued)
         .field("delivered", stats.delivered)
         .field("dropped", stats.dropped)
@@ -232,8 +234,8 @@ impl ObjectImpl for EmotionPublish {
             "reconnect-interval" => s.reconnect_interval.to_value(),
             "flush-timeout" => s.flush_timeout.to_value(),
             "stats" => {
-                let stats = lock(&self.state).as_ref().map(|st| st.publisher.stats());
-                stats_structure(&stats.unwrap_or_else(|| *lock(&self.last_stats))).to_value()
+                let live = lock(&self.state).as_ref().map(|st| st.publisher.stats());
+                stats_structure(&live.unwrap_or_else(|| lock(&self.last_stats).clone())).to_value()
             }
             // Write-only (the password) or unknown: nothing to read.
             _ => None::<String>.to_value(),
