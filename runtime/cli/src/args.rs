@@ -9,7 +9,7 @@ use emoedge_inference::onnx::{Provider, SessionOptions};
 use emoedge_vision::analyzer::ranges;
 use emoedge_vision::video::{SourceOptions, VideoSource};
 
-use crate::{faces, run, selftest};
+use crate::{faces, run, selftest, watch};
 
 /// emoedge: video emotion recognition on the edge.
 #[derive(Parser)]
@@ -35,6 +35,9 @@ pub enum Command {
     /// The main job: emotion per face track over a video — live summary, DIR/results.jsonl,
     /// DIR/timeline-<track>.png, optionally an annotated MP4.
     Run(run::RunArgs),
+    /// The fleet view: subscribe to an MQTT broker and show every device's and stream's latest
+    /// results as a live table.
+    Watch(watch::WatchArgs),
     /// Check this machine: load ONNX Runtime and the model on the provider chain, run one seeded
     /// clip, print the probabilities and the latency.
     Selftest(selftest::SelftestArgs),
@@ -60,6 +63,34 @@ impl InputArgs {
             (None, Some(source)) => VideoSource::from_description_with(source, options)?,
             (None, None) => anyhow::bail!("give a VIDEO or --source"),
         })
+    }
+}
+
+/// How to log in to an MQTT broker, beside its URL.
+#[derive(Args, Debug, Clone)]
+pub struct MqttArgs {
+    /// MQTT user name (instead of one in the URL); the password comes from $EMOEDGE_MQTT_PASSWORD.
+    #[arg(long)]
+    pub mqtt_user: Option<String>,
+    /// PEM file of the CA certificates an mqtts:// broker is checked against (default: the system's).
+    #[arg(long)]
+    pub mqtt_ca: Option<PathBuf>,
+}
+
+impl MqttArgs {
+    /// The environment variable that holds the MQTT password (never a command-line argument,
+    /// which any user of the machine can read in `ps`).
+    pub const PASSWORD_ENV: &str = "EMOEDGE_MQTT_PASSWORD";
+
+    pub fn password() -> Option<String> {
+        std::env::var(Self::PASSWORD_ENV).ok().filter(|p| !p.is_empty())
+    }
+
+    /// The broker at `url` with these credentials and CA.
+    pub fn broker(&self, url: &str) -> anyhow::Result<emoedge_publish::Broker> {
+        Ok(emoedge_publish::Broker::parse(url)?
+            .with_credentials(self.mqtt_user.clone(), Self::password())
+            .with_ca_file(self.mqtt_ca.clone())?)
     }
 }
 

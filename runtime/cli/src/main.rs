@@ -8,6 +8,7 @@ mod interrupt;
 mod run;
 mod selftest;
 mod timeline;
+mod watch;
 
 use std::process::ExitCode;
 
@@ -32,6 +33,7 @@ fn execute(cli: Cli) -> anyhow::Result<()> {
         Command::Faces(args) => faces::execute(args),
         Command::Run(args) => run::execute(args),
         Command::Selftest(args) => selftest::execute(args),
+        Command::Watch(args) => watch::execute(args),
     }
 }
 

@@ -19,7 +19,7 @@ use gstreamer::prelude::*;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::annotate::Annotator;
-use crate::args::{InputArgs, OrtArgs, float_in, int_in};
+use crate::args::{InputArgs, MqttArgs, OrtArgs, float_in, int_in};
 use crate::interrupt::Interrupts;
 use crate::timeline::Timelines;
 
@@ -69,12 +69,8 @@ pub struct PublishArgs {
     /// OUT/spool and go when it is back (the password comes from $EMOEDGE_MQTT_PASSWORD).
     #[arg(long, value_name = "URL")]
     pub publish: Option<String>,
-    /// MQTT user name (instead of one in the URL).
-    #[arg(long, requires = "publish")]
-    pub mqtt_user: Option<String>,
-    /// PEM file of the CA certificates an mqtts:// broker is checked against (default: the system's).
-    #[arg(long, requires = "publish")]
-    pub mqtt_ca: Option<PathBuf>,
+    #[command(flatten)]
+    pub mqtt: MqttArgs,
     /// This device's topic level (default: the host name).
     #[arg(long, requires = "publish")]
     pub device_name: Option<String>,
@@ -87,14 +83,12 @@ pub struct PublishArgs {
     pub publish_timeout: u32,
 }
 
-/// The environment variable that holds the MQTT password (never a command-line argument, which
-/// any user of the machine can read in `ps`).
-pub const PASSWORD_ENV: &str = "EMOEDGE_MQTT_PASSWORD";
-
 impl PublishArgs {
     /// The `emotionpublish` element for stream `stream`, spooling under `out`, if asked for.
     fn element(&self, out: &Path, stream: &str) -> anyhow::Result<Option<gst::Element>> {
         let Some(url) = &self.publish else { return Ok(None) };
+        // The URL and CA file are checked here, before any video is opened.
+        self.mqtt.broker(url)?;
         let mut publish = gst::ElementFactory::make("emotionpublish")
             .name(format!("publish-{stream}"))
             .property("broker", url)
@@ -102,13 +96,13 @@ impl PublishArgs {
             .property("spool-dir", out.join("spool").join(stream).display().to_string())
             .property("spool-limit", self.spool_limit)
             .property("flush-timeout", self.publish_timeout);
-        if let Some(user) = &self.mqtt_user {
+        if let Some(user) = &self.mqtt.mqtt_user {
             publish = publish.property("username", user);
         }
-        if let Ok(password) = std::env::var(PASSWORD_ENV) {
+        if let Some(password) = MqttArgs::password() {
             publish = publish.property("password", password);
         }
-        if let Some(ca) = &self.mqtt_ca {
+        if let Some(ca) = &self.mqtt.mqtt_ca {
             publish = publish.property("ca-file", ca.display().to_string());
         }
         if let Some(device) = &self.device_name {

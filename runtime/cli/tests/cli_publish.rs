@@ -101,3 +101,32 @@ fn bad_broker_urls_and_refused_credentials_are_errors_that_say_what_to_do() {
     let output = run(out.path(), &["--publish", &url, "--mqtt-user", "camera"], Some("right-secret"));
     assert!(output.status.success(), "{}", text(&output));
 }
+
+#[test]
+fn watch_shows_the_fleet_table_of_what_a_run_published() {
+    use std::io::{BufRead, BufReader};
+    let broker = Mosquitto::start();
+    let url = broker.url("site");
+    let mut watch = Command::new(env!("CARGO_BIN_EXE_emoedge"))
+        .args(["watch", &url, "--exit-after", "65", "--duration", "120"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(watch.stdout.take().unwrap());
+    let mut line = String::new();
+    stdout.read_line(&mut line).unwrap();
+    assert!(line.starts_with("watching mqtt://127.0.0.1:") && line.contains("site/+/+"), "{line}");
+    let out = tempfile::tempdir().unwrap();
+    let output = run(out.path(), &["--publish", &url], None);
+    assert!(output.status.success(), "{}", text(&output));
+    let mut table = String::new();
+    std::io::Read::read_to_string(&mut stdout, &mut table).unwrap();
+    assert!(watch.wait().unwrap().success());
+    let row = table.lines().find(|l| l.starts_with("test-rig")).unwrap_or_else(|| panic!("{table}"));
+    let cells: Vec<&str> = row.split_whitespace().collect();
+    assert_eq!(&cells[..5], ["test-rig", "0", "65", "0", "0"], "device, stream, results, dups, missing: {table}");
+    let last = results(out.path()).pop().unwrap();
+    let expected = format!("1: {} {:.2}", last["label"].as_str().unwrap(), last["confidence"].as_f64().unwrap());
+    assert!(row.contains(&expected), "the track's latest result {expected:?} in {row:?}");
+}

@@ -7,11 +7,13 @@
 //! backoff). No GStreamer here: the `emotionpublish` element and `emoedge watch` build on it.
 
 pub mod broker;
+pub mod fleet;
 pub mod message;
 pub mod publisher;
 pub mod spool;
 
 pub use broker::{Broker, BrokerError};
+pub use fleet::{Fleet, Heard, Watch};
 pub use message::{Emotion, ResultMessage};
 pub use publisher::{PublishError, PublishStats, Publisher, PublisherConfig, default_device, defaults};
 pub use spool::Spool;
