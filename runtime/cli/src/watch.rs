@@ -57,13 +57,11 @@ pub fn execute(args: WatchArgs) -> anyhow::Result<()> {
                 "the broker {broker} refused the login: {reason}; check --mqtt-user and {}",
                 MqttArgs::PASSWORD_ENV
             ),
-            Some(Heard::Lost { reason, fatal: false }) => {
-                if reported.as_deref() != Some(reason.as_str()) {
-                    eprintln!("emoedge watch: {broker}: {reason} (retrying)");
-                    reported = Some(reason);
-                }
+            Some(Heard::Lost { reason, fatal: false }) if reported.as_deref() != Some(reason.as_str()) => {
+                eprintln!("emoedge watch: {broker}: {reason} (retrying)");
+                reported = Some(reason);
             }
-            None => {}
+            Some(Heard::Lost { .. }) | None => {}
         }
         if live && drawn.elapsed() >= Duration::from_secs(1) {
             // Clear the screen and draw the table at the top.
