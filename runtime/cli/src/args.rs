@@ -43,6 +43,31 @@ pub enum Command {
     Selftest(selftest::SelftestArgs),
 }
 
+/// One video input: a file or URI, or a live source the user describes.
+#[derive(Debug, Clone)]
+pub enum Input {
+    Video(String),
+    /// A gst-launch description (the user's own pipeline; a video name is never parsed as one).
+    Description(String),
+}
+
+impl Input {
+    /// Opens the input through `options`' filters.
+    pub fn open(&self, options: SourceOptions) -> anyhow::Result<VideoSource> {
+        Ok(match self {
+            Input::Video(video) => VideoSource::open_with(video, options)?,
+            Input::Description(source) => VideoSource::from_description_with(source, options)?,
+        })
+    }
+
+    /// How the input was given, for messages.
+    pub fn name(&self) -> &str {
+        match self {
+            Input::Video(name) | Input::Description(name) => name,
+        }
+    }
+}
+
 /// The video to analyse: a file or URI, or a live source the user describes.
 #[derive(Args, Debug, Clone)]
 pub struct InputArgs {
@@ -56,13 +81,37 @@ pub struct InputArgs {
 }
 
 impl InputArgs {
+    pub fn input(&self) -> anyhow::Result<Input> {
+        match (&self.video, &self.source) {
+            (Some(video), _) => Ok(Input::Video(video.clone())),
+            (None, Some(source)) => Ok(Input::Description(source.clone())),
+            (None, None) => anyhow::bail!("give a VIDEO or --source"),
+        }
+    }
+
     /// Opens the video through `options`' filters.
     pub fn open(&self, options: SourceOptions) -> anyhow::Result<VideoSource> {
-        Ok(match (&self.video, &self.source) {
-            (Some(video), _) => VideoSource::open_with(video, options)?,
-            (None, Some(source)) => VideoSource::from_description_with(source, options)?,
-            (None, None) => anyhow::bail!("give a VIDEO or --source"),
-        })
+        self.input()?.open(options)
+    }
+}
+
+/// The videos `emoedge run` analyses together, one stream each (ids 0, 1, … in the order given:
+/// VIDEOs first, then --source descriptions).
+#[derive(Args, Debug, Clone)]
+pub struct StreamArgs {
+    /// Video files or URIs (file://, rtsp://, http://); several are analysed together.
+    #[arg(required_unless_present = "source")]
+    pub videos: Vec<String>,
+    /// A live source as a gst-launch description, e.g. "v4l2src device=/dev/video0"; repeat for
+    /// more (the description is the user's own pipeline; a VIDEO is never parsed as one).
+    #[arg(long)]
+    pub source: Vec<String>,
+}
+
+impl StreamArgs {
+    pub fn inputs(&self) -> Vec<Input> {
+        let videos = self.videos.iter().cloned().map(Input::Video);
+        videos.chain(self.source.iter().cloned().map(Input::Description)).collect()
     }
 }
 

@@ -17,17 +17,23 @@ pub const MAX_SEGMENTS: usize = 256;
 /// Ended tracks whose summary the run prints at its end (the latest).
 pub const MAX_SUMMARIES: usize = 1000;
 
-/// Every track of a run: those still going in memory, those ended as a PNG and a summary.
+/// A track of a stream: (stream index, track id).
+type TrackKey = (usize, u64);
+
+/// Every track of a run's streams: those still going in memory, those ended as a PNG and a
+/// summary.
 pub struct Timelines {
     out: PathBuf,
+    /// How many streams the run has: with one, names leave the stream out.
+    streams: usize,
     /// Frames without a result after which a track has ended.
     ended_after: u64,
-    /// Tracks still going, with the frame of their latest result.
-    active: BTreeMap<u64, (TrackTimeline, u64)>,
-    summaries: VecDeque<(u64, String)>,
+    /// Tracks still going, with the frame (of their stream) of their latest result.
+    active: BTreeMap<TrackKey, (TrackTimeline, u64)>,
+    summaries: VecDeque<(String, String)>,
     dropped_summaries: u64,
-    /// Tracks whose PNG this run wrote (8 bytes a track).
-    written: BTreeSet<u64>,
+    /// PNG files this run wrote.
+    written: BTreeSet<String>,
     /// The first PNG that could not be written: reported at the end, the run goes on.
     plot_error: Option<anyhow::Error>,
 }
@@ -36,9 +42,10 @@ impl Timelines {
     /// `interval`: the element's encoding interval (a track's results come that many frames
     /// apart). A track ends well after the tracker and the engine have forgotten its face
     /// (15 and 30 missed frames), so its id never comes back.
-    pub fn new(out: &Path, interval: u32) -> Self {
+    pub fn new(out: &Path, interval: u32, streams: usize) -> Self {
         Self {
             out: out.to_path_buf(),
+            streams,
             ended_after: 2 * u64::from(interval) + 300,
             active: BTreeMap::new(),
             summaries: VecDeque::new(),
@@ -48,9 +55,19 @@ impl Timelines {
         }
     }
 
-    /// Adds a fresh result seen on frame `frame`.
-    pub fn record(&mut self, frame: u64, record: &EmotionRecord) {
-        let (timeline, last_frame) = self.active.entry(record.track).or_default();
+    /// A track's name in messages: `track 3`, or `stream 1 track 3` with several streams.
+    fn title(&self, (stream, track): TrackKey) -> String {
+        if self.streams > 1 { format!("stream {stream} track {track}") } else { format!("track {track}") }
+    }
+
+    /// A track's PNG: `timeline-3.png`, or `timeline-1-3.png` (stream 1) with several streams.
+    fn file_name(&self, (stream, track): TrackKey) -> String {
+        if self.streams > 1 { format!("timeline-{stream}-{track}.png") } else { format!("timeline-{track}.png") }
+    }
+
+    /// Adds a fresh result of stream `stream` seen on its frame `frame`.
+    pub fn record(&mut self, stream: usize, frame: u64, record: &EmotionRecord) {
+        let (timeline, last_frame) = self.active.entry((stream, record.track)).or_default();
         if timeline.names.is_empty() {
             timeline.names = record.labels.clone();
         }
@@ -59,16 +76,24 @@ impl Timelines {
         *last_frame = frame;
     }
 
-    /// Ends the tracks without a result for a while (as of frame `frame`).
-    pub fn end_idle(&mut self, frame: u64) {
-        let ended: Vec<u64> = self
+    /// Ends the tracks of stream `stream` without a result for a while (as of its frame `frame`).
+    pub fn end_idle(&mut self, stream: usize, frame: u64) {
+        let ended: Vec<TrackKey> = self
             .active
             .iter()
-            .filter(|(_, (_, last))| frame.saturating_sub(*last) > self.ended_after)
-            .map(|(id, _)| *id)
+            .filter(|((s, _), (_, last))| *s == stream && frame.saturating_sub(*last) > self.ended_after)
+            .map(|(key, _)| *key)
             .collect();
-        for id in ended {
-            self.end(id);
+        for key in ended {
+            self.end(key);
+        }
+    }
+
+    /// Ends every track of stream `stream` (its source was lost).
+    pub fn end_stream(&mut self, stream: usize) {
+        let ended: Vec<TrackKey> = self.active.keys().filter(|(s, _)| *s == stream).copied().collect();
+        for key in ended {
+            self.end(key);
         }
     }
 
@@ -76,15 +101,16 @@ impl Timelines {
     pub fn live(&self) -> Vec<String> {
         self.active
             .iter()
-            .filter_map(|(id, (t, _))| {
-                t.last.as_ref().map(|(label, p)| format!("track {id}: {label} {:.0}%", p * 100.0))
+            .filter_map(|(key, (t, _))| {
+                t.last.as_ref().map(|(label, p)| format!("{}: {label} {:.0}%", self.title(*key), p * 100.0))
             })
             .collect()
     }
 
-    fn end(&mut self, id: u64) {
-        let Some((timeline, _)) = self.active.remove(&id) else { return };
-        let path = self.out.join(format!("timeline-{id}.png"));
+    fn end(&mut self, key: TrackKey) {
+        let Some((timeline, _)) = self.active.remove(&key) else { return };
+        let (title, name) = (self.title(key), self.file_name(key));
+        let path = self.out.join(&name);
         let points = timeline.points();
         let series: Vec<Series> = timeline
             .names
@@ -92,9 +118,9 @@ impl Timelines {
             .enumerate()
             .map(|(i, name)| Series { name, points: points.iter().map(|(t, p)| (*t, f64::from(p[i]))).collect() })
             .collect();
-        match curves(&path, &format!("track {id}: emotion probabilities"), "seconds", &series) {
+        match curves(&path, &format!("{title}: emotion probabilities"), "seconds", &series) {
             Ok(()) => {
-                self.written.insert(id);
+                self.written.insert(name);
             }
             Err(e) => {
                 self.plot_error.get_or_insert(e.context(format!("cannot write {}", path.display())));
@@ -104,16 +130,16 @@ impl Timelines {
             self.summaries.pop_front();
             self.dropped_summaries += 1;
         }
-        self.summaries.push_back((id, timeline.summary()));
+        self.summaries.push_back((title, timeline.summary()));
     }
 
     /// Ends every track, removes the timelines of earlier runs that this one did not rewrite
     /// (a reused folder must not mix another video's timelines with these results) and prints
     /// each track's summary; returns how many tracks had results.
     pub fn finish(mut self) -> anyhow::Result<usize> {
-        let ids: Vec<u64> = self.active.keys().copied().collect();
-        for id in ids {
-            self.end(id);
+        let keys: Vec<TrackKey> = self.active.keys().copied().collect();
+        for key in keys {
+            self.end(key);
         }
         let tracks = self.summaries.len() + self.dropped_summaries as usize;
         if tracks == 0 {
@@ -122,8 +148,8 @@ impl Timelines {
         if self.dropped_summaries > 0 {
             println!("({} earlier tracks: see their timeline PNGs and results.jsonl)", self.dropped_summaries);
         }
-        for (id, summary) in &self.summaries {
-            println!("track {id}: {summary}");
+        for (title, summary) in &self.summaries {
+            println!("{title}: {summary}");
         }
         self.remove_stale()?;
         self.plot_error.map_or(Ok(tracks), Err)
@@ -133,8 +159,7 @@ impl Timelines {
         let entries = std::fs::read_dir(&self.out).with_context(|| format!("cannot list {}", self.out.display()))?;
         for entry in entries.flatten() {
             let name = entry.file_name().to_string_lossy().into_owned();
-            let track = name.strip_prefix("timeline-").and_then(|rest| rest.strip_suffix(".png"));
-            if track.is_some_and(|id| id.parse().map_or(true, |id: u64| !self.written.contains(&id))) {
+            if name.starts_with("timeline-") && name.ends_with(".png") && !self.written.contains(&name) {
                 std::fs::remove_file(entry.path())
                     .with_context(|| format!("cannot remove the stale {}", entry.path().display()))?;
             }
@@ -308,14 +333,14 @@ mod tests {
     fn an_ended_track_gets_its_png_during_the_run_and_leaves_memory() {
         let out = tempfile::tempdir().unwrap();
         std::fs::write(out.path().join("timeline-9.png"), "an earlier run's").unwrap();
-        let mut timelines = Timelines::new(out.path(), 1);
+        let mut timelines = Timelines::new(out.path(), 1, 1);
         for frame in 0..10 {
-            timelines.record(frame, &record(1, frame, "a"));
+            timelines.record(0, frame, &record(1, frame, "a"));
         }
-        timelines.end_idle(100);
+        timelines.end_idle(0, 100);
         assert!(!out.path().join("timeline-1.png").exists(), "a short gap does not end a track");
-        timelines.record(400, &record(2, 400, "b"));
-        timelines.end_idle(400);
+        timelines.record(0, 400, &record(2, 400, "b"));
+        timelines.end_idle(0, 400);
         assert!(out.path().join("timeline-1.png").is_file(), "track 1 ended: its PNG is written");
         assert_eq!(timelines.live(), ["track 2: b 90%"]);
         assert_eq!(timelines.finish().unwrap(), 2);

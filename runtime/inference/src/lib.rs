@@ -15,3 +15,4 @@ pub mod bundle;
 pub mod engine;
 pub mod model;
 pub mod onnx;
+pub mod shared;

@@ -65,3 +65,64 @@ fn non_finite_outputs_are_an_error_naming_them_not_null_probabilities() {
     let error = model.frame_features(&vec![f32::NAN; 3 * s * s], 1).unwrap_err().to_string();
     assert!(error.contains("inference with frame.onnx failed: output `") && error.contains("holds NaN"), "{error}");
 }
+
+#[test]
+fn streams_sharing_a_model_get_their_own_answers_in_fewer_calls() {
+    use emoedge_inference::engine::EmotionBackend;
+    use emoedge_inference::model::Precision;
+    use emoedge_inference::shared::SharedModel;
+
+    let bundle = emoedge_tests::default_bundle();
+    let first = SharedModel::open(Some(&bundle), Precision::Fp32, &cpu()).unwrap();
+    let second = SharedModel::open(Some(&bundle), Precision::Fp32, &cpu()).unwrap();
+    assert_eq!(first.users(), 2, "the same bundle, precision and sessions: one model");
+    let other = SharedModel::open(Some(&bundle), Precision::Int8, &cpu()).unwrap();
+    assert_eq!(other.users(), 1, "another precision is another model");
+
+    let mut alone = EmotionModel::load(&bundle, Variant::Fp32, &cpu()).unwrap();
+    let (s, t) = (alone.manifest.crop_size, alone.manifest.clip_length);
+    let plane = 3 * s * s;
+    // Four streams, each 12 requests of 1–3 faces and one clip per request.
+    let requests: Vec<Vec<(Vec<f32>, usize)>> = (0..4)
+        .map(|stream| {
+            (0..12).map(|k| (seeded_values((1 + k % 3) * plane, 100 * stream + k as u64), 1 + k % 3)).collect()
+        })
+        .collect();
+    let expected: Vec<Vec<(Vec<FaceFeatures>, Vec<f32>)>> = requests
+        .iter()
+        .map(|stream| {
+            stream
+                .iter()
+                .map(|(faces, n)| {
+                    let features = alone.frame_features(faces, *n).unwrap();
+                    let clip: Vec<FaceFeatures> = features.iter().cycle().take(t).cloned().collect();
+                    let probs = alone.classify_clips(&[&clip]).unwrap().remove(0).emotion_probs;
+                    (features, probs)
+                })
+                .collect()
+        })
+        .collect();
+    std::thread::scope(|scope| {
+        for (stream, (requests, expected)) in requests.iter().zip(&expected).enumerate() {
+            let mut handle = if stream % 2 == 0 { first.clone() } else { second.clone() };
+            scope.spawn(move || {
+                for ((faces, n), (features, probs)) in requests.iter().zip(expected) {
+                    let got = handle.frame_features(faces, *n).unwrap();
+                    assert_eq!(got.len(), *n);
+                    for (a, b) in got.iter().zip(features) {
+                        assert!(max_diff(&a.pooled, &b.pooled) < 1e-4 && max_diff(&a.emotion, &b.emotion) < 1e-4);
+                    }
+                    let clip: Vec<FaceFeatures> = got.iter().cycle().take(t).cloned().collect();
+                    let result = handle.classify_clips(&[&clip]).unwrap();
+                    assert!(
+                        max_diff(&result[0].emotion_probs, probs) < 1e-4,
+                        "stream {stream}: another stream's answer?"
+                    );
+                }
+            });
+        }
+    });
+    let stats = first.batch_stats();
+    assert_eq!((stats.faces, stats.clips), (4 * (4 + 8 + 12), 48), "{stats:?}");
+    assert!(stats.frame_calls < 48 && stats.clip_calls < 48, "concurrent requests share calls: {stats:?}");
+}

@@ -5,9 +5,10 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use emoedge_inference::bundle::BundleError;
-use emoedge_inference::engine::{EmotionEngine, EngineOptions, EngineStats, TrackEmotion};
+use emoedge_inference::engine::{EmotionBackend, EmotionEngine, EngineOptions, EngineStats, TrackEmotion};
 use emoedge_inference::model::{EmotionModel, Precision};
-use emoedge_inference::onnx::{ActiveProvider, ModelSession, OnnxError, Placement, SessionOptions};
+use emoedge_inference::onnx::{ActiveProvider, OnnxError, Placement, SessionOptions};
+use emoedge_inference::shared::SharedModel;
 
 use crate::capture::{CaptureError, CaptureOptions, CropTracker, FaceCapture};
 
@@ -77,6 +78,9 @@ pub struct AnalyzerSettings {
     pub detect_interval: u32,
     /// T the caller expects; 0 = whatever the bundle has.
     pub clip_length: usize,
+    /// Share one emotion model (and batch its calls) with the other analyzers of this process
+    /// that open the same bundle, precision and sessions — several streams, one model.
+    pub share_model: bool,
 }
 
 impl Default for AnalyzerSettings {
@@ -90,6 +94,7 @@ impl Default for AnalyzerSettings {
             min_face_size: DetectorOptions::default().min_face_size,
             detect_interval: DEFAULT_DETECT_INTERVAL,
             clip_length: 0,
+            share_model: true,
         }
     }
 }
@@ -122,7 +127,7 @@ enum Capture {
 
 pub struct Analyzer {
     capture: Capture,
-    engine: EmotionEngine<EmotionModel>,
+    engine: EmotionEngine<SharedModel>,
     source: FaceSource,
     min_face_size: f32,
     /// Sessions whose placement was already handed out by [`Analyzer::new_placements`].
@@ -168,16 +173,21 @@ pub struct Timing {
 
 impl Analyzer {
     pub fn load(settings: &AnalyzerSettings) -> Result<Self, AnalyzerError> {
-        let model = EmotionModel::open(settings.bundle.as_deref(), settings.precision, &settings.session)?;
-        let t = model.manifest.clip_length;
+        let (bundle, precision, session) = (settings.bundle.as_deref(), settings.precision, &settings.session);
+        let model = if settings.share_model {
+            SharedModel::open(bundle, precision, session)?
+        } else {
+            SharedModel::new(EmotionModel::open(bundle, precision, session)?)
+        };
+        let t = model.clip_length();
         if settings.clip_length != 0 && settings.clip_length != t {
             return Err(AnalyzerError::ClipLength {
                 requested: settings.clip_length,
                 model: t,
-                bundle: model.bundle.display().to_string(),
+                bundle: model.with(|m| m.bundle.display().to_string()),
             });
         }
-        let crop = AlignedCrop::new(model.manifest.crop_size as u32);
+        let crop = AlignedCrop::new(model.crop_size() as u32);
         let tracker = CaptureOptions::new(crop.size).tracker;
         let capture = match settings.face_source {
             FaceSource::Builtin => {
@@ -203,37 +213,29 @@ impl Analyzer {
         })
     }
 
-    pub fn model(&self) -> &EmotionModel {
+    /// The emotion model (shared with the process's other streams unless asked otherwise).
+    pub fn model(&self) -> &SharedModel {
         self.engine.backend()
     }
 
     /// The provider that runs the emotion model.
     pub fn provider(&self) -> ActiveProvider {
-        self.model().frame.provider
+        self.model().with(|m| m.frame.provider)
     }
 
-    /// The ONNX Runtime sessions in use: the detector's (with the built-in source), then the
-    /// emotion model's frame and clip parts.
-    fn sessions(&self) -> Vec<&ModelSession> {
-        let mut sessions = match &self.capture {
-            Capture::Detector(capture) => capture.detector().sessions().to_vec(),
+    /// Placements that became known since the last call (each session's after its first call):
+    /// the detector's sessions (with the built-in source), then the emotion model's parts.
+    pub fn new_placements(&mut self) -> Vec<SessionPlacement> {
+        let known = |s: &emoedge_inference::onnx::ModelSession| {
+            let placement = s.placement.clone()?;
+            Some(SessionPlacement { session: s.name.clone(), provider: s.provider, placement })
+        };
+        let mut all: Vec<SessionPlacement> = match &self.capture {
+            Capture::Detector(capture) => capture.detector().sessions().iter().filter_map(|s| known(s)).collect(),
             Capture::Boxes(_) => Vec::new(),
         };
-        sessions.extend([&self.model().frame, &self.model().clip]);
-        sessions
-    }
-
-    /// Placements that became known since the last call (each session's after its first call).
-    pub fn new_placements(&mut self) -> Vec<SessionPlacement> {
-        let fresh: Vec<SessionPlacement> = self
-            .sessions()
-            .into_iter()
-            .filter(|s| !self.placed.contains(&s.name))
-            .filter_map(|s| {
-                let placement = s.placement.clone()?;
-                Some(SessionPlacement { session: s.name.clone(), provider: s.provider, placement })
-            })
-            .collect();
+        all.extend(self.model().with(|m| [known(&m.frame), known(&m.clip)]).into_iter().flatten());
+        let fresh: Vec<SessionPlacement> = all.into_iter().filter(|p| !self.placed.contains(&p.session)).collect();
         self.placed.extend(fresh.iter().map(|p| p.session.clone()));
         fresh
     }

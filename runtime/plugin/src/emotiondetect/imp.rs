@@ -32,6 +32,8 @@ const ASYNC_MIN_IOU: f32 = 0.3;
 struct Settings {
     analyzer: AnalyzerSettings,
     asynchronous: bool,
+    /// Added to every track id (a restarted stream continues after its last id).
+    track_id_base: u64,
 }
 
 enum Mode {
@@ -46,6 +48,7 @@ struct State {
     labels: Arc<[String]>,
     info: Option<gst_video::VideoInfo>,
     frames: u64,
+    track_id_base: u64,
 }
 
 #[derive(Default)]
@@ -147,6 +150,17 @@ impl ObjectImpl for EmotionDetect {
                     .default_value(false)
                     .mutable_ready()
                     .build(),
+                glib::ParamSpecBoolean::builder("share-model")
+                    .nick("Share the model")
+                    .blurb("Use one emotion model, its calls batched, with the other emotiondetect elements of this process that open the same model, precision and provider (several streams, one model)")
+                    .default_value(d.share_model)
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecUInt64::builder("track-id-base")
+                    .nick("Track id base")
+                    .blurb("Added to every track id: a stream restarted with the last id it used keeps its ids unique")
+                    .mutable_ready()
+                    .build(),
                 glib::ParamSpecString::builder("active-provider")
                     .nick("Active provider")
                     .blurb("The execution provider that runs the emotion model (after start)")
@@ -184,6 +198,8 @@ impl ObjectImpl for EmotionDetect {
             "min-face-size" => a.min_face_size = value.get::<u32>().map_or(d.min_face_size, |v| v as f32),
             "face-source" => a.face_source = value.get::<FaceSource>().unwrap_or(d.face_source),
             "async" => settings.asynchronous = value.get().unwrap_or(false),
+            "share-model" => a.share_model = value.get().unwrap_or(d.share_model),
+            "track-id-base" => settings.track_id_base = value.get().unwrap_or(0),
             other => gst::warning!(CAT, imp = self, "no writable property `{other}`"),
         }
         gst::debug!(CAT, imp = self, "set {} → {:?}", pspec.name(), value);
@@ -206,6 +222,8 @@ impl ObjectImpl for EmotionDetect {
             "min-face-size" => (a.min_face_size as u32).to_value(),
             "face-source" => a.face_source.to_value(),
             "async" => settings.asynchronous.to_value(),
+            "share-model" => a.share_model.to_value(),
+            "track-id-base" => settings.track_id_base.to_value(),
             "active-provider" => lock(&self.active_provider).to_value(),
             "stats" => lock(&self.stats).structure().to_value(),
             _ => glib::Value::from_type(pspec.value_type()),
@@ -350,22 +368,26 @@ impl BaseTransformImpl for EmotionDetect {
         let analyzer = Analyzer::load(&settings.analyzer)
             .map_err(|e| gst::error_msg!(gst::ResourceError::OpenRead, ("emotiondetect cannot start: {}", e)))?;
         let provider = analyzer.provider().to_string();
-        gst::info!(
-            CAT,
-            imp = self,
-            "model {} ({}) on {provider}; face source {:?}, async {}",
-            analyzer.model().bundle.display(),
-            analyzer.model().variant,
-            settings.analyzer.face_source,
-            settings.asynchronous
-        );
-        for reason in &analyzer.model().frame.fallbacks {
-            gst::info!(CAT, imp = self, "passed over {reason}");
-        }
+        let model = analyzer.model();
+        model.with(|m| {
+            gst::info!(
+                CAT,
+                imp = self,
+                "model {} ({}) on {provider}, used by {} stream(s) of this process; face source {:?}, async {}",
+                m.bundle.display(),
+                m.variant,
+                model.users(),
+                settings.analyzer.face_source,
+                settings.asynchronous
+            );
+            for reason in &m.frame.fallbacks {
+                gst::info!(CAT, imp = self, "passed over {reason}");
+            }
+        });
         *lock(&self.active_provider) = Some(provider);
         let stats = Arc::new(Stats::default());
         *lock(&self.stats) = stats.clone();
-        let labels: Arc<[String]> = analyzer.model().labels().into();
+        let labels: Arc<[String]> = analyzer.model().with(|m| m.labels().into());
         let mode = if settings.asynchronous {
             let worker = AsyncWorker::spawn(analyzer, stats).map_err(|e| {
                 gst::error_msg!(gst::CoreError::Thread, ("emotiondetect cannot start its inference thread: {}", e))
@@ -375,7 +397,8 @@ impl BaseTransformImpl for EmotionDetect {
             Mode::Sync(Box::new(analyzer))
         };
         let upstream = settings.analyzer.face_source == FaceSource::Upstream;
-        *lock(&self.state) = Some(State { mode, upstream, labels, info: None, frames: 0 });
+        let track_id_base = settings.track_id_base;
+        *lock(&self.state) = Some(State { mode, upstream, labels, info: None, frames: 0, track_id_base });
         Ok(())
     }
 
@@ -421,7 +444,8 @@ impl BaseTransformImpl for EmotionDetect {
             })?;
             Ok(Job { frame, upstream: boxes })
         };
-        let (faces, exact) = match &mut state.mode {
+        let track_id_base = state.track_id_base;
+        let (mut faces, exact) = match &mut state.mode {
             Mode::Sync(analyzer) => {
                 let Job { frame, upstream } = job(buffer)?;
                 let faces = analyzer.analyze(&frame, &upstream).map_err(|e| self.fail(&e.to_string()))?;
@@ -443,6 +467,9 @@ impl BaseTransformImpl for EmotionDetect {
             }
         };
         let mode = if upstream { AttachMode::Upstream { exact } } else { AttachMode::NewMetas };
+        for face in &mut faces {
+            face.track.track = face.track.track.saturating_add(track_id_base);
+        }
         let labels = state.labels.clone();
         drop(guard);
         self.report_placements();
