@@ -7,6 +7,7 @@ mod info;
 mod interrupt;
 mod run;
 mod selftest;
+mod stream;
 mod timeline;
 mod watch;
 

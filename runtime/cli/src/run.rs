@@ -4,6 +4,9 @@
 
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::RecvTimeoutError;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -12,21 +15,21 @@ use emoedge_inference::engine::EngineOptions;
 use emoedge_inference::model::Precision;
 use emoedge_models::{AtomicFile, FolderLock};
 use emoedge_vision::analyzer::{AnalyzerSettings, FaceSource, ranges};
-use emoedge_vision::video::{Pulled, SourceOptions, Stall};
+
 use gstemoedge::meta::EmotionRecord;
 use gstreamer as gst;
-use gstreamer::prelude::*;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::annotate::Annotator;
-use crate::args::{InputArgs, MqttArgs, OrtArgs, float_in, int_in};
+use crate::args::{MqttArgs, OrtArgs, StreamArgs, float_in, int_in};
 use crate::interrupt::Interrupts;
+use crate::stream::{Event, Filters, MakeFilters, Outcome, Stream};
 use crate::timeline::Timelines;
 
 #[derive(Args, Debug)]
 pub struct RunArgs {
     #[command(flatten)]
-    pub input: InputArgs,
+    pub input: StreamArgs,
     /// Output folder for results.jsonl and timeline-<track>.png.
     #[arg(long, default_value = "runs/emoedge")]
     pub out: PathBuf,
@@ -52,7 +55,11 @@ pub struct RunArgs {
     /// Infer on a worker thread (for live sources; results land on later frames).
     #[arg(long = "async")]
     pub asynchronous: bool,
-    /// Also write this MP4 with boxes and labels drawn in.
+    /// Open a live source (rtsp://, --source) again when it fails, ends or sends nothing for
+    /// this many seconds, trying every this many seconds (0: a lost live source ends its stream).
+    #[arg(long, default_value_t = 0, value_name = "SECONDS")]
+    pub reconnect_interval: u32,
+    /// Also write this MP4 with boxes and labels drawn in (one input only).
     #[arg(long)]
     pub annotate: Option<PathBuf>,
     #[command(flatten)]
@@ -87,8 +94,6 @@ impl PublishArgs {
     /// The `emotionpublish` element for stream `stream`, spooling under `out`, if asked for.
     fn element(&self, out: &Path, stream: &str) -> anyhow::Result<Option<gst::Element>> {
         let Some(url) = &self.publish else { return Ok(None) };
-        // The URL and CA file are checked here, before any video is opened.
-        self.mqtt.broker(url)?;
         let mut publish = gst::ElementFactory::make("emotionpublish")
             .name(format!("publish-{stream}"))
             .property("broker", url)
@@ -113,10 +118,11 @@ impl PublishArgs {
 }
 
 /// The element, set from the options (typed properties: no text is parsed).
-fn emotiondetect(args: &RunArgs) -> anyhow::Result<gst::Element> {
+fn emotiondetect(args: &RunArgs, stream: usize, first_track: u64) -> anyhow::Result<gst::Element> {
     let session = args.ort.session_options();
     let mut detect = gst::ElementFactory::make("emotiondetect")
-        .name("detect")
+        .name(format!("detect-{stream}"))
+        .property("track-id-base", first_track)
         .property("precision", args.precision)
         .property("execution-provider", session.provider)
         .property("device-id", session.device_id)
@@ -134,10 +140,28 @@ fn emotiondetect(args: &RunArgs) -> anyhow::Result<gst::Element> {
     Ok(detect.build()?)
 }
 
+/// One line of `results.jsonl`: a result and the stream it belongs to.
+#[derive(serde::Serialize)]
+struct ResultLine<'a> {
+    stream: usize,
+    #[serde(flatten)]
+    record: &'a EmotionRecord,
+}
+
 pub fn execute(args: RunArgs) -> anyhow::Result<()> {
     args.ort.load_library()?;
     emoedge_vision::video::init()?;
     gstemoedge::plugin_register_static()?;
+    let inputs = args.input.inputs();
+    anyhow::ensure!(
+        inputs.len() == 1 || args.annotate.is_none(),
+        "--annotate draws one video: give one input with it, or drop it to analyse {} streams",
+        inputs.len()
+    );
+    if let Some(url) = &args.publish.publish {
+        // The URL and CA file are checked here, before any video is opened.
+        args.publish.mqtt.broker(url)?;
+    }
     let interrupts = Interrupts::install()?;
     // Held to the end of the run: a second run on this folder is refused, not interleaved.
     let _lock = FolderLock::acquire(&args.out)
@@ -146,27 +170,42 @@ pub fn execute(args: RunArgs) -> anyhow::Result<()> {
     let mut results =
         AtomicFile::create(&results_path).with_context(|| format!("cannot write in {}", args.out.display()))?;
 
-    let detect = emotiondetect(&args)?;
+    let args = Arc::new(args);
+    let make = {
+        let args = Arc::clone(&args);
+        Arc::new(move |index: usize, first_track: u64| -> anyhow::Result<Filters> {
+            let detect = emotiondetect(&args, index, first_track)?;
+            let publish = args.publish.element(&args.out, &index.to_string())?;
+            Ok(Filters { detect, publish })
+        })
+    };
     // The annotator draws on BGRx; otherwise RGB, which the element reads without a shuffle.
     let format =
         if args.annotate.is_some() { gstreamer_video::VideoFormat::Bgrx } else { gstreamer_video::VideoFormat::Rgb };
-    let publish = args.publish.element(&args.out, "0")?;
-    let filters = std::iter::once(detect.clone()).chain(publish.clone()).collect();
-    let options = SourceOptions { format, filters, ..Default::default() };
-    let mut video = args.input.open(options)?;
-    let provider = detect.property::<Option<String>>("active-provider").unwrap_or_default();
-    if provider == "tensorrt" {
-        video.set_stall(Stall::ENGINE_BUILD);
+    let reconnect = (args.reconnect_interval > 0).then(|| Duration::from_secs(args.reconnect_interval.into()));
+    let names: Vec<String> = inputs.iter().map(|i| i.name().to_string()).collect();
+    let (tx, rx) = std::sync::mpsc::sync_channel(4 * inputs.len());
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut threads = Vec::new();
+    for (index, input) in inputs.into_iter().enumerate() {
+        let make = Arc::clone(&make);
+        let stream = Stream { index, input, format, reconnect };
+        let filters: Arc<MakeFilters> = Arc::new(move |first| make(index, first));
+        threads.push(stream.spawn(filters, tx.clone(), Arc::clone(&stop))?);
     }
+    drop(tx);
+    let streams = names.len();
     let bar = ProgressBar::new(1000).with_style(
         ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {percent:>3}% {msg}")
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
     let started = Instant::now();
-    let mut timelines = Timelines::new(&args.out, args.interval);
+    let mut timelines = Timelines::new(&args.out, args.interval, streams);
     let mut annotator: Option<Annotator> = None;
     let mut annotate_error: Option<anyhow::Error> = None;
-    let mut frames = 0u64;
+    let mut frames = vec![0u64; streams];
+    let mut progress = vec![0.0f64; streams];
+    let mut outcomes: Vec<Option<Outcome>> = (0..streams).map(|_| None).collect();
     let mut stopping = false;
     let mut writer = BufWriter::new(results.file());
     let mut unwritable = false;
@@ -176,33 +215,58 @@ pub fn execute(args: RunArgs) -> anyhow::Result<()> {
             results_path.display()
         )
     };
-    // The stream's outcome; whatever it is, the results so far are written below.
-    let streamed = (|| -> anyhow::Result<()> {
-        loop {
+    let label = |i: usize| if streams > 1 { format!("stream {i} ({})", names[i]) } else { names[i].clone() };
+    // The results' outcome; whatever it is, the results so far are written below.
+    let written = (|| -> anyhow::Result<()> {
+        while outcomes.iter().any(Option::is_none) {
             if !stopping && interrupts.requested() {
                 stopping = true;
-                bar.println("interrupted: ending the stream and writing the results (Ctrl-C again to quit at once)");
-                video.stop();
+                bar.println("interrupted: ending the streams and writing the results (Ctrl-C again to quit at once)");
+                stop.store(true, Ordering::Relaxed);
             }
-            let sample = match video.poll()? {
-                Pulled::Sample(sample) => sample,
-                Pulled::End => break,
-                Pulled::Idle => continue,
+            let (i, event) = match rx.recv_timeout(Duration::from_millis(100)) {
+                Ok(received) => received,
+                Err(RecvTimeoutError::Timeout) => continue,
+                Err(RecvTimeoutError::Disconnected) => break,
+            };
+            let (sample, fraction) = match event {
+                Event::Sample { sample, progress } => (sample, progress),
+                Event::Lost { reason, retry_in } => {
+                    bar.println(format!(
+                        "{} was lost ({reason}); its tracks are closed, opening it again every {} s",
+                        label(i),
+                        retry_in.as_secs()
+                    ));
+                    timelines.end_stream(i);
+                    continue;
+                }
+                Event::Reopened => {
+                    bar.println(format!("{} is back", label(i)));
+                    continue;
+                }
+                Event::Finished(outcome) => {
+                    if let (Some(e), true) = (&outcome.error, streams > 1) {
+                        bar.println(format!("{} failed: {e:#}; the other streams go on", label(i)));
+                    }
+                    timelines.end_stream(i);
+                    outcomes[i] = Some(outcome);
+                    continue;
+                }
             };
             let Some(buffer) = sample.buffer() else { continue };
-            frames += 1;
+            frames[i] += 1;
             let records = EmotionRecord::from_buffer(buffer);
             for record in records.iter().filter(|r| r.fresh) {
-                serde_json::to_writer(&mut writer, record)
+                serde_json::to_writer(&mut writer, &ResultLine { stream: i, record })
                     .map_err(std::io::Error::from)
                     .and_then(|()| writer.write_all(b"\n"))
                     .map_err(|e| {
                         unwritable = true;
                         results_error(e)
                     })?;
-                timelines.record(frames, record);
+                timelines.record(i, frames[i], record);
             }
-            timelines.end_idle(frames);
+            timelines.end_idle(i, frames[i]);
             if let (Some(path), None) = (&args.annotate, &annotate_error) {
                 let mut annotate = || -> anyhow::Result<()> {
                     if annotator.is_none() {
@@ -220,100 +284,171 @@ pub fn execute(args: RunArgs) -> anyhow::Result<()> {
                     annotate_error = Some(e);
                 }
             }
-            if let (Some(pts), Some(duration)) = (buffer.pts(), video.pipeline().query_duration::<gst::ClockTime>()) {
-                bar.set_position(
-                    (pts.nseconds() * 1000).checked_div(duration.nseconds().max(1)).unwrap_or(0).min(1000),
-                );
+            if let Some(fraction) = fraction {
+                progress[i] = fraction.clamp(0.0, 1.0);
+                bar.set_position((1000.0 * progress.iter().sum::<f64>() / streams as f64) as u64);
             }
             let live = timelines.live();
-            bar.set_message(if live.is_empty() { format!("{frames} frames, no face yet") } else { live.join(" | ") });
+            let total: u64 = frames.iter().sum();
+            bar.set_message(if live.is_empty() { format!("{total} frames, no face yet") } else { live.join(" | ") });
         }
         Ok(())
     })();
+    // A run that stops listening ends its streams (they see the closed channel, or the flag).
+    stop.store(true, Ordering::Relaxed);
+    drop(rx);
+    for thread in threads {
+        let _ = thread.join();
+    }
     bar.finish_and_clear();
-    let mut summary =
-        Summary { frames, wall: started.elapsed(), provider, stats: detect.property("stats"), published: None };
-    // Stopping the pipeline gives the publisher its flush timeout; its counters are final after.
-    drop(video);
-    summary.published = publish.map(|p| (args.publish.publish.clone().unwrap_or_default(), p.property("stats")));
-    // A broker that refused us for good fails the run (after the results are written below).
-    let refused = summary.published.as_ref().and_then(|(_, stats)| stats.get::<String>("error").ok());
-    let streamed = match (streamed, refused) {
-        (Ok(()), Some(reason)) => Err(anyhow::anyhow!("publishing stopped: {reason}")),
-        (streamed, _) => streamed,
-    };
+    let outcomes: Vec<Outcome> = outcomes.into_iter().map(Option::unwrap_or_default).collect();
+    let total: u64 = frames.iter().sum();
     let flushed = writer.flush();
     drop(writer);
     // Results that cannot all be written are not half-written: the temp file goes, and
     // whatever results.jsonl held before stays as it was.
     if unwritable {
-        return streamed;
+        return written;
     }
     flushed.map_err(results_error)?;
-    if streamed.is_err() && frames == 0 {
-        return streamed;
+    written?;
+    // The streams' failures (and a broker that refused us for good), in stream order.
+    let mut failures: Vec<anyhow::Error> = Vec::new();
+    for (i, outcome) in outcomes.iter().enumerate() {
+        if let Some(e) = &outcome.error {
+            failures.push(if streams > 1 {
+                anyhow::anyhow!("{} failed: {e:#}", label(i))
+            } else {
+                anyhow::anyhow!("{e:#}")
+            });
+        }
+        for stats in &outcome.publish_stats {
+            if let Ok(reason) = stats.get::<String>("error") {
+                failures.push(anyhow::anyhow!("publishing stopped: {reason}"));
+            }
+        }
+    }
+    if total == 0 && !failures.is_empty() {
+        return Err(failures.remove(0));
     }
     results.commit().with_context(|| format!("cannot write {}", results_path.display()))?;
     // From here on, failures are reported but never take the results away.
     let kept = |e: anyhow::Error| {
-        anyhow::anyhow!("{e:#}; the results of the {frames} frames analysed are kept in {}", results_path.display())
+        anyhow::anyhow!("{e:#}; the results of the {total} frames analysed are kept in {}", results_path.display())
     };
     let annotated = match annotate_error {
         Some(e) => Err(e),
         None => annotator.take().map_or(Ok(()), Annotator::finish),
     };
-
     let tracks = timelines.finish().map_err(kept)?;
+    let summary = Summary {
+        wall: started.elapsed(),
+        names: &names,
+        outcomes: &outcomes,
+        published: args.publish.publish.as_deref(),
+    };
     summary.print(&args.out, tracks);
-    streamed.map_err(kept)?;
+    if let Some(first) = failures.into_iter().next() {
+        return Err(kept(first));
+    }
     annotated.map_err(kept)
 }
 
-struct Summary {
-    frames: u64,
+struct Summary<'a> {
     wall: Duration,
-    provider: String,
-    stats: Option<gst::Structure>,
-    /// The broker (as given) and the publisher's counters.
-    published: Option<(String, gst::Structure)>,
+    names: &'a [String],
+    outcomes: &'a [Outcome],
+    /// The broker, as given, when publishing.
+    published: Option<&'a str>,
 }
 
-impl Summary {
+impl Summary<'_> {
+    /// Sum over the streams' element statistics of `field` (u64).
+    fn sum<'s>(stats: impl Iterator<Item = &'s gst::Structure>, field: &str) -> u64 {
+        stats.map(|s| s.get::<u64>(field).unwrap_or(0)).sum()
+    }
+
     fn print(&self, out: &Path, tracks: usize) {
         let seconds = self.wall.as_secs_f64();
-        let ns = |field: &str| self.stats.as_ref().and_then(|s| s.get::<u64>(field).ok()).unwrap_or(0) as f64 / 1e9;
-        let (detector, frame, clip) = (ns("detector-ort-ns"), ns("frame-model-ort-ns"), ns("clip-model-ort-ns"));
+        let frames: u64 = self.outcomes.iter().map(|o| o.frames).sum();
+        let detect = || self.outcomes.iter().flat_map(|o| &o.detect_stats);
+        let ns = |v: u64| v as f64 / 1e9;
+        // The detectors are the streams' own; the emotion model is shared, so each stream's
+        // figure is the model's total so far: the largest is the run's.
+        let detector = ns(Self::sum(detect(), "detector-ort-ns"));
+        let most_count = |field: &str| detect().map(|s| s.get::<u64>(field).unwrap_or(0)).max().unwrap_or(0);
+        let most = |field: &str| ns(most_count(field));
+        let (frame, clip) = (most("frame-model-ort-ns"), most("clip-model-ort-ns"));
         let share = |t: f64| 100.0 * t / seconds.max(1e-9);
-        let detections = self.stats.as_ref().and_then(|s| s.get::<u64>("detections").ok()).unwrap_or(0);
+        let detections = Self::sum(detect(), "detections");
+        let provider =
+            self.outcomes.iter().map(|o| o.provider.as_str()).find(|p| !p.is_empty()).unwrap_or("no provider");
+        let streams = self.outcomes.len();
+        let across = if streams > 1 { format!(" across {streams} streams") } else { String::new() };
         println!(
-            "{} frames in {seconds:.2} s ({:.1} frames/s) on {}; {tracks} track(s) with results; face detector ran on {detections} frames",
-            self.frames,
-            self.frames as f64 / seconds.max(1e-9),
-            self.provider
+            "{frames} frames{across} in {seconds:.2} s ({:.1} frames/s) on {provider}; {tracks} track(s) with results; face detector ran on {detections} frames",
+            frames as f64 / seconds.max(1e-9),
         );
-        println!(
-            "time in ONNX Runtime: face detector {detector:.2} s ({:.0}%), emotion frame model {frame:.2} s ({:.0}%), clip model {clip:.3} s ({:.1}%); the rest {:.2} s ({:.0}%: decoding, colour conversion, detector pyramid and NMS, crops, tracking, annotation)",
-            share(detector),
-            share(frame),
-            share(clip),
-            (seconds - detector - frame - clip).max(0.0),
-            100.0 - share(detector) - share(frame) - share(clip)
-        );
-        if let Some(placement) = self.stats.as_ref().and_then(|s| s.get::<String>("placement").ok()) {
+        if streams > 1 {
+            // The streams run side by side: their times add up to more than the wall time.
+            println!(
+                "time in ONNX Runtime, summed over the streams' threads: face detectors {detector:.2} s, emotion frame model {frame:.2} s, clip model {clip:.3} s"
+            );
+        } else {
+            println!(
+                "time in ONNX Runtime: face detector {detector:.2} s ({:.0}%), emotion frame model {frame:.2} s ({:.0}%), clip model {clip:.3} s ({:.1}%); the rest {:.2} s ({:.0}%: decoding, colour conversion, detector pyramid and NMS, crops, tracking, annotation)",
+                share(detector),
+                share(frame),
+                share(clip),
+                (seconds - detector - frame - clip).max(0.0),
+                100.0 - share(detector) - share(frame) - share(clip)
+            );
+        }
+        if streams > 1 {
+            let calls = most_count("frame-model-calls");
+            println!(
+                "one emotion model for the {streams} streams: {} frame-part calls for {} faces (mean batch {:.2}), {} clip-part calls",
+                calls,
+                most_count("frame-model-faces"),
+                most_count("frame-model-faces") as f64 / calls.max(1) as f64,
+                most_count("clip-model-calls")
+            );
+        }
+        if let Some(placement) = detect().find_map(|s| s.get::<String>("placement").ok()) {
             println!("where the nodes ran (first call of each model): {placement}");
         }
-        println!("wrote {}/results.jsonl and a timeline-<track>.png per track", out.display());
-        if let Some((url, stats)) = &self.published {
-            let n = |field: &str| stats.get::<u64>(field).unwrap_or(0);
+        if streams > 1 {
+            for (i, (name, o)) in self.names.iter().zip(self.outcomes).enumerate() {
+                let state = match (&o.error, o.losses) {
+                    (Some(_), _) => "failed".to_string(),
+                    (None, 0) => "ended".to_string(),
+                    (None, n) => format!("ended, lost {n} time(s) and reopened"),
+                };
+                println!(
+                    "stream {i} ({name}): {} frames ({:.1}/s), {state}",
+                    o.frames,
+                    o.frames as f64 / seconds.max(1e-9)
+                );
+            }
+        }
+        println!("wrote {}/results.jsonl and a timeline PNG per track", out.display());
+        if let Some(url) = self.published {
+            let publish = || self.outcomes.iter().flat_map(|o| &o.publish_stats);
+            // Every opening's publisher counts its own; what waits is the last one's.
+            let pending: u64 = self
+                .outcomes
+                .iter()
+                .filter_map(|o| o.publish_stats.last())
+                .map(|s| s.get::<u64>("pending").unwrap_or(0))
+                .sum();
             let broker =
                 emoedge_publish::Broker::parse(url).map_or_else(|_| "the broker".to_string(), |b| b.to_string());
             println!(
-                "MQTT {broker}: {} results queued, {} delivered, {} waiting in {}/spool (sent by the next run on this folder), {} dropped (spool full)",
-                n("queued"),
-                n("delivered"),
-                n("pending"),
+                "MQTT {broker}: {} results queued, {} delivered, {pending} waiting in {}/spool (sent by the next run on this folder), {} dropped (spool full)",
+                Self::sum(publish(), "queued"),
+                Self::sum(publish(), "delivered"),
                 out.display(),
-                n("dropped")
+                Self::sum(publish(), "dropped")
             );
         }
     }

@@ -43,6 +43,9 @@ struct Queue {
     /// A caller is running the model on a batch.
     running: bool,
     stats: BatchStats,
+    /// The model's time in its frame and clip parts, as of the last batch (read without
+    /// waiting for a running one).
+    busy: (Duration, Duration),
 }
 
 struct Inner {
@@ -132,8 +135,13 @@ impl SharedModel {
             queue.running = true;
             let batch = std::mem::take(&mut queue.waiting);
             drop(queue);
-            let (results, stats) = run_batch(&mut locked(&inner.model), batch);
+            let (results, stats, busy) = {
+                let mut model = locked(&inner.model);
+                let (results, stats) = run_batch(&mut model, batch);
+                (results, stats, (model.frame.busy, model.clip.busy))
+            };
             queue = locked(&inner.queue);
+            queue.busy = busy;
             queue.running = false;
             queue.stats.add(stats);
             queue.done.extend(results);
@@ -233,6 +241,6 @@ impl EmotionBackend for SharedModel {
 
     /// Time of the shared model: all streams' calls together.
     fn busy(&self) -> (Duration, Duration) {
-        self.with(|model| (model.frame.busy, model.clip.busy))
+        locked(&self.inner.queue).busy
     }
 }

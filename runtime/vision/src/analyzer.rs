@@ -8,7 +8,7 @@ use emoedge_inference::bundle::BundleError;
 use emoedge_inference::engine::{EmotionBackend, EmotionEngine, EngineOptions, EngineStats, TrackEmotion};
 use emoedge_inference::model::{EmotionModel, Precision};
 use emoedge_inference::onnx::{ActiveProvider, OnnxError, Placement, SessionOptions};
-use emoedge_inference::shared::SharedModel;
+use emoedge_inference::shared::{BatchStats, SharedModel};
 
 use crate::capture::{CaptureError, CaptureOptions, CropTracker, FaceCapture};
 
@@ -169,6 +169,8 @@ pub struct Timing {
     /// Frames on which the full face detector ran (the others followed known faces).
     pub detections: u64,
     pub engine: EngineStats,
+    /// Calls of the (shared) emotion model and what they carried: all streams together.
+    pub batches: BatchStats,
 }
 
 impl Analyzer {
@@ -245,7 +247,7 @@ impl Analyzer {
             Capture::Detector(capture) => (capture.detector().busy(), capture.detections()),
             Capture::Boxes(_) => (Duration::ZERO, 0),
         };
-        Timing { detector, detections, engine: self.engine.stats() }
+        Timing { detector, detections, engine: self.engine.stats(), batches: self.model().batch_stats() }
     }
 
     /// Finds (or takes) the faces of `frame` and returns each with its track's emotion. With

@@ -168,7 +168,7 @@ impl ObjectImpl for EmotionDetect {
                     .build(),
                 glib::ParamSpecBoxed::builder::<gst::Structure>("stats")
                     .nick("Statistics")
-                    .blurb("Frames seen and analysed, faces encoded, clips classified, nanoseconds inside ONNX Runtime per model")
+                    .blurb("Frames seen and analysed, faces encoded, clips classified, nanoseconds inside ONNX Runtime per model, calls of the emotion model (shared by the process's streams)")
                     .read_only()
                     .build(),
             ]

@@ -25,6 +25,9 @@ pub struct Stats {
     detector_ns: AtomicU64,
     frame_model_ns: AtomicU64,
     clip_model_ns: AtomicU64,
+    frame_model_calls: AtomicU64,
+    frame_model_faces: AtomicU64,
+    clip_model_calls: AtomicU64,
     /// Every session's placement known so far, in the order they became known.
     placements: Mutex<Vec<SessionPlacement>>,
     /// How many of `placements` the element has logged.
@@ -52,6 +55,9 @@ impl Stats {
         self.detector_ns.store(ns(timing.detector), Ordering::Relaxed);
         self.frame_model_ns.store(ns(timing.engine.frame_model), Ordering::Relaxed);
         self.clip_model_ns.store(ns(timing.engine.clip_model), Ordering::Relaxed);
+        self.frame_model_calls.store(timing.batches.frame_calls, Ordering::Relaxed);
+        self.frame_model_faces.store(timing.batches.faces, Ordering::Relaxed);
+        self.clip_model_calls.store(timing.batches.clip_calls, Ordering::Relaxed);
     }
 
     /// The placements not reported yet; each is handed out once.
@@ -73,6 +79,9 @@ impl Stats {
             .field("detector-ort-ns", get(&self.detector_ns))
             .field("frame-model-ort-ns", get(&self.frame_model_ns))
             .field("clip-model-ort-ns", get(&self.clip_model_ns))
+            .field("frame-model-calls", get(&self.frame_model_calls))
+            .field("frame-model-faces", get(&self.frame_model_faces))
+            .field("clip-model-calls", get(&self.clip_model_calls))
             .field("placement", lock(&self.placements).iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))
             .build()
     }

@@ -108,6 +108,12 @@ pub fn init() -> Result<(), VideoError> {
     gst::init().map_err(|e| VideoError::Init(e.to_string()))
 }
 
+/// Whether `input` (a path or a URI) is a live source, which may end or drop at any time and
+/// be opened again: anything that is not a file.
+pub fn is_live(input: &str) -> bool {
+    input.contains("://") && !input.starts_with("file://")
+}
+
 /// The URI of a file path, or `input` itself when it is already a URI.
 fn to_uri(input: &str) -> Result<String, VideoError> {
     if input.contains("://") {
@@ -136,7 +142,7 @@ impl VideoSource {
         let uri = to_uri(input)?;
         let source = make("uridecodebin", input)?;
         source.set_property("uri", &uri);
-        let is_file = uri.starts_with("file://");
+        let is_file = !is_live(&uri);
         Self::build(input, source, options, is_file)
     }
 

@@ -1,0 +1,232 @@
+//! One input of `emoedge run` on its own thread: its pipeline (source → `emotiondetect` →
+//! [`emotionpublish`] → appsink) sends its frames to the run; a live source that fails, ends
+//! or goes quiet is opened again after `--reconnect-interval`, its track ids continuing where
+//! they stopped. Streams' `emotiondetect` elements share one model, so their inference calls
+//! are batched together while each stream decodes and tracks on its own thread.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::SyncSender;
+use std::time::{Duration, Instant};
+
+use emoedge_vision::video::{Pulled, SourceOptions, Stall, VideoSource};
+use gstemoedge::meta::EmotionRecord;
+use gstreamer as gst;
+use gstreamer::prelude::*;
+
+use crate::args::Input;
+
+/// The elements one opening of a stream runs its frames through.
+pub struct Filters {
+    pub detect: gst::Element,
+    pub publish: Option<gst::Element>,
+}
+
+/// Builds a stream's filters; the argument is the first track id the new opening may use.
+pub type MakeFilters = dyn Fn(u64) -> anyhow::Result<Filters> + Send + Sync;
+
+/// What a stream tells the run.
+pub enum Event {
+    /// A frame with its results; `progress`: the fraction of a file done.
+    Sample {
+        sample: gst::Sample,
+        progress: Option<f64>,
+    },
+    /// A live source was lost: its tracks are over, and it is opened again in `retry_in`.
+    Lost {
+        reason: String,
+        retry_in: Duration,
+    },
+    /// A lost source gave a frame again.
+    Reopened,
+    Finished(Outcome),
+}
+
+/// How a stream ended, with its elements' final statistics (one per opening).
+#[derive(Default)]
+pub struct Outcome {
+    pub frames: u64,
+    pub provider: String,
+    pub detect_stats: Vec<gst::Structure>,
+    pub publish_stats: Vec<gst::Structure>,
+    /// Times a live source was lost and opened again.
+    pub losses: u64,
+    pub error: Option<anyhow::Error>,
+}
+
+pub struct Stream {
+    pub index: usize,
+    pub input: Input,
+    pub format: gstreamer_video::VideoFormat,
+    /// For live sources: reopen after a loss, waiting this long (also how long a quiet source
+    /// may send nothing before it counts as lost).
+    pub reconnect: Option<Duration>,
+}
+
+/// Sends to the run; false once the run has stopped listening.
+fn send(tx: &SyncSender<(usize, Event)>, index: usize, event: Event) -> bool {
+    tx.send((index, event)).is_ok()
+}
+
+impl Stream {
+    /// Runs the stream on a thread until it ends, fails for good, or `stop` is set; its last
+    /// event is always [`Event::Finished`].
+    pub fn spawn(
+        self,
+        make: Arc<MakeFilters>,
+        tx: SyncSender<(usize, Event)>,
+        stop: Arc<AtomicBool>,
+    ) -> std::io::Result<std::thread::JoinHandle<()>> {
+        std::thread::Builder::new().name(format!("stream-{}", self.index)).spawn(move || {
+            let outcome = self.work(&*make, &tx, &stop);
+            send(&tx, self.index, Event::Finished(outcome));
+        })
+    }
+
+    fn work(&self, make: &MakeFilters, tx: &SyncSender<(usize, Event)>, stop: &AtomicBool) -> Outcome {
+        let mut outcome = Outcome::default();
+        let mut last_track = 0u64;
+        // Whether the run was told of the current loss (one message however many attempts).
+        let mut told = false;
+        let live = match &self.input {
+            Input::Video(name) => emoedge_vision::video::is_live(name),
+            Input::Description(_) => true,
+        };
+        loop {
+            let opened_frames = outcome.frames;
+            let result = self.open_once(make, tx, stop, &mut outcome, &mut last_track);
+            let Some(retry_in) = self.reconnect.filter(|_| live && !stop.load(Ordering::Relaxed)) else {
+                if let Err(e) = result {
+                    outcome.error = Some(e);
+                }
+                return outcome;
+            };
+            let reason = match result {
+                Ok(Opening::Ended) => "the source ended".to_string(),
+                Ok(Opening::Quiet) => format!("no frame for {:.0} s", retry_in.as_secs_f64()),
+                Ok(Opening::Unheard) => return outcome,
+                Err(e) => format!("{e:#}"),
+            };
+            if outcome.frames > opened_frames {
+                told = false;
+            }
+            if !told {
+                outcome.losses += 1;
+                told = true;
+                if !send(tx, self.index, Event::Lost { reason, retry_in }) {
+                    return outcome;
+                }
+            }
+            let wait = Instant::now();
+            while wait.elapsed() < retry_in {
+                if stop.load(Ordering::Relaxed) {
+                    return outcome;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+    }
+
+    /// One opening of the source, until it ends, fails, goes quiet, or the run stops.
+    fn open_once(
+        &self,
+        make: &MakeFilters,
+        tx: &SyncSender<(usize, Event)>,
+        stop: &AtomicBool,
+        outcome: &mut Outcome,
+        last_track: &mut u64,
+    ) -> anyhow::Result<Opening> {
+        let filters = make(*last_track)?;
+        let elements = std::iter::once(filters.detect.clone()).chain(filters.publish.clone()).collect();
+        let options = SourceOptions { format: self.format, filters: elements, ..Default::default() };
+        // Whatever happens to this opening, its elements' statistics go into the outcome.
+        let collect = |outcome: &mut Outcome| {
+            outcome.detect_stats.extend(filters.detect.property::<Option<gst::Structure>>("stats"));
+            if let Some(publish) = &filters.publish {
+                outcome.publish_stats.extend(publish.property::<Option<gst::Structure>>("stats"));
+            }
+        };
+        let mut video = match self.input.open(options) {
+            Ok(video) => video,
+            Err(e) => {
+                collect(outcome);
+                return Err(e);
+            }
+        };
+        let provider = filters.detect.property::<Option<String>>("active-provider").unwrap_or_default();
+        if provider == "tensorrt" {
+            video.set_stall(Stall::ENGINE_BUILD);
+        }
+        outcome.provider = provider;
+        let reopened = outcome.losses > 0;
+        let result = self.pull(&mut video, tx, stop, outcome, last_track, reopened);
+        // Stopping the pipeline gives the publisher its flush timeout; the counters are final after.
+        drop(video);
+        collect(outcome);
+        result
+    }
+
+    fn pull(
+        &self,
+        video: &mut VideoSource,
+        tx: &SyncSender<(usize, Event)>,
+        stop: &AtomicBool,
+        outcome: &mut Outcome,
+        last_track: &mut u64,
+        mut reopened: bool,
+    ) -> anyhow::Result<Opening> {
+        let mut stopping = false;
+        let mut last_frame = Instant::now();
+        let first = outcome.frames;
+        loop {
+            if !stopping && stop.load(Ordering::Relaxed) {
+                stopping = true;
+                video.stop();
+            }
+            let sample = match video.poll()? {
+                Pulled::Sample(sample) => sample,
+                Pulled::End => return Ok(Opening::Ended),
+                Pulled::Idle => {
+                    // The first frame of an opening may take longer (negotiation, engine builds).
+                    let quiet = self
+                        .reconnect
+                        .map(|r| if outcome.frames == first { r.max(Duration::from_secs(30)) } else { r });
+                    if !stopping && quiet.is_some_and(|q| last_frame.elapsed() > q) {
+                        return Ok(Opening::Quiet);
+                    }
+                    continue;
+                }
+            };
+            last_frame = Instant::now();
+            outcome.frames += 1;
+            if reopened {
+                reopened = false;
+                if !send(tx, self.index, Event::Reopened) {
+                    return Ok(Opening::Unheard);
+                }
+            }
+            let progress =
+                match (sample.buffer().and_then(|b| b.pts()), video.pipeline().query_duration::<gst::ClockTime>()) {
+                    (Some(pts), Some(duration)) if video.is_file() => {
+                        Some(pts.nseconds() as f64 / duration.nseconds().max(1) as f64)
+                    }
+                    _ => None,
+                };
+            if let Some(buffer) = sample.buffer() {
+                *last_track = EmotionRecord::from_buffer(buffer).iter().map(|r| r.track).fold(*last_track, u64::max);
+            }
+            if !send(tx, self.index, Event::Sample { sample, progress }) {
+                return Ok(Opening::Unheard);
+            }
+        }
+    }
+}
+
+/// How one opening of a source ended without an error.
+enum Opening {
+    Ended,
+    /// A live source sent nothing for the reconnect interval.
+    Quiet,
+    /// The run stopped listening.
+    Unheard,
+}
