@@ -35,11 +35,14 @@ enum Done {
     Clips(Vec<ClipResult>),
 }
 
+/// A request's result, or the error of the call that carried it.
+type Answer = Result<Done, String>;
+
 #[derive(Default)]
 struct Queue {
     next_id: u64,
     waiting: Vec<(u64, Work)>,
-    done: HashMap<u64, Result<Done, String>>,
+    done: HashMap<u64, Answer>,
     /// A caller is running the model on a batch.
     running: bool,
     stats: BatchStats,
@@ -162,7 +165,7 @@ impl BatchStats {
 /// Runs every queued request: all crops in one frame-part call, all clips in one clip-part
 /// call (each split by the model at its profile's maximum batch). Returns each request's
 /// result and what was run.
-fn run_batch(model: &mut EmotionModel, batch: Vec<(u64, Work)>) -> (Vec<(u64, Result<Done, String>)>, BatchStats) {
+fn run_batch(model: &mut EmotionModel, batch: Vec<(u64, Work)>) -> (Vec<(u64, Answer)>, BatchStats) {
     let mut out = Vec::with_capacity(batch.len());
     let mut stats = BatchStats::default();
     let (mut frames, mut clips) = (Vec::new(), Vec::new());
