@@ -58,8 +58,11 @@ fn a_failing_stream_is_reported_and_the_others_go_on() {
     let out = tempfile::tempdir().unwrap();
     let missing = out.path().join("no-such-camera.mp4");
     let output = emoedge(
-        &[&["run", &media("single_face.mp4"), missing.to_str().unwrap(), "--out", out.path().to_str().unwrap()][..], &CPU]
-            .concat(),
+        &[
+            &["run", &media("single_face.mp4"), missing.to_str().unwrap(), "--out", out.path().to_str().unwrap()][..],
+            &CPU,
+        ]
+        .concat(),
     );
     let log = text(&output);
     assert!(!output.status.success(), "a failed stream fails the run: {log}");
