@@ -140,6 +140,16 @@ fn emotiondetect(args: &RunArgs, stream: usize, first_track: u64) -> anyhow::Res
     Ok(detect.build()?)
 }
 
+/// A message above the progress bar — or on stderr when there is no bar to show (output not a
+/// terminal), where indicatif would swallow it.
+fn note(bar: &ProgressBar, message: impl AsRef<str>) {
+    if bar.is_hidden() {
+        eprintln!("{}", message.as_ref());
+    } else {
+        bar.println(message);
+    }
+}
+
 /// One line of `results.jsonl`: a result and the stream it belongs to.
 #[derive(serde::Serialize)]
 struct ResultLine<'a> {
@@ -221,7 +231,7 @@ pub fn execute(args: RunArgs) -> anyhow::Result<()> {
         while outcomes.iter().any(Option::is_none) {
             if !stopping && interrupts.requested() {
                 stopping = true;
-                bar.println("interrupted: ending the streams and writing the results (Ctrl-C again to quit at once)");
+                note(&bar, "interrupted: ending the streams and writing the results (Ctrl-C again to quit at once)");
                 stop.store(true, Ordering::Relaxed);
             }
             let (i, event) = match rx.recv_timeout(Duration::from_millis(100)) {
@@ -232,21 +242,24 @@ pub fn execute(args: RunArgs) -> anyhow::Result<()> {
             let (sample, fraction) = match event {
                 Event::Sample { sample, progress } => (sample, progress),
                 Event::Lost { reason, retry_in } => {
-                    bar.println(format!(
-                        "{} was lost ({reason}); its tracks are closed, opening it again every {} s",
-                        label(i),
-                        retry_in.as_secs()
-                    ));
+                    note(
+                        &bar,
+                        format!(
+                            "{} was lost ({reason}); its tracks are closed, opening it again every {} s",
+                            label(i),
+                            retry_in.as_secs()
+                        ),
+                    );
                     timelines.end_stream(i);
                     continue;
                 }
                 Event::Reopened => {
-                    bar.println(format!("{} is back", label(i)));
+                    note(&bar, format!("{} is back", label(i)));
                     continue;
                 }
                 Event::Finished(outcome) => {
                     if let (Some(e), true) = (&outcome.error, streams > 1) {
-                        bar.println(format!("{} failed: {e:#}; the other streams go on", label(i)));
+                        note(&bar, format!("{} failed: {e:#}; the other streams go on", label(i)));
                     }
                     timelines.end_stream(i);
                     outcomes[i] = Some(outcome);
@@ -279,7 +292,7 @@ pub fn execute(args: RunArgs) -> anyhow::Result<()> {
                 };
                 // The annotated video is an extra: its failure stops it, not the analysis.
                 if let Err(e) = annotate() {
-                    bar.println(format!("the annotated video stopped: {e:#}; the analysis goes on"));
+                    note(&bar, format!("the annotated video stopped: {e:#}; the analysis goes on"));
                     annotator = None;
                     annotate_error = Some(e);
                 }
@@ -417,7 +430,7 @@ impl Summary<'_> {
         if let Some(placement) = detect().find_map(|s| s.get::<String>("placement").ok()) {
             println!("where the nodes ran (first call of each model): {placement}");
         }
-        if streams > 1 {
+        if streams > 1 || self.outcomes.iter().any(|o| o.losses > 0) {
             for (i, (name, o)) in self.names.iter().zip(self.outcomes).enumerate() {
                 let state = match (&o.error, o.losses) {
                     (Some(_), _) => "failed".to_string(),

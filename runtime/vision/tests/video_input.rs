@@ -100,3 +100,12 @@ proptest! {
         prop_assert!(video.next_frame().unwrap().is_some());
     }
 }
+
+#[test]
+fn an_unreachable_camera_is_a_live_source_error_that_says_what_to_do() {
+    let mut source = VideoSource::open("rtsp://127.0.0.1:1/cam").unwrap();
+    let err = source.next_frame().expect_err("nothing listens on port 1");
+    assert!(matches!(err, VideoError::Live { .. }), "{err}");
+    let text = err.to_string();
+    assert!(text.contains("rtsp://127.0.0.1:1/cam") && text.contains("--reconnect-interval"), "{text}");
+}

@@ -30,6 +30,11 @@ pub enum VideoError {
     )]
     Decode { input: String, message: String },
     #[error(
+        "live source {input} failed: {message}; check that the camera or server is reachable \
+         (emoedge run --reconnect-interval keeps trying)"
+    )]
+    Live { input: String, message: String },
+    #[error(
         "{input} ends early: frames stop at {decoded_s:.2} s of its {duration_s:.2} s; the file is \
          truncated or damaged — fetch it again or re-encode it"
     )]
@@ -354,7 +359,8 @@ impl VideoSource {
             return Some(VideoError::Filter { element: filter.name().to_string(), message: err.error().to_string() });
         }
         let detail = err.debug().map(|d| format!(" ({d})")).unwrap_or_default();
-        Some(VideoError::Decode { input: self.input.clone(), message: format!("{}{detail}", err.error()) })
+        let (input, message) = (self.input.clone(), format!("{}{detail}", err.error()));
+        Some(if self.is_file { VideoError::Decode { input, message } } else { VideoError::Live { input, message } })
     }
 }
 
