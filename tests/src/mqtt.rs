@@ -145,9 +145,15 @@ impl Drop for Mosquitto {
 /// and the broker keeps its messages while it is away.
 pub struct Subscriber {
     child: Child,
-    lines: Receiver<String>,
+    lines: Receiver<(String, u64)>,
     /// (topic, payload) received so far, probes excluded.
     pub messages: Vec<(String, String)>,
+    /// When each of `messages` arrived: wall-clock milliseconds since the Unix epoch.
+    pub arrived_ms: Vec<u64>,
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }
 
 impl Subscriber {
@@ -168,12 +174,12 @@ impl Subscriber {
         let (tx, lines) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
+                if tx.send((line, now_ms())).is_err() {
                     break;
                 }
             }
         });
-        let subscriber = Self { child, lines, messages: Vec::new() };
+        let subscriber = Self { child, lines, messages: Vec::new(), arrived_ms: Vec::new() };
         let started = Instant::now();
         loop {
             assert!(
@@ -182,7 +188,7 @@ impl Subscriber {
                 broker.log()
             );
             assert!(publish.status().unwrap().success(), "mosquitto_pub failed");
-            if subscriber.lines.recv_timeout(Duration::from_millis(200)).is_ok_and(|l| l.starts_with("probe/")) {
+            if subscriber.lines.recv_timeout(Duration::from_millis(200)).is_ok_and(|(l, _)| l.starts_with("probe/")) {
                 break;
             }
         }
@@ -197,11 +203,12 @@ impl Subscriber {
         while !done(&self.messages) {
             let left = deadline.saturating_duration_since(Instant::now());
             match self.lines.recv_timeout(left.min(Duration::from_millis(100))) {
-                Ok(line) => {
+                Ok((line, arrived)) => {
                     if let Some((topic, payload)) = line.split_once(' ')
                         && !topic.starts_with("probe/")
                     {
                         self.messages.push((topic.to_string(), payload.to_string()));
+                        self.arrived_ms.push(arrived);
                     }
                 }
                 Err(RecvTimeoutError::Timeout) if left.is_zero() => break,

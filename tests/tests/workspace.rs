@@ -57,6 +57,14 @@ fn the_inference_core_and_the_exporter_hold_no_gstreamer_and_no_cli() {
 }
 
 #[test]
+fn publishing_holds_no_gstreamer_no_inference_and_no_cli() {
+    let tree = normal_deps("emoedge-publish");
+    assert!(tree.contains("rumqttc "), "emoedge-publish speaks MQTT through rumqttc:\n{tree}");
+    let found = crates_named(&tree, &[GSTREAMER.as_slice(), CLI.as_slice(), &["ort", "emoedge-inference"]].concat());
+    assert!(found.is_empty(), "emoedge-publish pulls in {found:?}");
+}
+
+#[test]
 fn the_trainer_uses_vision_but_no_element_and_no_runtime_cli() {
     let tree = normal_deps("emoedge-trainer");
     assert!(tree.contains("emoedge-vision"), "the trainer captures faces with the runtime's code:\n{tree}");

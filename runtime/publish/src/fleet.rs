@@ -95,6 +95,7 @@ mod tests {
             device: "dev".into(),
             stream: stream.into(),
             time_ms: 1_000 + seq,
+            frame_time_ms: None,
             emotion: Emotion {
                 track,
                 pts_ns: None,

@@ -33,6 +33,10 @@ pub struct ResultMessage {
     pub stream: String,
     /// Wall-clock time the result was produced, milliseconds since the Unix epoch.
     pub time_ms: u64,
+    /// Wall-clock time its frame entered the pipeline (live sources; milliseconds since the
+    /// Unix epoch): a consumer's arrival time minus this is the frame-to-message delay.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub frame_time_ms: Option<u64>,
     #[serde(flatten)]
     pub emotion: Emotion,
 }

@@ -148,18 +148,21 @@ impl Publisher {
         Ok(Self { shared, session, seq: AtomicU64::new(0), topic, thread: Some(thread) })
     }
 
-    /// Queues one result (on disk when this returns). Fails only when the spool cannot be
-    /// written or the broker refused our credentials.
-    pub fn publish(&self, emotion: Emotion) -> Result<(), PublishError> {
+    /// Queues one result (on disk when this returns); `age`: how long ago its frame entered
+    /// the pipeline, when known. Fails only when the spool cannot be written or the broker
+    /// refused our credentials.
+    pub fn publish(&self, emotion: Emotion, age: Option<Duration>) -> Result<(), PublishError> {
         self.check()?;
         let seq = self.seq.fetch_add(1, Ordering::Relaxed);
+        let time_ms = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
         let message = ResultMessage {
             id: format!("{}-{seq}", self.session),
             session: self.session.clone(),
             seq,
             device: self.shared.config.device.clone(),
             stream: self.shared.config.stream.clone(),
-            time_ms: SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64),
+            time_ms,
+            frame_time_ms: age.map(|age| time_ms.saturating_sub(age.as_millis() as u64)),
             emotion,
         };
         let payload = serde_json::to_string(&message).map_err(|e| PublishError::Spool(e.into()))?;

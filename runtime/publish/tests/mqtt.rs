@@ -66,7 +66,7 @@ fn every_result_arrives_once_in_order_on_its_topic() {
     let spool = tempfile::tempdir().unwrap();
     let publisher = Publisher::start(config(&broker.url("site"), spool.path(), 1000)).unwrap();
     for track in 0..200 {
-        publisher.publish(emotion(track)).unwrap();
+        publisher.publish(emotion(track), None).unwrap();
     }
     let stats = publisher.close(Duration::from_secs(20));
     assert_eq!((stats.queued, stats.delivered, stats.pending, stats.dropped), (200, 200, 0, 0), "{stats:?}");
@@ -95,13 +95,13 @@ fn a_broker_killed_and_restarted_mid_stream_still_gets_every_result() {
     let spool = tempfile::tempdir().unwrap();
     let publisher = Publisher::start(config(&broker.url("site"), spool.path(), 10_000)).unwrap();
     for track in 0..50 {
-        publisher.publish(emotion(track)).unwrap();
+        publisher.publish(emotion(track), None).unwrap();
     }
     wait_for(&publisher, "the first 50 delivered", |s| s.delivered == 50);
     broker.kill();
     // Results keep coming while the broker is away: they go to the spool, nothing is refused.
     for track in 50..300 {
-        publisher.publish(emotion(track)).unwrap();
+        publisher.publish(emotion(track), None).unwrap();
         std::thread::sleep(Duration::from_millis(2));
     }
     wait_for(&publisher, "the connection seen as lost", |s| !s.connected);
@@ -122,7 +122,7 @@ fn past_the_spool_bound_the_oldest_are_dropped_counted_and_the_rest_delivered_in
     let spool = tempfile::tempdir().unwrap();
     let publisher = Publisher::start(config(&broker.url("site"), spool.path(), 40)).unwrap();
     for track in 0..100 {
-        publisher.publish(emotion(track)).unwrap();
+        publisher.publish(emotion(track), None).unwrap();
         assert!(publisher.stats().pending <= 40, "{:?}", publisher.stats());
     }
     let before = publisher.stats();
@@ -149,7 +149,7 @@ fn results_spooled_while_no_broker_listens_are_delivered_by_the_next_publisher()
     // Connection refused: the publisher starts, keeps results, and says it is retrying.
     let publisher = Publisher::start(config(&url, spool.path(), 1000)).unwrap();
     for track in 0..20 {
-        publisher.publish(emotion(track)).unwrap();
+        publisher.publish(emotion(track), None).unwrap();
     }
     let stats = publisher.close(Duration::from_millis(300));
     assert_eq!((stats.connected, stats.pending, stats.delivered), (false, 20, 0), "{stats:?}");
@@ -167,10 +167,10 @@ fn refused_credentials_stop_publishing_with_an_error_that_names_the_user_not_the
     let spool = tempfile::tempdir().unwrap();
     let wrong = broker.url("site").replace("mqtt://", "mqtt://camera:wrong-secret@");
     let publisher = Publisher::start(config(&wrong, spool.path(), 1000)).unwrap();
-    publisher.publish(emotion(1)).unwrap();
+    publisher.publish(emotion(1), None).unwrap();
     let started = Instant::now();
     let error = loop {
-        if let Err(e) = publisher.publish(emotion(2)) {
+        if let Err(e) = publisher.publish(emotion(2), None) {
             break e.to_string();
         }
         assert!(started.elapsed() < Duration::from_secs(10), "the refusal never surfaced");

@@ -8,6 +8,7 @@ use gstreamer::glib;
 use gstreamer::prelude::*;
 use gstreamer::subclass::prelude::*;
 use gstreamer_base as gst_base;
+use gstreamer_base::prelude::*;
 use gstreamer_base::subclass::prelude::*;
 
 use crate::lock;
@@ -273,6 +274,19 @@ impl ElementImpl for EmotionPublish {
     }
 }
 
+impl EmotionPublish {
+    /// How long ago `buffer` entered the pipeline: the running time now minus the buffer's
+    /// (for a live source, its capture); `None` without a clock or a timestamp.
+    fn age(&self, buffer: &gst::BufferRef) -> Option<Duration> {
+        let obj = self.obj();
+        let now = obj.clock()?.time().checked_sub(obj.base_time()?)?;
+        let segment = obj.segment();
+        let segment = segment.downcast_ref::<gst::ClockTime>()?;
+        let running = segment.to_running_time(buffer.pts()?)?;
+        now.checked_sub(running).map(|age| Duration::from_nanos(age.nseconds()))
+    }
+}
+
 impl BaseTransformImpl for EmotionPublish {
     const MODE: gst_base::subclass::BaseTransformMode = gst_base::subclass::BaseTransformMode::AlwaysInPlace;
     const PASSTHROUGH_ON_SAME_CAPS: bool = true;
@@ -317,8 +331,9 @@ impl BaseTransformImpl for EmotionPublish {
             );
             return Err(gst::FlowError::NotNegotiated);
         };
+        let age = self.age(buffer);
         for record in EmotionRecord::from_buffer(buffer).into_iter().filter(|r| r.fresh) {
-            if let Err(e) = state.publisher.publish(emotion(record)) {
+            if let Err(e) = state.publisher.publish(emotion(record), age) {
                 gst::element_imp_error!(self, gst::ResourceError::Write, ["emotionpublish: {}", e]);
                 return Err(gst::FlowError::Error);
             }
