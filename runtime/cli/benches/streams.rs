@@ -37,7 +37,9 @@ fn main() {
     let video = media("WolfgangLanger_Pexels.mp4");
     // The user's own live source: the file decoded and released at its frames' real times.
     let source = format!("filesrc location={video} ! qtdemux ! h264parse ! avdec_h264 ! clocksync");
-    println!("| streams | frames per stream | results published = received | delay median | delay p99 | delay max | wall | sustained |");
+    println!(
+        "| streams | frames per stream | results published = received | delay median | delay p99 | delay max | wall | sustained |"
+    );
     println!("|---:|---|---:|---:|---:|---:|---:|---|");
     for n in counts {
         let broker = Mosquitto::start();
