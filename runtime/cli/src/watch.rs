@@ -48,7 +48,7 @@ pub fn execute(args: WatchArgs) -> anyhow::Result<()> {
                 reported = None;
             }
             Some(Heard::Message(message)) => {
-                fleet.add(message);
+                fleet.add(*message);
             }
             Some(Heard::Unreadable { topic, reason }) => {
                 eprintln!("emoedge watch: skipped a message on {topic}: {reason}")

@@ -132,7 +132,7 @@ mod tests {
 pub enum Heard {
     /// The subscription is live (again, after a reconnection).
     Subscribed,
-    Message(ResultMessage),
+    Message(Box<ResultMessage>),
     /// A message on the results' topics that is not a result.
     Unreadable {
         topic: String,
@@ -172,7 +172,7 @@ impl Watch {
             }
             Ok(Event::Incoming(Packet::SubAck(_))) => Some(Heard::Subscribed),
             Ok(Event::Incoming(Packet::Publish(p))) => Some(match serde_json::from_slice(&p.payload) {
-                Ok(message) => Heard::Message(message),
+                Ok(message) => Heard::Message(Box::new(message)),
                 Err(e) => Heard::Unreadable { topic: p.topic, reason: e.to_string() },
             }),
             Ok(_) => None,
