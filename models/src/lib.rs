@@ -42,6 +42,7 @@ pub mod quant;
 #[cfg(feature = "reference")]
 pub mod reference;
 pub mod seeded;
+pub mod sync;
 
 pub use config::{Config, ConfigError, EncoderConfig};
 pub use cost::ModelCost;

@@ -137,9 +137,7 @@ impl MqttArgs {
 
     /// The broker at `url` with these credentials and CA.
     pub fn broker(&self, url: &str) -> anyhow::Result<emoedge_publish::Broker> {
-        Ok(emoedge_publish::Broker::parse(url)?
-            .with_credentials(self.mqtt_user.clone(), Self::password())
-            .with_ca_file(self.mqtt_ca.clone())?)
+        Ok(emoedge_publish::Broker::with_login(url, self.mqtt_user.clone(), Self::password(), self.mqtt_ca.clone())?)
     }
 }
 

@@ -2,10 +2,10 @@
 //! broker, redrawn once a second.
 
 use std::io::{IsTerminal, Write};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use clap::Args;
-use emoedge_publish::{Fleet, Heard, Watch};
+use emoedge_publish::{Fleet, Heard, Watch, now_ms};
 
 use crate::args::MqttArgs;
 use crate::interrupt::Interrupts;
@@ -22,10 +22,6 @@ pub struct WatchArgs {
     /// Stop after this many seconds and print the table.
     #[arg(long)]
     pub duration: Option<f64>,
-}
-
-fn now_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }
 
 pub fn execute(args: WatchArgs) -> anyhow::Result<()> {

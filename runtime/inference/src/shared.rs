@@ -6,10 +6,11 @@
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::{Arc, Condvar, LazyLock, Mutex, MutexGuard, PoisonError, Weak};
+use std::sync::{Arc, Condvar, LazyLock, Mutex, PoisonError, Weak};
 use std::time::Duration;
 
 use emoedge_models::Preprocessing;
+use emoedge_models::sync::lock;
 
 use crate::bundle::BundleError;
 use crate::engine::EmotionBackend;
@@ -62,10 +63,6 @@ struct Inner {
     clip_length: usize,
 }
 
-fn locked<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
 /// Open models by what opened them: a second stream asking for the same bundle, precision and
 /// sessions gets the same model.
 static OPEN: LazyLock<Mutex<HashMap<String, Weak<Inner>>>> = LazyLock::new(Mutex::default);
@@ -80,7 +77,7 @@ impl SharedModel {
     /// The model `bundle`/`precision`/`options` open elsewhere in this process, or a new one.
     pub fn open(bundle: Option<&Path>, precision: Precision, options: &SessionOptions) -> Result<Self, BundleError> {
         let key = format!("{bundle:?}|{precision:?}|{options:?}");
-        let mut open = locked(&OPEN);
+        let mut open = lock(&OPEN);
         if let Some(inner) = open.get(&key).and_then(Weak::upgrade) {
             return Ok(Self { inner });
         }
@@ -107,7 +104,7 @@ impl SharedModel {
 
     /// Reads the model (waits while a batch runs).
     pub fn with<R>(&self, read: impl FnOnce(&EmotionModel) -> R) -> R {
-        read(&locked(&self.inner.model))
+        read(&lock(&self.inner.model))
     }
 
     /// Streams using this model right now.
@@ -116,14 +113,14 @@ impl SharedModel {
     }
 
     pub fn batch_stats(&self) -> BatchStats {
-        locked(&self.inner.queue).stats
+        lock(&self.inner.queue).stats
     }
 
     /// Queues `work` and returns its result, running the model for everything queued when no
     /// other caller is.
     fn submit(&self, work: Work) -> Result<Done, OnnxError> {
         let inner = &self.inner;
-        let mut queue = locked(&inner.queue);
+        let mut queue = lock(&inner.queue);
         let id = queue.next_id;
         queue.next_id += 1;
         queue.waiting.push((id, work));
@@ -139,11 +136,11 @@ impl SharedModel {
             let batch = std::mem::take(&mut queue.waiting);
             drop(queue);
             let (results, stats, busy) = {
-                let mut model = locked(&inner.model);
+                let mut model = lock(&inner.model);
                 let (results, stats) = run_batch(&mut model, batch);
                 (results, stats, (model.frame.busy, model.clip.busy))
             };
-            queue = locked(&inner.queue);
+            queue = lock(&inner.queue);
             queue.busy = busy;
             queue.running = false;
             queue.stats.add(stats);
@@ -244,6 +241,6 @@ impl EmotionBackend for SharedModel {
 
     /// Time of the shared model: all streams' calls together.
     fn busy(&self) -> (Duration, Duration) {
-        locked(&self.inner.queue).busy
+        lock(&self.inner.queue).busy
     }
 }

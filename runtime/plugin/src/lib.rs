@@ -16,11 +16,8 @@ pub mod emotiondetect;
 pub mod emotionpublish;
 pub mod meta;
 
-/// Locks a mutex, also one a panicking thread left poisoned: the elements' state stays usable
-/// and the panic itself is reported as an element error.
-pub(crate) fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
+// The elements' state stays usable after a panic, which is reported as an element error.
+pub(crate) use emoedge_models::sync::lock;
 
 fn plugin_init(plugin: &gst::Plugin) -> Result<(), gst::glib::BoolError> {
     emotiondetect::register(plugin)?;

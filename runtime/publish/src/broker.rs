@@ -29,12 +29,15 @@ pub enum BrokerError {
     CaWithoutTls,
 }
 
-/// Checks that `value` can stand as one level of a topic: no separators or wildcards, nothing a
-/// consumer's shell or file name would trip on.
+/// A character a topic level of ours may hold: no separators or wildcards, nothing a consumer's
+/// shell or file name would trip on.
+pub fn topic_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')
+}
+
+/// Checks that `value` can stand as one level of a topic (see [`topic_char`]).
 pub fn topic_level(what: &'static str, value: &str) -> Result<(), BrokerError> {
-    let ok = !value.is_empty()
-        && value.len() <= 128
-        && value.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    let ok = !value.is_empty() && value.len() <= 128 && value.chars().all(topic_char);
     if ok { Ok(()) } else { Err(BrokerError::TopicLevel { what, value: value.to_string() }) }
 }
 
@@ -83,6 +86,17 @@ impl Broker {
             password,
             ca_file: None,
         })
+    }
+
+    /// The broker at `url`, with the login and CA file given apart from it (each overriding
+    /// the URL's).
+    pub fn with_login(
+        url: &str,
+        username: Option<String>,
+        password: Option<String>,
+        ca_file: Option<PathBuf>,
+    ) -> Result<Self, BrokerError> {
+        Self::parse(url)?.with_credentials(username, password).with_ca_file(ca_file)
     }
 
     /// Sets (or, with `None`, keeps) the user and password given apart from the URL.

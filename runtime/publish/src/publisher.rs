@@ -7,12 +7,14 @@
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+
+use emoedge_models::sync::lock;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use rumqttc::{Client, ConnectReturnCode, ConnectionError, Event, Outgoing, Packet, QoS, RecvTimeoutError};
 
-use crate::broker::{Broker, BrokerError, topic_level};
+use crate::broker::{Broker, BrokerError, topic_char, topic_level};
 use crate::message::{Emotion, ResultMessage};
 use crate::spool::Spool;
 
@@ -43,14 +45,15 @@ pub mod defaults {
     pub const RECONNECT_INTERVAL: Duration = Duration::from_secs(5);
 }
 
+/// Wall-clock milliseconds since the Unix epoch, the time unit of the messages.
+pub fn now_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+}
+
 /// This machine's host name, the default device id (a topic level, so anything else is replaced).
 pub fn default_device() -> String {
     let name = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
-    let name: String = name
-        .trim()
-        .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') { c } else { '_' })
-        .collect();
+    let name: String = name.trim().chars().map(|c| if topic_char(c) { c } else { '_' }).collect();
     if name.is_empty() { "emoedge".to_string() } else { name }
 }
 
@@ -104,7 +107,7 @@ struct Shared {
 
 impl Shared {
     fn spool(&self) -> MutexGuard<'_, Spool> {
-        self.spool.lock().unwrap_or_else(PoisonError::into_inner)
+        lock(&self.spool)
     }
 }
 
@@ -154,7 +157,7 @@ impl Publisher {
     pub fn publish(&self, emotion: Emotion, age: Option<Duration>) -> Result<(), PublishError> {
         self.check()?;
         let seq = self.seq.fetch_add(1, Ordering::Relaxed);
-        let time_ms = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
+        let time_ms = now_ms();
         let message = ResultMessage {
             id: format!("{}-{seq}", self.session),
             session: self.session.clone(),
@@ -178,7 +181,7 @@ impl Publisher {
 
     /// The error that stopped delivery for good, if any.
     pub fn check(&self) -> Result<(), PublishError> {
-        match self.shared.fatal.lock().unwrap_or_else(PoisonError::into_inner).as_ref() {
+        match lock(&self.shared.fatal).as_ref() {
             Some(reason) => {
                 Err(PublishError::Refused { broker: self.shared.config.broker.to_string(), code: reason.clone() })
             }
@@ -249,7 +252,7 @@ fn deliver(shared: &Shared, client_id: &str) {
         let options = match broker.mqtt_options(client_id) {
             Ok(options) => options,
             Err(e) => {
-                *shared.fatal.lock().unwrap_or_else(PoisonError::into_inner) = Some(e.to_string());
+                *lock(&shared.fatal) = Some(e.to_string());
                 return;
             }
         };
@@ -257,7 +260,7 @@ fn deliver(shared: &Shared, client_id: &str) {
             Ok(()) => return,
             Err(Failure::Fatal(reason)) => {
                 eprintln!("emoedge: MQTT: {reason}; results stay in {}", shared.config.spool_dir.display());
-                *shared.fatal.lock().unwrap_or_else(PoisonError::into_inner) = Some(reason);
+                *lock(&shared.fatal) = Some(reason);
                 return;
             }
             Err(Failure::Retry { reason, was_connected }) => {

@@ -61,10 +61,7 @@ impl Settings {
     /// The publisher's configuration, or the error a user can act on.
     fn config(&self) -> Result<PublisherConfig, String> {
         let url = self.broker.as_deref().ok_or("set the broker property to mqtt://HOST:PORT/PREFIX")?;
-        let broker = Broker::parse(url)
-            .map_err(|e| e.to_string())?
-            .with_credentials(self.username.clone(), self.password.clone())
-            .with_ca_file(self.ca_file.clone())
+        let broker = Broker::with_login(url, self.username.clone(), self.password.clone(), self.ca_file.clone())
             .map_err(|e| e.to_string())?;
         let spool_dir = self.spool_dir.clone().unwrap_or_else(|| {
             std::env::temp_dir().join(format!("emoedge-spool-{}-{}", self.device_id, self.stream_id))
