@@ -35,15 +35,26 @@ pub struct Mosquitto {
 impl Mosquitto {
     /// Anyone may connect.
     pub fn start() -> Self {
-        Self::start_with(None)
+        Self::start_with(None, false)
     }
 
     /// Only `user` with `password` may connect.
     pub fn with_password(user: &str, password: &str) -> Self {
-        Self::start_with(Some((user, password)))
+        Self::start_with(Some((user, password)), false)
     }
 
-    fn start_with(login: Option<(&str, &str)>) -> Self {
+    /// TLS only, with a certificate for 127.0.0.1 from a CA made for the test
+    /// ([`Mosquitto::ca_file`]).
+    pub fn with_tls() -> Self {
+        Self::start_with(None, true)
+    }
+
+    /// The PEM file of the CA that signed a TLS broker's certificate.
+    pub fn ca_file(&self) -> std::path::PathBuf {
+        self.dir.path().join("ca.pem")
+    }
+
+    fn start_with(login: Option<(&str, &str)>, tls: bool) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let port = free_port();
         let mut conf = format!(
@@ -71,6 +82,16 @@ impl Mosquitto {
                 conf.push_str(&format!("allow_anonymous false\npassword_file {}\n", file.display()));
             }
             None => conf.push_str("allow_anonymous true\n"),
+        }
+        if tls {
+            make_certificates(dir.path());
+            let file = |name: &str| dir.path().join(name).display().to_string();
+            conf.push_str(&format!(
+                "cafile {}\ncertfile {}\nkeyfile {}\n",
+                file("ca.pem"),
+                file("server.pem"),
+                file("server.key")
+            ));
         }
         std::fs::write(dir.path().join("mosquitto.conf"), conf).unwrap();
         let mut broker = Self { dir, port, child: None };
@@ -129,6 +150,59 @@ impl Mosquitto {
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("broker.log")).unwrap_or_default()
     }
+}
+
+/// A CA and a server certificate for 127.0.0.1 signed by it, with Debian's `openssl`.
+fn make_certificates(dir: &Path) {
+    let openssl = |args: &[&str]| {
+        let output = Command::new("openssl").args(args).current_dir(dir).output().unwrap();
+        assert!(output.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&output.stderr));
+    };
+    openssl(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=emoedge test CA",
+    ]);
+    std::fs::write(dir.join("san.ext"), "subjectAltName=IP:127.0.0.1\n").unwrap();
+    openssl(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+        "-subj",
+        "/CN=127.0.0.1",
+    ]);
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "server.pem",
+        "-days",
+        "2",
+        "-extfile",
+        "san.ext",
+    ]);
 }
 
 fn is_root() -> bool {

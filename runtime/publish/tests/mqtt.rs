@@ -193,3 +193,29 @@ fn refused_credentials_stop_publishing_with_an_error_that_names_the_user_not_the
     subscriber.until(Duration::from_secs(10), |m| m.len() >= 2);
     assert_eq!(parsed(&subscriber.messages).iter().map(|m| m.emotion.track).collect::<Vec<_>>(), [1, 2]);
 }
+
+#[test]
+fn tls_brokers_are_checked_against_the_given_ca() {
+    let broker = Mosquitto::with_tls();
+    let url = broker.url("site").replace("mqtt://", "mqtts://");
+    let spool = tempfile::tempdir().unwrap();
+    // The system's CAs do not know the test CA: no connection, the results wait.
+    let untrusted = Publisher::start(config(&url, spool.path(), 100)).unwrap();
+    untrusted.publish(emotion(1), None).unwrap();
+    let stats = untrusted.close(Duration::from_secs(2));
+    assert_eq!((stats.connections, stats.delivered, stats.pending), (0, 0, 1), "{stats:?}");
+    let trusted = PublisherConfig {
+        broker: Broker::parse(&url).unwrap().with_ca_file(Some(broker.ca_file())).unwrap(),
+        ..config(&url, spool.path(), 100)
+    };
+    let publisher = Publisher::start(trusted).unwrap();
+    publisher.publish(emotion(2), None).unwrap();
+    let stats = publisher.close(Duration::from_secs(20));
+    assert_eq!((stats.connections, stats.delivered, stats.pending), (1, 2, 0), "{stats:?}");
+    // A CA file that is not one is refused before any connection.
+    let bogus = spool.path().join("bogus.pem");
+    std::fs::write(&bogus, "not a certificate").unwrap();
+    let broker = Broker::parse(&url).unwrap().with_ca_file(Some(bogus)).unwrap();
+    let error = Publisher::start(PublisherConfig { broker, ..config(&url, spool.path(), 100) }).err().unwrap();
+    assert!(error.to_string().contains("bogus.pem") && error.to_string().contains("--mqtt-ca"), "{error}");
+}

@@ -109,3 +109,15 @@ fn an_unreachable_camera_is_a_live_source_error_that_says_what_to_do() {
     let text = err.to_string();
     assert!(text.contains("rtsp://127.0.0.1:1/cam") && text.contains("--reconnect-interval"), "{text}");
 }
+
+#[test]
+fn a_described_source_with_a_demuxer_decodes() {
+    // gst-parse's ghosting of unlinked pads took h264parse's sink: the demuxer could not link.
+    let description = format!("filesrc location={} ! qtdemux ! h264parse ! avdec_h264", media("single_face.mp4"));
+    let mut source = VideoSource::from_description(&description).unwrap();
+    let mut frames = 0;
+    while source.next_frame().unwrap().is_some() {
+        frames += 1;
+    }
+    assert_eq!(frames, 72);
+}

@@ -160,8 +160,16 @@ impl VideoSource {
     /// Like [`Self::from_description`], through `options`' filters.
     pub fn from_description_with(description: &str, options: SourceOptions) -> Result<Self, VideoError> {
         init()?;
-        let bin = gst::parse::bin_from_description(description, true)
-            .map_err(|e| VideoError::Source { input: description.into(), message: e.to_string() })?;
+        let source_error = |message: String| VideoError::Source { input: description.into(), message };
+        // Only the output is ghosted, by hand: gst-parse's own ghosting of unlinked pads would
+        // also take the sink pad of an element waiting for a demuxer's pad (`qtdemux ! h264parse`),
+        // which then can never link.
+        let bin = gst::parse::bin_from_description(description, false).map_err(|e| source_error(e.to_string()))?;
+        let output = bin.find_unlinked_pad(gst::PadDirection::Src).ok_or_else(|| {
+            source_error("it has no free output; end it with the element whose video emoedge should read".into())
+        })?;
+        let ghost = gst::GhostPad::with_target(&output).map_err(|e| source_error(e.to_string()))?;
+        bin.add_pad(&ghost).map_err(|e| source_error(e.to_string()))?;
         Self::build(description, bin.upcast(), options, false)
     }
 
