@@ -65,7 +65,8 @@ fn main() {
             .collect();
         let frames = if n == 1 {
             // One stream prints no per-stream line: its frames are the run's.
-            vec![stdout.split_whitespace().next().unwrap_or("0").parse().unwrap_or(0)]
+            let summary = stdout.lines().find(|l| l.contains(" frames in ")).unwrap_or("0");
+            vec![summary.split_whitespace().next().unwrap_or("0").parse().unwrap_or(0)]
         } else {
             frames
         };
