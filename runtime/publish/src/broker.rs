@@ -27,6 +27,8 @@ pub enum BrokerError {
     Ca { path: PathBuf, reason: String },
     #[error("--mqtt-ca is for TLS: use an mqtts:// URL with it")]
     CaWithoutTls,
+    #[error("cannot start the MQTT connection's thread: {0}")]
+    Thread(String),
 }
 
 /// A character a topic level of ours may hold: no separators or wildcards, nothing a consumer's

@@ -145,48 +145,63 @@ pub enum Heard {
     },
 }
 
-/// A subscription to every device's and stream's results (`<prefix>/+/+`, QoS 1).
+/// A subscription to every device's and stream's results (`<prefix>/+/+`, QoS 1); rumqttc's
+/// connection runs on its own thread, reconnecting and subscribing again after each loss.
 pub struct Watch {
-    client: rumqttc::Client,
-    connection: rumqttc::Connection,
-    filter: String,
+    heard: std::sync::mpsc::Receiver<Heard>,
+    // Dropping the client ends the connection's thread.
+    _client: rumqttc::Client,
 }
 
 impl Watch {
     pub fn connect(broker: &crate::Broker) -> Result<Self, crate::BrokerError> {
+        use rumqttc::{ConnectReturnCode, ConnectionError, Event, Packet, QoS};
         let client_id = format!("emoedge-watch-{:08x}", rand::random::<u32>());
-        let (client, connection) = rumqttc::Client::new(broker.mqtt_options(&client_id)?, 16);
-        Ok(Self { client, connection, filter: broker.all_topics() })
+        let (client, mut connection) = rumqttc::Client::new(broker.mqtt_options(&client_id)?, 16);
+        let (tx, heard) = std::sync::mpsc::channel();
+        let (subscriber, filter) = (client.clone(), broker.all_topics());
+        let listen = move || {
+            while let Ok(event) = connection.recv() {
+                let heard = match event {
+                    // A new session each time: subscribe again.
+                    Ok(Event::Incoming(Packet::ConnAck(_))) => {
+                        match subscriber.try_subscribe(filter.as_str(), QoS::AtLeastOnce) {
+                            Ok(()) => continue,
+                            Err(e) => Heard::Lost { reason: e.to_string(), fatal: false },
+                        }
+                    }
+                    Ok(Event::Incoming(Packet::SubAck(_))) => Heard::Subscribed,
+                    Ok(Event::Incoming(Packet::Publish(p))) => match serde_json::from_slice(&p.payload) {
+                        Ok(message) => Heard::Message(Box::new(message)),
+                        Err(e) => Heard::Unreadable { topic: p.topic, reason: e.to_string() },
+                    },
+                    Ok(_) => continue,
+                    Err(e) => {
+                        let fatal = matches!(
+                            e,
+                            ConnectionError::ConnectionRefused(
+                                ConnectReturnCode::BadUserNamePassword | ConnectReturnCode::NotAuthorized
+                            )
+                        );
+                        // rumqttc reconnects on the next call: not at once, in a tight loop.
+                        std::thread::sleep(std::time::Duration::from_secs(1));
+                        Heard::Lost { reason: e.to_string(), fatal }
+                    }
+                };
+                if tx.send(heard).is_err() {
+                    return;
+                }
+            }
+        };
+        std::thread::Builder::new()
+            .name("mqtt-watch".into())
+            .spawn(listen)
+            .map_err(|e| crate::BrokerError::Thread(e.to_string()))?;
+        Ok(Self { heard, _client: client })
     }
 
     /// The next thing heard within `timeout`, if any.
     pub fn next(&mut self, timeout: std::time::Duration) -> Option<Heard> {
-        use rumqttc::{ConnectReturnCode, ConnectionError, Event, Packet, QoS};
-        match self.connection.recv_timeout(timeout).ok()? {
-            Ok(Event::Incoming(Packet::ConnAck(_))) => {
-                // A new session each time: subscribe again.
-                if let Err(e) = self.client.try_subscribe(self.filter.as_str(), QoS::AtLeastOnce) {
-                    return Some(Heard::Lost { reason: e.to_string(), fatal: false });
-                }
-                None
-            }
-            Ok(Event::Incoming(Packet::SubAck(_))) => Some(Heard::Subscribed),
-            Ok(Event::Incoming(Packet::Publish(p))) => Some(match serde_json::from_slice(&p.payload) {
-                Ok(message) => Heard::Message(Box::new(message)),
-                Err(e) => Heard::Unreadable { topic: p.topic, reason: e.to_string() },
-            }),
-            Ok(_) => None,
-            Err(e) => {
-                let fatal = matches!(
-                    e,
-                    ConnectionError::ConnectionRefused(
-                        ConnectReturnCode::BadUserNamePassword | ConnectReturnCode::NotAuthorized
-                    )
-                );
-                // rumqttc reconnects on the next poll: not at once, in a tight loop.
-                std::thread::sleep(timeout.min(std::time::Duration::from_secs(1)));
-                Some(Heard::Lost { reason: e.to_string(), fatal })
-            }
-        }
+        self.heard.recv_timeout(timeout).ok()
     }
 }

@@ -12,7 +12,9 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use emoedge_models::sync::lock;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use rumqttc::{Client, ConnectReturnCode, ConnectionError, Event, Outgoing, Packet, QoS, RecvTimeoutError};
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+
+use rumqttc::{Client, ConnectReturnCode, ConnectionError, Event, Outgoing, Packet, QoS};
 
 use crate::broker::{Broker, BrokerError, topic_char, topic_level};
 use crate::message::{Emotion, ResultMessage};
@@ -234,11 +236,20 @@ impl Drop for Publisher {
     }
 }
 
-/// Waits `duration` or until the publisher closes.
+/// Waits `duration`, or less if the publisher closes (new results do not cut it short: a
+/// broker that is away must not see a connection attempt per result).
 fn pause(shared: &Shared, duration: Duration) {
-    let spool = shared.spool();
-    if !shared.closing.load(Ordering::Relaxed) {
-        let _ = shared.wake.wait_timeout(spool, duration);
+    let deadline = Instant::now() + duration;
+    let mut spool = shared.spool();
+    while !shared.closing.load(Ordering::Relaxed) {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            break;
+        }
+        spool = match shared.wake.wait_timeout(spool, left) {
+            Ok((spool, _)) => spool,
+            Err(poisoned) => poisoned.into_inner().0,
+        };
     }
 }
 
@@ -296,9 +307,31 @@ struct InFlight {
     acked: BTreeSet<u64>,
 }
 
+/// Runs rumqttc's connection on a thread of its own until its first error, passing its events
+/// on. Its calls are never cut short by a timeout: a connection attempt or a write interrupted
+/// half-way would have to start again (and over a slow link might never finish).
+fn pump(
+    mut connection: rumqttc::Connection,
+    name: String,
+) -> std::io::Result<Receiver<Result<Event, ConnectionError>>> {
+    let (tx, events) = std::sync::mpsc::channel();
+    std::thread::Builder::new().name(name).spawn(move || {
+        // Ends at the first error, or when the client is dropped (`recv` then fails).
+        while let Ok(event) = connection.recv() {
+            let failed = event.is_err();
+            if tx.send(event).is_err() || failed {
+                return;
+            }
+        }
+    })?;
+    Ok(events)
+}
+
 /// One connection's life: returns `Ok` when the publisher closes with nothing pending.
 fn session(shared: &Shared, options: rumqttc::MqttOptions) -> Result<(), Failure> {
-    let (client, mut connection) = Client::new(options, WINDOW * 2);
+    let (client, connection) = Client::new(options, WINDOW * 2);
+    let events = pump(connection, format!("mqtt-io-{}", shared.config.stream))
+        .map_err(|e| Failure::Retry { reason: format!("cannot start the MQTT thread: {e}"), was_connected: false })?;
     let mut connected = false;
     let mut flight = InFlight::default();
     // Next message to send, and everything below `mark` is acknowledged.
@@ -324,10 +357,11 @@ fn session(shared: &Shared, options: rumqttc::MqttOptions) -> Result<(), Failure
         if shared.closing.load(Ordering::Relaxed) && !connected {
             return Ok(());
         }
-        let event = match connection.recv_timeout(Duration::from_millis(50)) {
+        // New results are looked for at least this often.
+        let event = match events.recv_timeout(Duration::from_millis(20)) {
             Ok(event) => event,
             Err(RecvTimeoutError::Timeout) => continue,
-            Err(RecvTimeoutError::Disconnected) => return Err(retry("the client stopped".into(), connected)),
+            Err(RecvTimeoutError::Disconnected) => return Err(retry("the connection ended".into(), connected)),
         };
         match event {
             Ok(Event::Incoming(Packet::ConnAck(_))) => {

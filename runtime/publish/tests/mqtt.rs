@@ -219,3 +219,31 @@ fn tls_brokers_are_checked_against_the_given_ca() {
     let error = Publisher::start(PublisherConfig { broker, ..config(&url, spool.path(), 100) }).err().unwrap();
     assert!(error.to_string().contains("bogus.pem") && error.to_string().contains("--mqtt-ca"), "{error}");
 }
+
+#[test]
+fn a_broker_that_drops_every_connection_is_retried_with_backoff_not_once_per_result() {
+    // Accepts and hangs up at once, counting the attempts.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let attempts = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = attempts.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            counted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            drop(stream);
+        }
+    });
+    let spool = tempfile::tempdir().unwrap();
+    let publisher = Publisher::start(config(&format!("mqtt://127.0.0.1:{port}/site"), spool.path(), 1000)).unwrap();
+    let started = Instant::now();
+    for track in 0..150 {
+        publisher.publish(emotion(track), None).unwrap();
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    let stats = publisher.close(Duration::ZERO);
+    let attempts = attempts.load(std::sync::atomic::Ordering::Relaxed);
+    // Backoff 0.25, 0.5, then every 0.5 s (this test's reconnect interval): about 2 a second.
+    assert!(attempts as f64 <= 2.5 * seconds + 2.0, "{attempts} attempts in {seconds:.1} s");
+    assert_eq!((stats.delivered, stats.pending), (0, 150), "{stats:?}");
+}
