@@ -56,7 +56,8 @@ pub struct RunArgs {
     #[arg(long = "async")]
     pub asynchronous: bool,
     /// Open a live source (rtsp://, --source) again when it fails, ends or sends nothing for
-    /// this many seconds, trying every this many seconds (0: a lost live source ends its stream).
+    /// this many seconds; attempts start 0.25 s apart and back off up to this many seconds
+    /// (0: a lost live source ends its stream).
     #[arg(long, default_value_t = 0, value_name = "SECONDS")]
     pub reconnect_interval: u32,
     /// Also write this MP4 with boxes and labels drawn in (one input only).
@@ -245,7 +246,7 @@ pub fn execute(args: RunArgs) -> anyhow::Result<()> {
                     note(
                         &bar,
                         format!(
-                            "{} was lost ({reason}); its tracks are closed, opening it again every {} s",
+                            "{} was lost ({reason}); its tracks are closed, opening it again (backing off up to every {} s)",
                             label(i),
                             retry_in.as_secs()
                         ),

@@ -32,7 +32,8 @@ pub enum Event {
         sample: gst::Sample,
         progress: Option<f64>,
     },
-    /// A live source was lost: its tracks are over, and it is opened again in `retry_in`.
+    /// A live source was lost: its tracks are over, and it is opened again, first after 0.25 s,
+    /// then waiting twice as long each time up to `retry_in`.
     Lost {
         reason: String,
         retry_in: Duration,
@@ -88,6 +89,8 @@ impl Stream {
         let mut last_track = 0u64;
         // Whether the run was told of the current loss (one message however many attempts).
         let mut told = false;
+        // The wait before the next attempt: short at first, doubling up to the interval.
+        let mut backoff = Duration::ZERO;
         let live = match &self.input {
             Input::Video(name) => emoedge_vision::video::is_live(name),
             Input::Description(_) => true,
@@ -109,7 +112,9 @@ impl Stream {
             };
             if outcome.frames > opened_frames {
                 told = false;
+                backoff = Duration::ZERO;
             }
+            backoff = (backoff * 2).clamp(Duration::from_millis(250).min(retry_in), retry_in);
             if !told {
                 outcome.losses += 1;
                 told = true;
@@ -118,7 +123,7 @@ impl Stream {
                 }
             }
             let wait = Instant::now();
-            while wait.elapsed() < retry_in {
+            while wait.elapsed() < backoff {
                 if stop.load(Ordering::Relaxed) {
                     return outcome;
                 }
