@@ -183,6 +183,36 @@ mod tests {
     }
 }
 
+/// The user this process acts as.
+pub fn effective_uid() -> u32 {
+    rustix::process::geteuid().as_raw()
+}
+
+/// Creates `folder` (and missing parents) as private to this user (0700), or checks an existing
+/// one: it must be a real folder (not a link) owned by this user, and loses any group or other
+/// permissions. What it holds (spooled results) is nobody else's to read or plant.
+pub fn private_dir(folder: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
+    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(folder)?;
+    let meta = std::fs::symlink_metadata(folder)?;
+    let me = effective_uid();
+    if !meta.is_dir() || meta.uid() != me {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::PermissionDenied,
+            format!(
+                "{} is not a folder of this user's (owner uid {}, this user {me}{}); choose a folder of your own",
+                folder.display(),
+                meta.uid(),
+                if meta.is_dir() { "" } else { ", and not a plain folder" }
+            ),
+        ));
+    }
+    if meta.mode() & 0o077 != 0 {
+        std::fs::set_permissions(folder, std::fs::Permissions::from_mode(0o700))?;
+    }
+    Ok(())
+}
+
 /// An exclusive advisory lock on an output folder for as long as it lives: two runs writing the
 /// same folder would interleave their results. The lock file stays (an empty marker); the lock
 /// itself is the kernel's and ends with the process, so a killed run never leaves it held.

@@ -46,6 +46,6 @@ pub mod sync;
 
 pub use config::{Config, ConfigError, EncoderConfig};
 pub use cost::ModelCost;
-pub use fsutil::{AtomicDir, AtomicFile, FolderLock, write_atomic};
+pub use fsutil::{AtomicDir, AtomicFile, FolderLock, effective_uid, private_dir, write_atomic};
 pub use labels::{EMOTIONS, LabelError, LabelMapping, Teacher, argmax, top};
 pub use preprocessing::Preprocessing;

@@ -187,6 +187,11 @@ where
     clap::builder::RangedI64ValueParser::<T>::new().range((*range.start()).into()..=(*range.end()).into())
 }
 
+/// A clap parser for unsigned 64-bit integers in `range` (one of `emoedge_publish::ranges`).
+pub fn uint_in(range: RangeInclusive<u64>) -> clap::builder::RangedU64ValueParser<u64> {
+    clap::builder::RangedU64ValueParser::<u64>::new().range(range)
+}
+
 /// A clap parser for a number in `range`, which says the range when a value is outside it.
 pub fn float_in(range: RangeInclusive<f64>) -> impl Fn(&str) -> Result<f32, String> + Clone {
     move |text| {

@@ -21,9 +21,9 @@ use gstreamer as gst;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::annotate::Annotator;
-use crate::args::{MqttArgs, OrtArgs, StreamArgs, float_in, int_in};
+use crate::args::{MqttArgs, OrtArgs, StreamArgs, float_in, int_in, uint_in};
 use crate::interrupt::Interrupts;
-use crate::stream::{Event, Filters, MakeFilters, Outcome, Stream};
+use crate::stream::{Event, Filters, Lease, MakeFilters, Outcome, Stream};
 use crate::timeline::Timelines;
 
 #[derive(Args, Debug)]
@@ -83,15 +83,33 @@ pub struct PublishArgs {
     #[arg(long, requires = "publish")]
     pub device_name: Option<String>,
     /// Most results kept for an absent broker; past it the oldest are dropped and counted.
-    #[arg(long, default_value_t = emoedge_publish::defaults::SPOOL_LIMIT, requires = "publish")]
+    #[arg(long, default_value_t = emoedge_publish::defaults::SPOOL_LIMIT, requires = "publish",
+          value_parser = uint_in(emoedge_publish::ranges::SPOOL_LIMIT))]
     pub spool_limit: u64,
     /// Seconds to wait at the end for the broker to acknowledge what is queued (the rest stays in
     /// OUT/spool for the next run).
-    #[arg(long, default_value_t = 10, requires = "publish")]
+    #[arg(long, default_value_t = 10, requires = "publish", value_parser = int_in(emoedge_publish::ranges::FLUSH_TIMEOUT))]
     pub publish_timeout: u32,
 }
 
 impl PublishArgs {
+    /// The publisher of stream `stream`, spooling under `out`, if asked for: what its
+    /// `emotionpublish` elements share for the stream's life (checked here, before any video).
+    fn lease(&self, out: &Path, stream: &str) -> anyhow::Result<Option<Lease>> {
+        let Some(url) = &self.publish else { return Ok(None) };
+        let device = self.device_name.clone().unwrap_or_else(emoedge_publish::default_device);
+        emoedge_publish::broker::topic_level("--device-name", &device)?;
+        let config = emoedge_publish::PublisherConfig {
+            broker: self.mqtt.broker(url)?,
+            device,
+            stream: stream.to_string(),
+            spool_dir: out.join("spool").join(stream),
+            spool_limit: self.spool_limit,
+            reconnect_interval: emoedge_publish::defaults::RECONNECT_INTERVAL,
+        };
+        Ok(Some(Lease { config, flush_timeout: Duration::from_secs(self.publish_timeout.into()) }))
+    }
+
     /// The `emotionpublish` element for stream `stream`, spooling under `out`, if asked for.
     fn element(&self, out: &Path, stream: &str) -> anyhow::Result<Option<gst::Element>> {
         let Some(url) = &self.publish else { return Ok(None) };
@@ -169,10 +187,9 @@ pub fn execute(args: RunArgs) -> anyhow::Result<()> {
         "--annotate draws one video: give one input with it, or drop it to analyse {} streams",
         inputs.len()
     );
-    if let Some(url) = &args.publish.publish {
-        // The URL and CA file are checked here, before any video is opened.
-        args.publish.mqtt.broker(url)?;
-    }
+    // The broker URL, CA file and device name are checked here, before any video is opened.
+    let leases: Vec<Option<Lease>> =
+        (0..inputs.len()).map(|i| args.publish.lease(&args.out, &i.to_string())).collect::<anyhow::Result<_>>()?;
     let interrupts = Interrupts::install()?;
     // Held to the end of the run: a second run on this folder is refused, not interleaved.
     let _lock = FolderLock::acquire(&args.out)
@@ -198,9 +215,9 @@ pub fn execute(args: RunArgs) -> anyhow::Result<()> {
     let (tx, rx) = std::sync::mpsc::sync_channel(4 * inputs.len());
     let stop = Arc::new(AtomicBool::new(false));
     let mut threads = Vec::new();
-    for (index, input) in inputs.into_iter().enumerate() {
+    for ((index, input), publish) in inputs.into_iter().enumerate().zip(leases) {
         let make = Arc::clone(&make);
-        let stream = Stream { index, input, format, reconnect };
+        let stream = Stream { index, input, format, reconnect, publish };
         let filters: Arc<MakeFilters> = Arc::new(move |first| make(index, first));
         threads.push(stream.spawn(filters, tx.clone(), Arc::clone(&stop))?);
     }
@@ -217,7 +234,10 @@ pub fn execute(args: RunArgs) -> anyhow::Result<()> {
     let mut frames = vec![0u64; streams];
     let mut progress = vec![0.0f64; streams];
     let mut outcomes: Vec<Option<Outcome>> = (0..streams).map(|_| None).collect();
-    let mut stopping = false;
+    // When the run began to stop: streams get this long to end before it writes without them
+    // (a source blocked in the kernel never would).
+    let mut stopping: Option<Instant> = None;
+    let grace = Duration::from_secs(u64::from(args.publish.publish_timeout) + 10);
     let mut writer = BufWriter::new(results.file());
     let mut unwritable = false;
     let results_error = |e: std::io::Error| {
@@ -230,10 +250,13 @@ pub fn execute(args: RunArgs) -> anyhow::Result<()> {
     // The results' outcome; whatever it is, the results so far are written below.
     let written = (|| -> anyhow::Result<()> {
         while outcomes.iter().any(Option::is_none) {
-            if !stopping && interrupts.requested() {
-                stopping = true;
+            if stopping.is_none() && interrupts.requested() {
+                stopping = Some(Instant::now());
                 note(&bar, "interrupted: ending the streams and writing the results (Ctrl-C again to quit at once)");
                 stop.store(true, Ordering::Relaxed);
+            }
+            if stopping.is_some_and(|since| since.elapsed() > grace) {
+                break;
             }
             let (i, event) = match rx.recv_timeout(Duration::from_millis(100)) {
                 Ok(received) => received,
@@ -256,6 +279,10 @@ pub fn execute(args: RunArgs) -> anyhow::Result<()> {
                 }
                 Event::Reopened => {
                     note(&bar, format!("{} is back", label(i)));
+                    continue;
+                }
+                Event::Warning(text) => {
+                    note(&bar, format!("{}: warning: {text}", label(i)));
                     continue;
                 }
                 Event::Finished(outcome) => {
@@ -311,11 +338,27 @@ pub fn execute(args: RunArgs) -> anyhow::Result<()> {
     // A run that stops listening ends its streams (they see the closed channel, or the flag).
     stop.store(true, Ordering::Relaxed);
     drop(rx);
-    for thread in threads {
-        let _ = thread.join();
+    // A stream that never reported its end is a failure, never a success; a thread still
+    // blocked is left behind (the process ends it) so that the results are written.
+    for (thread, outcome) in threads.into_iter().zip(&outcomes) {
+        if outcome.is_some() || thread.is_finished() {
+            let _ = thread.join();
+        }
     }
     bar.finish_and_clear();
-    let outcomes: Vec<Outcome> = outcomes.into_iter().map(Option::unwrap_or_default).collect();
+    let unreported = |i: usize| Outcome {
+        error: Some(match stopping {
+            Some(_) => anyhow::anyhow!(
+                "{} did not stop within {} s of the interrupt (its source does not answer); its results so far are kept",
+                names[i],
+                grace.as_secs()
+            ),
+            None => anyhow::anyhow!("{} ended without reporting how (an internal error)", names[i]),
+        }),
+        ..Outcome::default()
+    };
+    let outcomes: Vec<Outcome> =
+        outcomes.into_iter().enumerate().map(|(i, o)| o.unwrap_or_else(|| unreported(i))).collect();
     let total: u64 = frames.iter().sum();
     let flushed = writer.flush();
     drop(writer);
@@ -336,10 +379,8 @@ pub fn execute(args: RunArgs) -> anyhow::Result<()> {
                 anyhow::anyhow!("{e:#}")
             });
         }
-        for stats in &outcome.publish_stats {
-            if let Ok(reason) = stats.get::<String>("error") {
-                failures.push(anyhow::anyhow!("publishing stopped: {reason}"));
-            }
+        if let Some(reason) = outcome.publish.as_ref().and_then(|p| p.error.as_ref()) {
+            failures.push(anyhow::anyhow!("publishing stopped: {reason}"));
         }
     }
     if total == 0 && !failures.is_empty() {
@@ -447,22 +488,20 @@ impl Summary<'_> {
         }
         println!("wrote {}/results.jsonl and a timeline PNG per track", out.display());
         if let Some(url) = self.published {
-            let publish = || self.outcomes.iter().flat_map(|o| &o.publish_stats);
-            // Every opening's publisher counts its own; what waits is the last one's.
-            let pending: u64 = self
-                .outcomes
-                .iter()
-                .filter_map(|o| o.publish_stats.last())
-                .map(|s| s.get::<u64>("pending").unwrap_or(0))
-                .sum();
+            // One publisher per stream for its whole life (across reopenings).
+            let publish = || self.outcomes.iter().filter_map(|o| o.publish.as_ref());
+            let sum = |field: fn(&emoedge_publish::PublishStats) -> u64| publish().map(field).sum::<u64>();
             let broker =
                 emoedge_publish::Broker::parse(url).map_or_else(|_| "the broker".to_string(), |b| b.to_string());
+            let rejected = sum(|p| p.rejected);
             println!(
-                "MQTT {broker}: {} results queued, {} delivered, {pending} waiting in {}/spool (sent by the next run on this folder), {} dropped (spool full)",
-                Self::sum(publish(), "queued"),
-                Self::sum(publish(), "delivered"),
+                "MQTT {broker}: {} results queued, {} delivered, {} waiting in {}/spool (sent by the next run on this folder), {} dropped (spool full){}",
+                sum(|p| p.queued),
+                sum(|p| p.delivered),
+                sum(|p| p.pending),
                 out.display(),
-                Self::sum(publish(), "dropped")
+                sum(|p| p.dropped),
+                if rejected > 0 { format!(", {rejected} rejected (can never be sent)") } else { String::new() }
             );
         }
     }

@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::SyncSender;
 use std::time::{Duration, Instant};
 
+use emoedge_publish::{PublishStats, Publisher, PublisherConfig};
 use emoedge_vision::video::{Pulled, SourceOptions, Stall, VideoSource};
 use gstemoedge::meta::EmotionRecord;
 use gstreamer as gst;
@@ -40,7 +41,17 @@ pub enum Event {
     },
     /// A lost source gave a frame again.
     Reopened,
+    /// An element's warning (the spool overflowing, a message that can never be sent).
+    Warning(String),
     Finished(Outcome),
+}
+
+/// The stream's publisher, held for its whole life: the `emotionpublish` element of each
+/// opening shares it (one session, one acknowledgement mark, nothing sent twice), and the
+/// stream closes it at its end, giving the broker `flush_timeout` to acknowledge the rest.
+pub struct Lease {
+    pub config: PublisherConfig,
+    pub flush_timeout: Duration,
 }
 
 /// How a stream ended, with its elements' final statistics (one per opening).
@@ -49,7 +60,8 @@ pub struct Outcome {
     pub frames: u64,
     pub provider: String,
     pub detect_stats: Vec<gst::Structure>,
-    pub publish_stats: Vec<gst::Structure>,
+    /// The publisher's final counters, when publishing.
+    pub publish: Option<PublishStats>,
     /// Times a live source was lost and opened again.
     pub losses: u64,
     pub error: Option<anyhow::Error>,
@@ -62,6 +74,16 @@ pub struct Stream {
     /// For live sources: reopen after a loss, waiting this long (also how long a quiet source
     /// may send nothing before it counts as lost).
     pub reconnect: Option<Duration>,
+    pub publish: Option<Lease>,
+}
+
+/// What a panic carried, for the message that reports it.
+fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_else(|| "no message".into())
 }
 
 /// Sends to the run; false once the run has stopped listening.
@@ -71,7 +93,7 @@ fn send(tx: &SyncSender<(usize, Event)>, index: usize, event: Event) -> bool {
 
 impl Stream {
     /// Runs the stream on a thread until it ends, fails for good, or `stop` is set; its last
-    /// event is always [`Event::Finished`].
+    /// event is always [`Event::Finished`], with a panic reported as the stream's failure.
     pub fn spawn(
         self,
         make: Arc<MakeFilters>,
@@ -79,9 +101,26 @@ impl Stream {
         stop: Arc<AtomicBool>,
     ) -> std::io::Result<std::thread::JoinHandle<()>> {
         std::thread::Builder::new().name(format!("stream-{}", self.index)).spawn(move || {
-            let outcome = self.work(&*make, &tx, &stop);
+            let run = std::panic::AssertUnwindSafe(|| self.run(&*make, &tx, &stop));
+            let outcome = std::panic::catch_unwind(run).unwrap_or_else(|panic| Outcome {
+                error: Some(anyhow::anyhow!("the stream's thread failed: {}", panic_text(&*panic))),
+                ..Outcome::default()
+            });
             send(&tx, self.index, Event::Finished(outcome));
         })
+    }
+
+    /// The stream with its publisher held from first opening to last.
+    fn run(&self, make: &MakeFilters, tx: &SyncSender<(usize, Event)>, stop: &AtomicBool) -> Outcome {
+        let publisher = match self.publish.as_ref().map(|lease| Publisher::shared(lease.config.clone())).transpose() {
+            Ok(publisher) => publisher,
+            Err(e) => return Outcome { error: Some(e.into()), ..Outcome::default() },
+        };
+        let mut outcome = self.work(make, tx, stop);
+        if let (Some(publisher), Some(lease)) = (publisher, &self.publish) {
+            outcome.publish = Some(Publisher::release(publisher, lease.flush_timeout));
+        }
+        outcome
     }
 
     fn work(&self, make: &MakeFilters, tx: &SyncSender<(usize, Event)>, stop: &AtomicBool) -> Outcome {
@@ -98,8 +137,12 @@ impl Stream {
         loop {
             let opened_frames = outcome.frames;
             let result = self.open_once(make, tx, stop, &mut outcome, &mut last_track);
-            let Some(retry_in) = self.reconnect.filter(|_| live && !stop.load(Ordering::Relaxed)) else {
-                if let Err(e) = result {
+            let stopped = stop.load(Ordering::Relaxed);
+            let Some(retry_in) = self.reconnect.filter(|_| live && !stopped) else {
+                // An opening the user interrupted before its first frame did not fail.
+                if let Err(e) = result
+                    && !(stopped && outcome.frames == opened_frames)
+                {
                     outcome.error = Some(e);
                 }
                 return outcome;
@@ -144,12 +187,9 @@ impl Stream {
         let filters = make(*last_track)?;
         let elements = std::iter::once(filters.detect.clone()).chain(filters.publish.clone()).collect();
         let options = SourceOptions { format: self.format, filters: elements, ..Default::default() };
-        // Whatever happens to this opening, its elements' statistics go into the outcome.
+        // Whatever happens to this opening, its detector's statistics go into the outcome.
         let collect = |outcome: &mut Outcome| {
             outcome.detect_stats.extend(filters.detect.property::<Option<gst::Structure>>("stats"));
-            if let Some(publish) = &filters.publish {
-                outcome.publish_stats.extend(publish.property::<Option<gst::Structure>>("stats"));
-            }
         };
         let mut video = match self.input.open(options) {
             Ok(video) => video,
@@ -204,6 +244,11 @@ impl Stream {
             };
             last_frame = Instant::now();
             outcome.frames += 1;
+            for warning in video.warnings() {
+                if !send(tx, self.index, Event::Warning(warning)) {
+                    return Ok(Opening::Unheard);
+                }
+            }
             if reopened {
                 reopened = false;
                 if !send(tx, self.index, Event::Reopened) {

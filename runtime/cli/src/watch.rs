@@ -5,6 +5,7 @@ use std::io::{IsTerminal, Write};
 use std::time::{Duration, Instant};
 
 use clap::Args;
+use emoedge_publish::fleet::{Taken, printable};
 use emoedge_publish::{Fleet, Heard, Watch, now_ms};
 
 use crate::args::MqttArgs;
@@ -28,7 +29,9 @@ pub fn execute(args: WatchArgs) -> anyhow::Result<()> {
     let broker = args.mqtt.broker(&args.url)?;
     let interrupts = Interrupts::install()?;
     let mut watch = Watch::connect(&broker)?;
-    let mut fleet = Fleet::default();
+    let mut fleet = Fleet::new(&broker.prefix);
+    // Skipped messages are told of one by one up to this many, then only counted in the table.
+    let mut tell_skipped = 10u32;
     let live = std::io::stdout().is_terminal();
     let started = Instant::now();
     let mut drawn = Instant::now();
@@ -43,18 +46,21 @@ pub fn execute(args: WatchArgs) -> anyhow::Result<()> {
                 println!("watching {} (topics {})", broker, broker.all_topics());
                 reported = None;
             }
-            Some(Heard::Message(message)) => {
-                fleet.add(*message);
-            }
-            Some(Heard::Unreadable { topic, reason }) => {
-                eprintln!("emoedge watch: skipped a message on {topic}: {reason}")
+            Some(Heard::Message { topic, payload }) => {
+                if let Taken::Skipped(reason) = fleet.take(&topic, &payload)
+                    && tell_skipped > 0
+                {
+                    tell_skipped -= 1;
+                    eprintln!("emoedge watch: skipped a message on {}: {}", printable(&topic), printable(&reason));
+                }
             }
             Some(Heard::Lost { reason, fatal: true }) => anyhow::bail!(
-                "the broker {broker} refused the login: {reason}; check --mqtt-user and {}",
+                "the broker {broker} refused the login: {}; check --mqtt-user and {}",
+                printable(&reason),
                 MqttArgs::PASSWORD_ENV
             ),
             Some(Heard::Lost { reason, fatal: false }) if reported.as_deref() != Some(reason.as_str()) => {
-                eprintln!("emoedge watch: {broker}: {reason} (retrying)");
+                eprintln!("emoedge watch: {broker}: {} (retrying)", printable(&reason));
                 reported = Some(reason);
             }
             Some(Heard::Lost { .. }) | None => {}

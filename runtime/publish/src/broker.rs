@@ -10,6 +10,15 @@ use rumqttc::{MqttOptions, TlsConfiguration, Transport};
 
 /// The topic prefix when the URL names none.
 pub const DEFAULT_PREFIX: &str = "emoedge";
+/// Most bytes of a result message, topic and payload together: results are about 500 bytes.
+/// The same bound is rumqttc's packet limit both ways (its default, 10 KiB, is not the broker's).
+pub const MAX_MESSAGE_BYTES: usize = 64 * 1024;
+/// Most bytes of the topic prefix.
+pub const MAX_PREFIX_BYTES: usize = 512;
+/// Most bytes of a CA certificate file (a bundle of every public CA is about 200 KB).
+const MAX_CA_BYTES: u64 = 4 << 20;
+/// The MQTT fixed and variable headers around topic and payload, at most.
+const PACKET_OVERHEAD: usize = 16;
 
 #[derive(Debug, thiserror::Error)]
 pub enum BrokerError {
@@ -23,6 +32,12 @@ pub enum BrokerError {
     NoHost(String),
     #[error("{what} {value:?} cannot be an MQTT topic level: use letters, digits, '-', '_' and '.' only")]
     TopicLevel { what: &'static str, value: String },
+    #[error("the topic prefix of {0} is {1} bytes long; use at most {MAX_PREFIX_BYTES}")]
+    LongPrefix(String, usize),
+    #[error(
+        "{0} has a query or a fragment ('?' or '#'), which a broker URL cannot have; write mqtt://HOST:PORT/PREFIX with the prefix's levels made of letters, digits, '-', '_' and '.'"
+    )]
+    Extra(String),
     #[error("cannot read the CA certificates {path}: {reason}; give a PEM file with --mqtt-ca")]
     Ca { path: PathBuf, reason: String },
     #[error("--mqtt-ca is for TLS: use an mqtts:// URL with it")]
@@ -61,6 +76,11 @@ impl Broker {
     /// Parses `mqtt://[USER[:PASSWORD]@]HOST[:PORT][/PREFIX]` (`mqtts://`: TLS, port 8883).
     pub fn parse(text: &str) -> Result<Self, BrokerError> {
         let url = url::Url::parse(text).map_err(|e| BrokerError::Url(redact_text(text), e.to_string()))?;
+        if url.path().contains('@') {
+            // A password with '/' or '@' written as it is: the rest of it landed in the path.
+            let hint = "the login's password holds '/' or '@': percent-encode them (%2F, %40) or give the password in EMOEDGE_MQTT_PASSWORD";
+            return Err(BrokerError::Url(redact_text(text), hint.into()));
+        }
         let tls = match url.scheme() {
             "mqtt" | "tcp" => false,
             "mqtts" | "ssl" => true,
@@ -74,8 +94,14 @@ impl Broker {
         let decode = |s: &str| percent_encoding::percent_decode_str(s).decode_utf8_lossy().into_owned();
         let username = Some(url.username()).filter(|u| !u.is_empty()).map(decode);
         let password = url.password().map(decode);
+        if url.query().is_some() || url.fragment().is_some() {
+            return Err(BrokerError::Extra(redact_text(text)));
+        }
         let prefix = url.path().trim_matches('/').to_string();
         let prefix = if prefix.is_empty() { DEFAULT_PREFIX.to_string() } else { prefix };
+        if prefix.len() > MAX_PREFIX_BYTES {
+            return Err(BrokerError::LongPrefix(redact_text(text), prefix.len()));
+        }
         for level in prefix.split('/') {
             topic_level("the topic prefix level", level)?;
         }
@@ -131,8 +157,32 @@ impl Broker {
     pub fn mqtt_options(&self, client_id: &str) -> Result<MqttOptions, BrokerError> {
         let mut options = MqttOptions::new(client_id, &self.host, self.port);
         options.set_keep_alive(Duration::from_secs(5));
+        // What emoedge sends is checked against this before it is queued.
+        options.set_max_packet_size(MAX_MESSAGE_BYTES + PACKET_OVERHEAD, MAX_MESSAGE_BYTES + PACKET_OVERHEAD);
         // Every delivery is tracked through the spool: a new session each time is enough.
         options.set_clean_session(true);
+        if let Some(user) = &self.username {
+            options.set_credentials(user, self.password.clone().unwrap_or_default());
+        }
+        if self.tls {
+            options.set_transport(Transport::tls_with_config(self.tls_config()?));
+        }
+        Ok(options)
+    }
+
+    /// The MQTT 5 options of a subscriber (`emoedge watch`) named `client_id`: a session the
+    /// broker keeps for `session_expiry` while the connection is down (so nothing sent meanwhile
+    /// is lost), and a packet limit the broker honours by not sending anything larger.
+    pub fn mqtt5_options(
+        &self,
+        client_id: &str,
+        session_expiry: Duration,
+    ) -> Result<rumqttc::v5::MqttOptions, BrokerError> {
+        let mut options = rumqttc::v5::MqttOptions::new(client_id, &self.host, self.port);
+        options.set_keep_alive(Duration::from_secs(5));
+        options.set_clean_start(false);
+        options.set_session_expiry_interval(Some(session_expiry.as_secs() as u32));
+        options.set_max_packet_size(Some((MAX_MESSAGE_BYTES + PACKET_OVERHEAD) as u32));
         if let Some(user) = &self.username {
             options.set_credentials(user, self.password.clone().unwrap_or_default());
         }
@@ -148,6 +198,11 @@ impl Broker {
             Some(path) => {
                 use rustls::pki_types::pem::PemObject;
                 let ca = |reason: String| BrokerError::Ca { path: path.clone(), reason };
+                // Read nothing that is not a file of a plausible size (/dev/zero never ends).
+                let meta = std::fs::metadata(path).map_err(|e| ca(e.to_string()))?;
+                if !meta.is_file() || meta.len() > MAX_CA_BYTES {
+                    return Err(ca(format!("it is not a regular file of at most {MAX_CA_BYTES} bytes")));
+                }
                 let certs = rustls::pki_types::CertificateDer::pem_file_iter(path)
                     .map_err(|e| ca(e.to_string()))?
                     .collect::<Result<Vec<_>, _>>()
@@ -193,13 +248,14 @@ impl fmt::Debug for Broker {
     }
 }
 
-/// `text` with any `:password@` of its authority replaced, for errors about URLs that did not parse.
-fn redact_text(text: &str) -> String {
+/// `text` with any password replaced, for errors about URLs that did not parse: everything
+/// from `://` to the last `@` before the path is the login (a password may hold `/` or `@`),
+/// and only its user name, up to the first `:`, is kept.
+pub fn redact_text(text: &str) -> String {
     let Some(scheme_end) = text.find("://").map(|i| i + 3) else { return text.to_string() };
-    let authority_end = text[scheme_end..].find('/').map_or(text.len(), |i| scheme_end + i);
-    let Some(at) = text[scheme_end..authority_end].rfind('@').map(|i| scheme_end + i) else {
-        return text.to_string();
-    };
+    let rest = &text[scheme_end..];
+    // The host and path hold no '@': the last one ends the login, wherever a '/' stands.
+    let Some(at) = rest.rfind('@').map(|i| scheme_end + i) else { return text.to_string() };
     match text[scheme_end..at].find(':') {
         Some(colon) => format!("{}:***{}", &text[..scheme_end + colon], &text[at..]),
         None => text.to_string(),
@@ -251,6 +307,47 @@ mod tests {
         assert!(e.contains("\"a+b\"") && e.contains("letters, digits"), "{e}");
         let e = Broker::parse("mqtt://h/x").unwrap().with_ca_file(Some("ca.pem".into())).unwrap_err();
         assert!(e.to_string().contains("mqtts://"), "{e}");
+    }
+
+    #[test]
+    fn a_password_holding_slashes_or_ats_never_shows() {
+        for url in [
+            "mqtt://cam:s3cr/et@127.0.0.1:1883/site",
+            "mqtt://cam:s3/cr@et@127.0.0.1:1883/site",
+            "mqtt://cam:s3cr@et@127.0.0.1/site",
+            "mqtts://cam:a/b/c@[::1]:8883/site",
+        ] {
+            let shown = match Broker::parse(url) {
+                Ok(b) => format!("{b} {b:?}"),
+                Err(e) => e.to_string(),
+            };
+            for part in ["s3cr", "et@", "a/b"] {
+                assert!(!shown.contains(part), "{url} shows {part}: {shown}");
+            }
+        }
+        assert_eq!(redact_text("mqtt://cam:s3cr/et@h:1/site"), "mqtt://cam:***@h:1/site");
+    }
+
+    #[test]
+    fn a_prefix_with_a_wildcard_or_too_long_is_refused_not_cut() {
+        let e = Broker::parse("mqtt://h/site/#").unwrap_err().to_string();
+        assert!(e.contains("'#'") && e.contains("prefix"), "{e}");
+        let e = Broker::parse("mqtt://h/site?x=1").unwrap_err().to_string();
+        assert!(e.contains("'?'"), "{e}");
+        let long = format!("mqtt://h/{}", ["abcdefghij"; 1000].join("/"));
+        let e = Broker::parse(&long).unwrap_err().to_string();
+        assert!(e.contains("10999 bytes") && e.contains("at most 512"), "{e}");
+    }
+
+    #[test]
+    fn a_ca_file_that_is_not_a_regular_file_is_refused_before_reading() {
+        let started = std::time::Instant::now();
+        for path in ["/dev/zero", "/tmp"] {
+            let broker = Broker::parse("mqtts://h/x").unwrap().with_ca_file(Some(path.into())).unwrap();
+            let e = broker.mqtt_options("c").unwrap_err().to_string();
+            assert!(e.contains(path) && e.contains("not a regular file"), "{e}");
+        }
+        assert!(started.elapsed() < std::time::Duration::from_secs(5));
     }
 
     #[test]

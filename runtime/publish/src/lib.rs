@@ -15,5 +15,7 @@ pub mod spool;
 pub use broker::{Broker, BrokerError};
 pub use fleet::{Fleet, Heard, Watch};
 pub use message::{Emotion, ResultMessage};
-pub use publisher::{PublishError, PublishStats, Publisher, PublisherConfig, default_device, defaults, now_ms};
+pub use publisher::{
+    PublishError, PublishStats, Publisher, PublisherConfig, default_device, default_spool_dir, defaults, now_ms, ranges,
+};
 pub use spool::Spool;

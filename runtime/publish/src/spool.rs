@@ -1,13 +1,15 @@
 //! The on-disk queue between the producer of results and the broker: append-only segment files
-//! `<index>.jsonl` in one locked folder, one message per line (`topic<TAB>payload`). Messages
-//! are delivered oldest first; a segment goes once all its messages are acknowledged. The queue
-//! holds at most `limit` messages: past it the oldest segment is dropped and its undelivered
-//! messages counted. Segments left by an earlier process are delivered first (again, if they
-//! had been: at-least-once).
+//! `<index>.jsonl` in one locked, private (0700) folder, one message payload per line (the topic
+//! is never stored: the publisher derives it from its configuration). Messages are delivered
+//! oldest first; a segment goes once all its messages are acknowledged, and the acknowledgement
+//! mark inside the oldest segment is kept in the file `acked`, so that nothing acknowledged is
+//! sent again by a later publisher on the folder. The queue holds at most `limit` messages: past
+//! it the oldest segment is dropped and its undelivered messages counted. A segment that cannot
+//! be read is set aside (renamed `*.unreadable`) and named, never fatal.
 
 use std::collections::VecDeque;
 use std::fs::{File, OpenOptions};
-use std::io::{BufRead, BufReader, Write};
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
 use emoedge_models::FolderLock;
@@ -16,7 +18,6 @@ use emoedge_models::FolderLock;
 #[derive(Debug, Clone, PartialEq)]
 pub struct Queued {
     pub seq: u64,
-    pub topic: String,
     pub payload: String,
 }
 
@@ -34,6 +35,11 @@ impl Segment {
     }
 }
 
+/// The file that records how many messages of the oldest segment are acknowledged.
+const ACKED: &str = "acked";
+/// A segment larger than this is not ours (the largest we write is about 1024 results).
+const MAX_SEGMENT_BYTES: u64 = 64 << 20;
+
 pub struct Spool {
     dir: PathBuf,
     limit: u64,
@@ -44,6 +50,8 @@ pub struct Spool {
     /// Every message before this one is acknowledged (or dropped).
     delivered_below: u64,
     dropped: u64,
+    /// Segments found unreadable at opening, renamed aside: what happened to each.
+    set_aside: Vec<String>,
     _lock: FolderLock,
 }
 
@@ -51,27 +59,45 @@ fn segment_path(dir: &Path, index: u64) -> PathBuf {
     dir.join(format!("{index:020}.jsonl"))
 }
 
-/// The complete lines of a segment (a line cut by a crash is not a message).
+/// The complete lines of a segment (a line cut by a crash is not a message), as text (a damaged
+/// byte becomes U+FFFD: the publisher then refuses that message, and only that one). Lines of an
+/// older spool format, `topic<TAB>payload`, give their payload: JSON never holds a raw tab.
 fn read_lines(path: &Path) -> std::io::Result<Vec<String>> {
-    let mut lines = Vec::new();
-    let mut reader = BufReader::new(File::open(path)?);
-    let mut line = String::new();
-    while reader.read_line(&mut line)? > 0 {
-        if line.ends_with('\n') && line.contains('\t') {
-            lines.push(line.trim_end_matches('\n').to_string());
-        }
-        line.clear();
+    let meta = std::fs::symlink_metadata(path)?;
+    if !meta.is_file() || meta.len() > MAX_SEGMENT_BYTES {
+        return Err(std::io::Error::other(format!(
+            "not a spool segment (a regular file of at most {MAX_SEGMENT_BYTES} bytes)"
+        )));
     }
-    Ok(lines)
+    let mut bytes = Vec::new();
+    File::open(path)?.read_to_end(&mut bytes)?;
+    let complete = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+    Ok(bytes[..complete]
+        .split(|&b| b == b'\n')
+        .take(bytes[..complete].iter().filter(|&&b| b == b'\n').count())
+        .map(|line| {
+            let line = String::from_utf8_lossy(line);
+            line.split_once('\t').map_or(line.as_ref(), |(_, payload)| payload).to_string()
+        })
+        .collect())
+}
+
+/// The acknowledgement mark `acked` holds: (segment index, messages of it acknowledged).
+fn read_mark(dir: &Path) -> Option<(u64, u64)> {
+    let text = std::fs::read_to_string(dir.join(ACKED)).ok()?;
+    let (index, count) = text.trim().split_once(' ')?;
+    Some((index.parse().ok()?, count.parse().ok()?))
 }
 
 impl Spool {
-    /// Opens (creating) the queue in `dir`, holding at most `limit` messages; an error naming
-    /// the folder when another process uses it.
+    /// Opens (creating, private to this user) the queue in `dir`, holding at most `limit`
+    /// messages; an error naming the folder when another process uses it or another user owns it.
     pub fn open(dir: &Path, limit: u64) -> std::io::Result<Self> {
-        let lock = FolderLock::acquire(dir).map_err(|e| {
+        let named = |e: std::io::Error| {
             std::io::Error::new(e.kind(), format!("cannot use {} as the MQTT spool: {e}", dir.display()))
-        })?;
+        };
+        emoedge_models::private_dir(dir).map_err(named)?;
+        let lock = FolderLock::acquire(dir).map_err(named)?;
         let limit = limit.max(1);
         let mut indices: Vec<u64> = std::fs::read_dir(dir)?
             .flatten()
@@ -79,12 +105,36 @@ impl Spool {
             .collect();
         indices.sort_unstable();
         let mut segments = VecDeque::new();
+        let mut set_aside = Vec::new();
         let mut next = 0;
         for index in indices {
-            let len = read_lines(&segment_path(dir, index))?.len() as u64;
-            segments.push_back(Segment { index, first: next, len });
-            next += len;
+            let path = segment_path(dir, index);
+            match read_lines(&path) {
+                Ok(lines) => {
+                    let len = lines.len() as u64;
+                    segments.push_back(Segment { index, first: next, len });
+                    next += len;
+                }
+                Err(e) => {
+                    let aside = path.with_extension("jsonl.unreadable");
+                    std::fs::rename(&path, &aside).map_err(named)?;
+                    set_aside.push(format!(
+                        "{} could not be read ({e}) and was set aside as {}",
+                        path.display(),
+                        aside.display()
+                    ));
+                }
+            }
         }
+        let delivered_below = match (read_mark(dir), segments.front()) {
+            (Some((index, count)), Some(_)) => match segments.iter().find(|s| s.index == index) {
+                Some(s) => s.first + count.min(s.len),
+                // The marked segment is gone (wholly acknowledged) or the mark is from a spool
+                // that no longer exists: everything before the first later segment is done.
+                None => segments.iter().find(|s| s.index > index).map_or(next, |s| s.first),
+            },
+            _ => 0,
+        };
         let mut spool = Self {
             dir: dir.to_path_buf(),
             limit,
@@ -92,8 +142,9 @@ impl Spool {
             segment_len: (limit / 8).clamp(1, 1024),
             segments,
             writer: None,
-            delivered_below: 0,
+            delivered_below,
             dropped: 0,
+            set_aside,
             _lock: lock,
         };
         spool.enforce_limit()?;
@@ -107,7 +158,7 @@ impl Spool {
 
     /// Messages stored and not yet acknowledged (in flight included).
     pub fn pending(&self) -> u64 {
-        self.end() - self.delivered_below.max(self.first())
+        self.end() - self.acknowledged()
     }
 
     /// Messages dropped past the bound since the queue was opened.
@@ -115,14 +166,28 @@ impl Spool {
         self.dropped
     }
 
+    /// Every message below this sequence number is acknowledged (or dropped): where sending
+    /// starts, after an opening or a reconnection.
+    pub fn acknowledged(&self) -> u64 {
+        self.delivered_below.max(self.first())
+    }
+
+    /// What was found unreadable at opening and set aside, one sentence each.
+    pub fn set_aside(&self) -> &[String] {
+        &self.set_aside
+    }
+
     /// The oldest sequence number still stored.
     pub fn first(&self) -> u64 {
         self.segments.front().map_or(self.delivered_below, |s| s.first)
     }
 
-    /// Appends a message; it is on disk (in the kernel's cache) when this returns.
-    pub fn push(&mut self, topic: &str, payload: &str) -> std::io::Result<()> {
-        debug_assert!(!topic.contains(['\t', '\n']) && !payload.contains('\n'));
+    /// Appends a message (one line of JSON); it is on disk (in the kernel's cache) when this
+    /// returns.
+    pub fn push(&mut self, payload: &str) -> std::io::Result<()> {
+        if payload.contains(['\n', '\t']) {
+            return Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, "a spooled message is one line of JSON"));
+        }
         let full = self.segments.back().is_none_or(|s| s.len >= self.segment_len);
         if full || self.writer.is_none() {
             let index = self.segments.back().map_or(0, |s| s.index + 1);
@@ -131,9 +196,8 @@ impl Spool {
             self.segments.push_back(Segment { index, first, len: 0 });
             self.writer = Some(file);
         }
-        let line = format!("{topic}\t{payload}\n");
         if let (Some(writer), Some(last)) = (self.writer.as_mut(), self.segments.back_mut()) {
-            writer.write_all(line.as_bytes())?;
+            writer.write_all(format!("{payload}\n").as_bytes())?;
             last.len += 1;
         }
         self.enforce_limit()
@@ -151,10 +215,8 @@ impl Spool {
                 continue;
             }
             let lines = read_lines(&segment_path(&self.dir, segment.index))?;
-            for line in lines.into_iter().skip((seq - segment.first) as usize).take(max - out.len()) {
-                if let Some((topic, payload)) = line.split_once('\t') {
-                    out.push(Queued { seq, topic: topic.to_string(), payload: payload.to_string() });
-                }
+            for payload in lines.into_iter().skip((seq - segment.first) as usize).take(max - out.len()) {
+                out.push(Queued { seq, payload });
                 seq += 1;
             }
             seq = seq.max(segment.end());
@@ -162,14 +224,29 @@ impl Spool {
         Ok(out)
     }
 
-    /// Records that every message below `seq` is acknowledged; fully acknowledged segments go
-    /// (the one being written stays until it is full).
+    /// Records that every message below `seq` is acknowledged (persisted in `acked`, so a later
+    /// publisher does not send them again); fully acknowledged segments go (the one being
+    /// written stays until it is full).
     pub fn delivered_below(&mut self, seq: u64) -> std::io::Result<()> {
-        self.delivered_below = self.delivered_below.max(seq);
+        if seq <= self.delivered_below {
+            return Ok(());
+        }
+        self.delivered_below = seq;
         while self.segments.len() > 1 && self.segments.front().is_some_and(|s| s.end() <= self.delivered_below) {
             self.remove_oldest()?;
         }
-        Ok(())
+        self.save_mark()
+    }
+
+    /// Writes the mark within the oldest segment: a new file renamed over the old, so a crash
+    /// leaves one or the other (without a sync: after a power cut, at worst some acknowledged
+    /// messages go again, which at-least-once allows).
+    fn save_mark(&self) -> std::io::Result<()> {
+        let Some(oldest) = self.segments.front() else { return Ok(()) };
+        let count = self.delivered_below.saturating_sub(oldest.first).min(oldest.len);
+        let temp = self.dir.join(format!("{ACKED}.new"));
+        std::fs::write(&temp, format!("{} {count}\n", oldest.index))?;
+        std::fs::rename(&temp, self.dir.join(ACKED))
     }
 
     fn remove_oldest(&mut self) -> std::io::Result<()> {
@@ -183,95 +260,18 @@ impl Spool {
     }
 
     fn enforce_limit(&mut self) -> std::io::Result<()> {
+        let mut removed = false;
         while self.end() - self.first() > self.limit {
             if let Some(oldest) = self.segments.front() {
                 self.dropped += oldest.end() - self.delivered_below.max(oldest.first).min(oldest.end());
                 self.delivered_below = self.delivered_below.max(oldest.end());
             }
             self.remove_oldest()?;
+            removed = true;
         }
-        Ok(())
+        if removed { self.save_mark() } else { Ok(()) }
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn messages(spool: &Spool, from: u64) -> Vec<String> {
-        spool.read(from, usize::MAX).unwrap().into_iter().map(|q| q.payload).collect()
-    }
-
-    #[test]
-    fn messages_come_back_in_order_and_leave_once_delivered() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut spool = Spool::open(dir.path(), 80).unwrap();
-        for i in 0..25 {
-            spool.push("t/d/s", &format!("{{\"n\":{i}}}")).unwrap();
-        }
-        assert_eq!(spool.pending(), 25);
-        let read = spool.read(3, 4).unwrap();
-        assert_eq!(read.iter().map(|q| q.seq).collect::<Vec<_>>(), [3, 4, 5, 6]);
-        assert_eq!(read[0].topic, "t/d/s");
-        assert_eq!(read[0].payload, "{\"n\":3}");
-        spool.delivered_below(21).unwrap();
-        assert_eq!(spool.pending(), 4);
-        // Segments of 10: the two fully delivered ones are gone.
-        assert_eq!(
-            std::fs::read_dir(dir.path())
-                .unwrap()
-                .filter(|e| e.as_ref().unwrap().path().extension().is_some_and(|x| x == "jsonl"))
-                .count(),
-            1
-        );
-        assert_eq!(messages(&spool, 21), ["{\"n\":21}", "{\"n\":22}", "{\"n\":23}", "{\"n\":24}"]);
-    }
-
-    #[test]
-    fn past_the_bound_the_oldest_are_dropped_and_counted() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut spool = Spool::open(dir.path(), 16).unwrap();
-        for i in 0..100 {
-            spool.push("t", &i.to_string()).unwrap();
-            assert!(spool.pending() <= 16);
-        }
-        assert_eq!(spool.dropped() + spool.pending(), 100);
-        let kept = messages(&spool, 0);
-        assert_eq!(kept.last().map(String::as_str), Some("99"));
-        let first: u64 = kept[0].parse().unwrap();
-        assert_eq!(kept, (first..100).map(|i| i.to_string()).collect::<Vec<_>>(), "the newest, in order, no gap");
-    }
-
-    #[test]
-    fn a_new_process_delivers_what_an_old_one_left_and_skips_a_cut_line() {
-        let dir = tempfile::tempdir().unwrap();
-        {
-            let mut spool = Spool::open(dir.path(), 100).unwrap();
-            for i in 0..30 {
-                spool.push("t", &i.to_string()).unwrap();
-            }
-            spool.delivered_below(12).unwrap();
-        }
-        let mut last = std::fs::read_dir(dir.path())
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .filter(|p| p.extension().is_some_and(|x| x == "jsonl"))
-            .collect::<Vec<_>>();
-        last.sort();
-        let mut f = OpenOptions::new().append(true).open(last.last().unwrap()).unwrap();
-        f.write_all(b"t\t{\"cut").unwrap();
-        let mut spool = Spool::open(dir.path(), 100).unwrap();
-        // Segments of 12: the first was wholly delivered and removed; the rest come again.
-        assert_eq!(messages(&spool, 0), (12..30).map(|i| i.to_string()).collect::<Vec<_>>());
-        spool.push("t", "30").unwrap();
-        assert_eq!(messages(&spool, 0).last().map(String::as_str), Some("30"));
-    }
-
-    #[test]
-    fn a_spool_in_use_is_refused_with_its_folder_named() {
-        let dir = tempfile::tempdir().unwrap();
-        let _held = Spool::open(dir.path(), 10).unwrap();
-        let e = Spool::open(dir.path(), 10).err().unwrap().to_string();
-        assert!(e.contains("MQTT spool") && e.contains(&dir.path().display().to_string()), "{e}");
-    }
-}
+mod tests;

@@ -28,6 +28,9 @@ static DEFAULTS: LazyLock<AnalyzerSettings> = LazyLock::new(AnalyzerSettings::de
 /// together only if they still overlap this much.
 const ASYNC_MIN_IOU: f32 = 0.3;
 
+/// The highest track-id-base: ids above it stay free for 2⁶³ new tracks.
+const MAX_TRACK_ID_BASE: u64 = u64::MAX / 2;
+
 #[derive(Debug, Clone, Default)]
 struct Settings {
     analyzer: AnalyzerSettings,
@@ -159,6 +162,7 @@ impl ObjectImpl for EmotionDetect {
                 glib::ParamSpecUInt64::builder("track-id-base")
                     .nick("Track id base")
                     .blurb("Added to every track id: a stream restarted with the last id it used keeps its ids unique")
+                    .maximum(MAX_TRACK_ID_BASE)
                     .mutable_ready()
                     .build(),
                 glib::ParamSpecString::builder("active-provider")
@@ -468,7 +472,10 @@ impl BaseTransformImpl for EmotionDetect {
         };
         let mode = if upstream { AttachMode::Upstream { exact } } else { AttachMode::NewMetas };
         for face in &mut faces {
-            face.track.track = face.track.track.saturating_add(track_id_base);
+            // Never two tracks on one id: past the last id the stream fails, it does not merge.
+            face.track.track = face.track.track.checked_add(track_id_base).ok_or_else(|| {
+                self.fail(&format!("track ids ran out above {track_id_base}; restart the stream with track-id-base 0"))
+            })?;
         }
         let labels = state.labels.clone();
         drop(guard);

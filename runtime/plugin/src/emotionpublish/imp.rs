@@ -1,8 +1,10 @@
 use std::path::PathBuf;
-use std::sync::{LazyLock, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::{Arc, LazyLock, Mutex};
+use std::time::Duration;
 
-use emoedge_publish::{Broker, Emotion, PublishStats, Publisher, PublisherConfig, default_device, defaults};
+use emoedge_publish::{
+    Broker, Emotion, PublishStats, Publisher, PublisherConfig, default_device, default_spool_dir, defaults, ranges,
+};
 use gstreamer as gst;
 use gstreamer::glib;
 use gstreamer::prelude::*;
@@ -17,9 +19,6 @@ use crate::meta::EmotionRecord;
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new("emotionpublish", gst::DebugColorFlags::empty(), Some("emoedge results to MQTT"))
 });
-
-/// Drops past the spool bound are warned about at most this often.
-const WARN_EVERY: Duration = Duration::from_secs(10);
 
 #[derive(Debug, Clone)]
 struct Settings {
@@ -37,8 +36,6 @@ struct Settings {
 
 /// The stream id when none is set.
 const DEFAULT_STREAM: &str = "0";
-/// Seconds `stop` waits for the broker to acknowledge what is queued.
-const DEFAULT_FLUSH_TIMEOUT: u32 = 5;
 
 impl Default for Settings {
     fn default() -> Self {
@@ -52,7 +49,7 @@ impl Default for Settings {
             spool_dir: None,
             spool_limit: defaults::SPOOL_LIMIT,
             reconnect_interval: defaults::RECONNECT_INTERVAL.as_secs() as u32,
-            flush_timeout: DEFAULT_FLUSH_TIMEOUT,
+            flush_timeout: defaults::FLUSH_TIMEOUT,
         }
     }
 }
@@ -63,9 +60,11 @@ impl Settings {
         let url = self.broker.as_deref().ok_or("set the broker property to mqtt://HOST:PORT/PREFIX")?;
         let broker = Broker::with_login(url, self.username.clone(), self.password.clone(), self.ca_file.clone())
             .map_err(|e| e.to_string())?;
-        let spool_dir = self.spool_dir.clone().unwrap_or_else(|| {
-            std::env::temp_dir().join(format!("emoedge-spool-{}-{}", self.device_id, self.stream_id))
-        });
+        let spool_dir = match &self.spool_dir {
+            Some(dir) => dir.clone(),
+            None => default_spool_dir(&self.device_id, &self.stream_id)
+                .map_err(|e| format!("no private spool folder: {e}; set spool-dir"))?,
+        };
         Ok(PublisherConfig {
             broker,
             device: self.device_id.clone(),
@@ -78,9 +77,8 @@ impl Settings {
 }
 
 struct State {
-    publisher: Publisher,
-    dropped_warned: u64,
-    warned_at: Option<Instant>,
+    /// Shared with any other element (or application) on the same spool folder.
+    publisher: Arc<Publisher>,
 }
 
 #[derive(Default)]
@@ -105,6 +103,7 @@ fn stats_structure(stats: &PublishStats) -> gst::Structure {
         .field("queued", stats.queued)
         .field("delivered", stats.delivered)
         .field("dropped", stats.dropped)
+        .field("rejected", stats.rejected)
         .field("pending", stats.pending)
         .field("connected", stats.connected)
         .field("connections", stats.connections)
@@ -165,34 +164,36 @@ impl ObjectImpl for EmotionPublish {
                     .build(),
                 glib::ParamSpecString::builder("spool-dir")
                     .nick("Spool folder")
-                    .blurb("Where results wait for the broker (one element per folder); empty = a folder in the temp dir named after device and stream")
+                    .blurb("Where results wait for the broker (a private folder; elements of one process on the same folder share one publisher); empty = <temp dir>/emoedge-<uid>/spool-<device>-<stream>")
                     .mutable_ready()
                     .build(),
                 glib::ParamSpecUInt64::builder("spool-limit")
                     .nick("Spool limit")
                     .blurb("Most results kept while the broker is away; past it the oldest are dropped and counted")
-                    .minimum(1)
+                    .minimum(*ranges::SPOOL_LIMIT.start())
+                    .maximum(*ranges::SPOOL_LIMIT.end())
                     .default_value(d.spool_limit)
                     .mutable_ready()
                     .build(),
                 glib::ParamSpecUInt::builder("reconnect-interval")
                     .nick("Reconnect interval")
                     .blurb("Longest wait in seconds between attempts to reach the broker (attempts start at 0.25 s and double)")
-                    .minimum(1)
-                    .maximum(3600)
+                    .minimum(*ranges::RECONNECT_INTERVAL.start())
+                    .maximum(*ranges::RECONNECT_INTERVAL.end())
                     .default_value(d.reconnect_interval)
                     .mutable_ready()
                     .build(),
                 glib::ParamSpecUInt::builder("flush-timeout")
                     .nick("Flush timeout")
                     .blurb("Seconds to wait at stop for the broker to acknowledge queued results (the rest stay in the spool)")
-                    .maximum(3600)
+                    .minimum(*ranges::FLUSH_TIMEOUT.start())
+                    .maximum(*ranges::FLUSH_TIMEOUT.end())
                     .default_value(d.flush_timeout)
                     .mutable_ready()
                     .build(),
                 glib::ParamSpecBoxed::builder::<gst::Structure>("stats")
                     .nick("Statistics")
-                    .blurb("queued, delivered, dropped, pending (in the spool), connected, connections")
+                    .blurb("queued, delivered, dropped (spool full), rejected (can never be sent), pending (in the spool), connected, connections")
                     .read_only()
                     .build(),
             ]
@@ -302,16 +303,16 @@ impl BaseTransformImpl for EmotionPublish {
             config.stream,
             config.spool_dir.display()
         );
-        let publisher = Publisher::start(config)
+        let publisher = Publisher::shared(config)
             .map_err(|e| gst::error_msg!(gst::ResourceError::OpenWrite, ("emotionpublish cannot start: {}", e)))?;
-        *lock(&self.state) = Some(State { publisher, dropped_warned: 0, warned_at: None });
+        *lock(&self.state) = Some(State { publisher });
         Ok(())
     }
 
     fn stop(&self) -> Result<(), gst::ErrorMessage> {
         let timeout = Duration::from_secs(lock(&self.settings).flush_timeout.into());
         if let Some(state) = lock(&self.state).take() {
-            let stats = state.publisher.close(timeout);
+            let stats = Publisher::release(state.publisher, timeout);
             gst::info!(CAT, imp = self, "stopped: {stats:?}");
             *lock(&self.last_stats) = stats;
         }
@@ -331,24 +332,13 @@ impl BaseTransformImpl for EmotionPublish {
         let age = self.age(buffer);
         for record in EmotionRecord::from_buffer(buffer).into_iter().filter(|r| r.fresh) {
             if let Err(e) = state.publisher.publish(emotion(record), age) {
-                gst::element_imp_error!(self, gst::ResourceError::Write, ["emotionpublish: {}", e]);
+                // The message (not only the debug text) names the problem: applications show it.
+                gst::element_imp_error!(self, gst::ResourceError::Write, ("emotionpublish: {}", e));
                 return Err(gst::FlowError::Error);
             }
         }
-        let dropped = state.publisher.stats().dropped;
-        if dropped > state.dropped_warned && state.warned_at.is_none_or(|t| t.elapsed() >= WARN_EVERY) {
-            let dir = lock(&self.settings).spool_dir.clone();
-            gst::element_imp_warning!(
-                self,
-                gst::ResourceError::NoSpaceLeft,
-                [
-                    "the broker has been away long enough to fill the spool{}: {} oldest results dropped so far (raise spool-limit to keep more)",
-                    dir.map(|d| format!(" {}", d.display())).unwrap_or_default(),
-                    dropped
-                ]
-            );
-            state.dropped_warned = dropped;
-            state.warned_at = Some(Instant::now());
+        for warning in state.publisher.warnings() {
+            gst::element_imp_warning!(self, gst::ResourceError::Write, ("emotionpublish: {}", warning));
         }
         Ok(gst::FlowSuccess::Ok)
     }

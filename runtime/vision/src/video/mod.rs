@@ -22,6 +22,10 @@ pub enum VideoError {
     Init(String),
     #[error("video file {0} does not exist; check the path")]
     Missing(String),
+    #[error(
+        "{0} is not a regular file (a FIFO, device or folder would block or never end); give a video file, or a live source with --source"
+    )]
+    NotAFile(String),
     #[error("cannot build the source `{input}`: {message}; check the element names and properties")]
     Source { input: String, message: String },
     #[error(
@@ -119,19 +123,33 @@ pub fn is_live(input: &str) -> bool {
     input.contains("://") && !input.starts_with("file://")
 }
 
-/// The URI of a file path, or `input` itself when it is already a URI.
+/// The URI of a file path, or `input` itself when it is already a URI; a file (by path or
+/// `file://`) must be a regular file: a FIFO or a device would block the pipeline's start, where
+/// nothing can interrupt it.
 fn to_uri(input: &str) -> Result<String, VideoError> {
     if input.contains("://") {
+        if input.starts_with("file://") {
+            let (path, _) = gst::glib::filename_from_uri(input)
+                .map_err(|e| VideoError::Source { input: input.into(), message: e.to_string() })?;
+            regular_file(&path, input)?;
+        }
         return Ok(input.to_string());
     }
     let path = Path::new(input);
-    if !path.is_file() {
-        return Err(VideoError::Missing(input.to_string()));
-    }
+    regular_file(path, input)?;
     let absolute = path.canonicalize().map_err(|_| VideoError::Missing(input.to_string()))?;
     Ok(gst::glib::filename_to_uri(&absolute, None)
         .map_err(|e| VideoError::Source { input: input.into(), message: e.to_string() })?
         .to_string())
+}
+
+/// Checks that `path` (from `input`) is a regular file, following links.
+fn regular_file(path: &Path, input: &str) -> Result<(), VideoError> {
+    match std::fs::metadata(path) {
+        Ok(meta) if meta.is_file() => Ok(()),
+        Ok(_) => Err(VideoError::NotAFile(input.to_string())),
+        Err(_) => Err(VideoError::Missing(input.to_string())),
+    }
 }
 
 impl VideoSource {
@@ -359,14 +377,34 @@ impl VideoSource {
         Ok(())
     }
 
+    /// The pipeline's warnings since the last call, each as `element: message` (they would
+    /// otherwise only pile up on the bus).
+    pub fn warnings(&self) -> Vec<String> {
+        let Some(bus) = self.pipeline.bus() else { return Vec::new() };
+        std::iter::from_fn(|| bus.pop_filtered(&[gst::MessageType::Warning]))
+            .filter_map(|message| match message.view() {
+                gst::MessageView::Warning(w) => Some(format!(
+                    "{}: {}",
+                    message.src().map_or_else(|| "pipeline".into(), |s| s.name().to_string()),
+                    w.error()
+                )),
+                _ => None,
+            })
+            .collect()
+    }
+
     fn pipeline_error(&self) -> Option<VideoError> {
         let bus = self.pipeline.bus()?;
         let message = bus.pop_filtered(&[gst::MessageType::Error])?;
         let gst::MessageView::Error(err) = message.view() else { return None };
-        if let Some(filter) = self.filters.iter().find(|f| message.src() == Some(f.upcast_ref::<gst::Object>())) {
-            return Some(VideoError::Filter { element: filter.name().to_string(), message: err.error().to_string() });
-        }
         let detail = err.debug().map(|d| format!(" ({d})")).unwrap_or_default();
+        if let Some(filter) = self.filters.iter().find(|f| message.src() == Some(f.upcast_ref::<gst::Object>())) {
+            // Our elements put the whole story in the message; others may keep it in the debug text.
+            let text = err.error().to_string();
+            let message =
+                if detail.contains(&text) || err.debug().is_none() { text } else { format!("{text}{detail}") };
+            return Some(VideoError::Filter { element: filter.name().to_string(), message });
+        }
         let (input, message) = (self.input.clone(), format!("{}{detail}", err.error()));
         Some(if self.is_file { VideoError::Decode { input, message } } else { VideoError::Live { input, message } })
     }
@@ -420,7 +458,22 @@ mod tests {
             prop_assume!(!Path::new(&input).is_file());
             match to_uri(&input) {
                 Err(VideoError::Missing(shown)) => prop_assert_eq!(shown, input),
+                Err(VideoError::NotAFile(shown)) if Path::new(&input).exists() => prop_assert_eq!(shown, input),
                 other => prop_assert!(false, "{:?}", other.map(|_| ())),
+            }
+        }
+    }
+
+    #[test]
+    fn a_fifo_or_a_device_is_refused_by_path_and_by_file_uri_without_blocking() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("camera.mp4");
+        assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+        let uri = gst::glib::filename_to_uri(&fifo, None).unwrap().to_string();
+        for input in [fifo.to_str().unwrap(), uri.as_str(), "file:///dev/zero", "/dev/zero"] {
+            match to_uri(input) {
+                Err(e @ VideoError::NotAFile(_)) => assert!(e.to_string().contains("not a regular file"), "{e}"),
+                other => panic!("{input}: {:?}", other.map(|_| ())),
             }
         }
     }
