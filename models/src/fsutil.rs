@@ -114,6 +114,26 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_private_folder_is_refused_when_another_user_owns_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let theirs = dir.path().join("theirs");
+        std::fs::create_dir(&theirs).unwrap();
+        // As root, the folder is handed to `nobody`; otherwise "/" is root's, not ours.
+        let theirs = if effective_uid() == 0 {
+            std::os::unix::fs::chown(&theirs, Some(65534), Some(65534)).unwrap();
+            theirs
+        } else {
+            PathBuf::from("/")
+        };
+        let e = private_dir(&theirs).unwrap_err().to_string();
+        assert!(e.contains("not a folder of this user's") && e.contains("choose a folder of your own"), "{e}");
+        let mine = dir.path().join("a/b");
+        private_dir(&mine).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(std::fs::metadata(&mine).unwrap().permissions().mode() & 0o777, 0o700);
+    }
+
+    #[test]
     fn an_uncommitted_file_leaves_the_target_untouched_and_no_temp_behind() {
         let dir = tempfile::tempdir().unwrap();
         let target = dir.path().join("out.json");

@@ -146,6 +146,20 @@ impl Mosquitto {
         }
     }
 
+    /// Publishes `payload` (any bytes) on `topic` with `mosquitto_pub`, QoS 1, as any client
+    /// allowed under a prefix could; `retain`: the broker keeps it for every new subscriber.
+    pub fn publish(&self, topic: &str, payload: &[u8], retain: bool) {
+        use std::io::Write;
+        let mut command = Command::new(binary("mosquitto_pub"));
+        command.args(["-h", "127.0.0.1", "-p", &self.port.to_string(), "-q", "1", "-t", topic, "-s"]);
+        if retain {
+            command.arg("-r");
+        }
+        let mut child = command.stdin(Stdio::piped()).spawn().unwrap();
+        child.stdin.take().unwrap().write_all(payload).unwrap();
+        assert!(child.wait().unwrap().success(), "mosquitto_pub failed on {topic}");
+    }
+
     /// The broker's log, for failure messages.
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("broker.log")).unwrap_or_default()

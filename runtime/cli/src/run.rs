@@ -237,7 +237,8 @@ pub fn execute(args: RunArgs) -> anyhow::Result<()> {
     // When the run began to stop: streams get this long to end before it writes without them
     // (a source blocked in the kernel never would).
     let mut stopping: Option<Instant> = None;
-    let grace = Duration::from_secs(u64::from(args.publish.publish_timeout) + 10);
+    let flush = if args.publish.publish.is_some() { u64::from(args.publish.publish_timeout) } else { 0 };
+    let grace = Duration::from_secs(flush + 10);
     let mut writer = BufWriter::new(results.file());
     let mut unwritable = false;
     let results_error = |e: std::io::Error| {

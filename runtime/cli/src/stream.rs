@@ -77,6 +77,9 @@ pub struct Stream {
     pub publish: Option<Lease>,
 }
 
+/// How long a stopping stream may pass nothing on before it counts as ended.
+const STOP_QUIET: Duration = Duration::from_secs(3);
+
 /// What a panic carried, for the message that reports it.
 fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
     panic
@@ -220,23 +223,28 @@ impl Stream {
         last_track: &mut u64,
         mut reopened: bool,
     ) -> anyhow::Result<Opening> {
-        let mut stopping = false;
+        let mut stopping: Option<Instant> = None;
         let mut last_frame = Instant::now();
         let first = outcome.frames;
         loop {
-            if !stopping && stop.load(Ordering::Relaxed) {
-                stopping = true;
+            if stopping.is_none() && stop.load(Ordering::Relaxed) {
+                stopping = Some(Instant::now());
                 video.stop();
             }
             let sample = match video.poll()? {
                 Pulled::Sample(sample) => sample,
                 Pulled::End => return Ok(Opening::Ended),
+                // A source still opening (a camera that does not answer) never passes the
+                // end-of-stream on: once nothing has come for a while, the stream is over.
+                Pulled::Idle if stopping.is_some_and(|s| s.elapsed().min(last_frame.elapsed()) > STOP_QUIET) => {
+                    return Ok(Opening::Ended);
+                }
                 Pulled::Idle => {
                     // The first frame of an opening may take longer (negotiation, engine builds).
                     let quiet = self
                         .reconnect
                         .map(|r| if outcome.frames == first { r.max(Duration::from_secs(30)) } else { r });
-                    if !stopping && quiet.is_some_and(|q| last_frame.elapsed() > q) {
+                    if stopping.is_none() && quiet.is_some_and(|q| last_frame.elapsed() > q) {
                         return Ok(Opening::Quiet);
                     }
                     continue;
@@ -279,4 +287,33 @@ enum Opening {
     Quiet,
     /// The run stopped listening.
     Unheard,
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+
+    #[test]
+    fn a_stream_thread_that_panics_reports_a_failure_not_an_end() {
+        gst::init().unwrap();
+        let stream = Stream {
+            index: 3,
+            input: Input::Video("never-opened.mp4".into()),
+            format: gstreamer_video::VideoFormat::Rgb,
+            reconnect: None,
+            publish: None,
+        };
+        let make: Arc<MakeFilters> = Arc::new(|_| panic!("an element refused a property"));
+        let (tx, rx) = std::sync::mpsc::sync_channel(4);
+        let thread = stream.spawn(make, tx, Arc::new(AtomicBool::new(false))).unwrap();
+        thread.join().unwrap();
+        match rx.recv().unwrap() {
+            (3, Event::Finished(outcome)) => {
+                let e = format!("{:#}", outcome.error.expect("a failure"));
+                assert!(e.contains("thread failed") && e.contains("an element refused a property"), "{e}");
+            }
+            _ => panic!("the last event is Finished"),
+        }
+    }
 }

@@ -10,6 +10,7 @@ use std::process::{Command, Stdio};
 use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
 
+use emoedge_tests::mqtt::{Mosquitto, Subscriber};
 use emoedge_tests::{interrupt, media};
 use gstreamer::glib;
 use gstreamer_rtsp_server as rtsp;
@@ -106,10 +107,13 @@ fn written(out: &Path) -> u64 {
 #[test]
 fn a_camera_that_drops_and_comes_back_is_reopened_and_its_track_ids_continue() {
     let mut server = RtspServer::start(&media("WolfgangLanger_Pexels.mp4"));
+    let broker = Mosquitto::start();
+    let mut subscriber = Subscriber::start(&broker, "site/#", None);
     let out = tempfile::tempdir().unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_emoedge"))
         .args(["run", &server.url(), "--out", out.path().to_str().unwrap()])
         .args(["--precision", "int8", "--execution-provider", "cpu", "--reconnect-interval", "1"])
+        .args(["--publish", &broker.url("site")])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -154,4 +158,14 @@ fn a_camera_that_drops_and_comes_back_is_reopened_and_its_track_ids_continue() {
     let first_max = tracks[0];
     let reopened: Vec<u64> = tracks.iter().copied().skip_while(|&t| t == first_max).collect();
     assert!(!reopened.is_empty() && reopened.iter().all(|&t| t > first_max), "{tracks:?}");
+
+    // One publisher for the stream across the reopening: every result once, in one session.
+    subscriber.until(Duration::from_secs(30), |m| m.len() >= results.len());
+    subscriber.until(Duration::from_secs(1), |_| false);
+    let messages: Vec<serde_json::Value> =
+        subscriber.messages.iter().map(|(_, p)| serde_json::from_str(p).unwrap()).collect();
+    assert_eq!(messages.len(), results.len(), "each result once, none sent again after the reopening");
+    assert!(messages.iter().all(|m| m["session"] == messages[0]["session"]), "one session");
+    let seqs: Vec<u64> = messages.iter().map(|m| m["seq"].as_u64().unwrap()).collect();
+    assert_eq!(seqs, (0..results.len() as u64).collect::<Vec<_>>());
 }

@@ -87,3 +87,38 @@ fn the_password_cannot_be_read_back_and_a_missing_broker_is_a_clear_error() {
     assert!(text.contains("set the broker property"), "{text}");
     assert!(!text.contains("hunter2"), "{text}");
 }
+
+#[test]
+fn the_default_spool_folder_is_private_to_this_user() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    gst_init();
+    let stream = format!("private-{}", std::process::id());
+    let publish = gst::ElementFactory::make("emotionpublish")
+        .property("broker", "mqtt://127.0.0.1:9/site")
+        .property("device-id", "rig")
+        .property("stream-id", &stream)
+        .build()
+        .unwrap();
+    let pipeline = gst::Pipeline::new();
+    pipeline.add(&publish).unwrap();
+    pipeline.set_state(gst::State::Paused).unwrap();
+    let uid = std::fs::metadata("/proc/self").unwrap().uid();
+    let parent = std::env::temp_dir().join(format!("emoedge-{uid}"));
+    let spool = parent.join(format!("spool-rig-{stream}"));
+    for folder in [&parent, &spool] {
+        let meta = std::fs::metadata(folder).unwrap();
+        assert_eq!((meta.permissions().mode() & 0o777, meta.uid()), (0o700, uid), "{}", folder.display());
+    }
+    pipeline.set_state(gst::State::Null).unwrap();
+    std::fs::remove_dir_all(&spool).unwrap();
+}
+
+#[test]
+fn track_ids_can_never_wrap_onto_each_other() {
+    gst_init();
+    let detect = gst::ElementFactory::make("emotiondetect").build().unwrap();
+    let spec = detect.find_property("track-id-base").unwrap();
+    let spec = spec.downcast::<gst::glib::ParamSpecUInt64>().unwrap();
+    // Above the highest base stay more ids than any stream can use.
+    assert!(u64::MAX - spec.maximum() >= 1 << 62, "{}", spec.maximum());
+}

@@ -24,6 +24,8 @@ const MAX_TRACKS: usize = 256;
 const MAX_TEXT: usize = 64;
 /// How far a session's `seq` may jump ahead: further is not a result of that session's.
 const MAX_SEQ_JUMP: u64 = 1_000_000;
+/// No publisher counts this far (2⁵³, the largest integer every JSON reader keeps exact).
+const MAX_SEQ: u64 = 1 << 53;
 
 /// One stream as seen from the broker.
 #[derive(Debug, Default)]
@@ -98,6 +100,9 @@ impl Fleet {
         }
         if m.session.chars().count() > MAX_TEXT || m.emotion.label.chars().count() > MAX_TEXT {
             return Err(format!("a session id or label over {MAX_TEXT} characters"));
+        }
+        if m.seq > MAX_SEQ {
+            return Err(format!("seq {} is beyond any publisher's count", m.seq));
         }
         Ok(m)
     }
@@ -330,11 +335,14 @@ mod tests {
         assert!(matches!(fleet.take("site/dev/9", &serde_json::to_vec(&other).unwrap()), Taken::Skipped(_)));
         assert!(matches!(fleet.take("site/dev/0", b"\xff\x00 not json"), Taken::Skipped(_)));
         assert!(matches!(fleet.take("site/dev/0", &vec![b' '; MAX_MESSAGE_BYTES + 1]), Taken::Skipped(_)));
-        // A forged seq far ahead does not hide the session's later results.
+        // A forged seq far ahead does not hide the session's later results, seen first or not.
         assert!(matches!(send(&mut fleet, &message("a", u64::MAX, "0", 1, "sad")), Taken::Skipped(_)));
+        assert!(matches!(send(&mut fleet, &message("a", 5_000_000, "0", 1, "sad")), Taken::Skipped(_)));
+        assert!(matches!(send(&mut fleet, &message("new", u64::MAX - 1, "0", 1, "sad")), Taken::Skipped(_)));
         assert_eq!(send(&mut fleet, &message("a", 1, "0", 1, "sad")), Taken::Result);
-        assert_eq!(fleet.skipped, 5);
-        assert!(fleet.table(1_000).contains("skipped 5 message(s)"));
+        assert_eq!(send(&mut fleet, &message("new", 0, "0", 1, "sad")), Taken::Result);
+        assert_eq!(fleet.skipped, 7);
+        assert!(fleet.table(1_000).contains("skipped 7 message(s)"));
     }
 
     #[test]

@@ -247,3 +247,104 @@ fn a_broker_that_drops_every_connection_is_retried_with_backoff_not_once_per_res
     assert!(attempts as f64 <= 2.5 * seconds + 2.0, "{attempts} attempts in {seconds:.1} s");
     assert_eq!((stats.delivered, stats.pending), (0, 150), "{stats:?}");
 }
+
+/// (session, seq) of every message received, and whether each was unique.
+fn all_unique(messages: &[(String, String)]) -> bool {
+    let ids: BTreeSet<(String, u64)> = parsed(messages).into_iter().map(|m| (m.session, m.seq)).collect();
+    ids.len() == messages.len()
+}
+
+#[test]
+fn nothing_acknowledged_is_sent_again_by_the_next_publisher_or_after_a_reconnect() {
+    let mut broker = Mosquitto::start();
+    let mut subscriber = Subscriber::start(&broker, "#", None);
+    let spool = tempfile::tempdir().unwrap();
+    let url = broker.url("site");
+    let publisher = Publisher::start(config(&url, spool.path(), 100_000)).unwrap();
+    for track in 0..65 {
+        publisher.publish(emotion(track), None).unwrap();
+    }
+    assert_eq!(publisher.close(Duration::from_secs(20)).delivered, 65);
+    // The last segment still holds those 65 lines: the next publisher must skip them.
+    let publisher = Publisher::start(config(&url, spool.path(), 100_000)).unwrap();
+    for track in 0..20 {
+        publisher.publish(emotion(track), None).unwrap();
+    }
+    wait_for(&publisher, "20 more delivered", |s| s.delivered == 20);
+    subscriber.until(Duration::from_secs(20), |m| m.len() >= 85);
+    broker.await_save();
+    broker.kill();
+    broker.restart();
+    publisher.publish(emotion(99), None).unwrap();
+    let stats = publisher.close(Duration::from_secs(30));
+    assert_eq!((stats.delivered, stats.pending), (21, 0), "{stats:?}");
+    assert!(stats.connections >= 2, "{stats:?}");
+    subscriber.until(Duration::from_secs(20), |m| m.len() >= 86);
+    // Anything sent again would arrive within this second.
+    subscriber.until(Duration::from_secs(1), |_| false);
+    assert_eq!(subscriber.messages.len(), 86, "65 + 21, none twice");
+    assert!(all_unique(&subscriber.messages));
+}
+
+#[test]
+fn spooled_lines_that_are_not_results_are_rejected_counted_and_never_block_or_pick_a_topic() {
+    let broker = Mosquitto::start();
+    let mut subscriber = Subscriber::start(&broker, "#", None);
+    let spool = tempfile::tempdir().unwrap();
+    let mut planted = ResultMessage {
+        id: "planted-0".into(),
+        session: "planted".into(),
+        seq: 0,
+        device: "jetson-7".into(),
+        stream: "0".into(),
+        time_ms: 1,
+        frame_time_ms: None,
+        emotion: emotion(1),
+    };
+    let mut lines = vec![format!("kr/a/#\t{}", serde_json::to_string(&planted).unwrap()).into_bytes()];
+    lines.push(b"\xff\xfe not text".to_vec());
+    lines.push(br#"{"not":"a result"}"#.to_vec());
+    planted.device = "a/b".into();
+    lines.push(serde_json::to_vec(&planted).unwrap());
+    planted.device = "jetson-7".into();
+    planted.emotion.label = "x".repeat(70_000);
+    lines.push(serde_json::to_vec(&planted).unwrap());
+    let segment: Vec<u8> = lines
+        .into_iter()
+        .flat_map(|mut l| {
+            l.push(b'\n');
+            l
+        })
+        .collect();
+    std::fs::write(spool.path().join("00000000000000000000.jsonl"), segment).unwrap();
+
+    let publisher = Publisher::start(config(&broker.url("site"), spool.path(), 1000)).unwrap();
+    for track in 0..3 {
+        publisher.publish(emotion(track), None).unwrap();
+    }
+    let closing = Instant::now();
+    let stats = publisher.close(Duration::from_secs(10));
+    assert!(closing.elapsed() < Duration::from_secs(12), "close ends at its timeout");
+    assert_eq!((stats.delivered, stats.rejected, stats.pending), (4, 4, 0), "{stats:?}");
+    subscriber.until(Duration::from_secs(10), |m| m.len() >= 4);
+    subscriber.until(Duration::from_secs(1), |_| false);
+    assert_eq!(subscriber.messages.len(), 4, "{:?}", subscriber.messages);
+    assert!(subscriber.messages.iter().all(|(topic, _)| topic == "site/jetson-7/0"), "{:?}", subscriber.messages);
+}
+
+#[test]
+fn one_publisher_serves_a_spool_folder_in_a_process() {
+    let spool = tempfile::tempdir().unwrap();
+    let url = "mqtt://127.0.0.1:9/site";
+    let first = Publisher::shared(config(url, spool.path(), 100)).unwrap();
+    let again = Publisher::shared(config(url, spool.path(), 100)).unwrap();
+    assert!(std::sync::Arc::ptr_eq(&first, &again), "a reopened stream keeps its publisher");
+    let mut other = config(url, spool.path(), 100);
+    other.device = "someone-else".into();
+    let e = Publisher::shared(other).err().unwrap().to_string();
+    assert!(e.contains("already used") && e.contains("site/jetson-7/0"), "{e}");
+    Publisher::release(again, Duration::ZERO);
+    Publisher::release(first, Duration::ZERO);
+    // Released by all, the folder is free for a new publisher.
+    drop(Publisher::start(config(url, spool.path(), 100)).unwrap());
+}
