@@ -272,7 +272,13 @@ fn the_next_run_sends_nothing_acknowledged_again_and_planted_lines_pick_no_topic
         .collect();
     segments.sort();
     let last = segments.last().unwrap();
-    let first_line = std::fs::read_to_string(last).unwrap().lines().next().unwrap().replace("\"seq\":0", "\"seq\":900");
+    let first_line = std::fs::read_to_string(last)
+        .unwrap()
+        .lines()
+        .next()
+        .unwrap()
+        .replace("\"seq\":0", "\"seq\":900")
+        .replace("-0\",", "-900\",");
     let mut planted = format!("kr/a/#\t{first_line}\n").into_bytes();
     planted.extend_from_slice(b"\xff{\n");
     std::fs::OpenOptions::new().append(true).open(last).unwrap().write_all(&planted).unwrap();
@@ -300,11 +306,11 @@ fn a_spool_that_fills_up_warns_during_the_run_and_a_spool_that_cannot_be_written
         log.contains("warning") && log.contains("fill the spool") && log.contains("oldest results dropped"),
         "{log}"
     );
-    // A full disk: the spool on a 32 KiB tmpfs, mounted in a mount namespace of the run's own.
+    // A full disk: the spool on a 16 KiB tmpfs, mounted in a mount namespace of the run's own.
     let full = tempfile::tempdir().unwrap();
     std::fs::create_dir(full.path().join("spool")).unwrap();
     let script = format!(
-        "mount -t tmpfs -o size=32k tmpfs {0}/spool && exec {1} run {2} --out {0} --precision int8 --execution-provider cpu --publish {url} --publish-timeout 0",
+        "mount -t tmpfs -o size=16k tmpfs {0}/spool && exec {1} run {2} --out {0} --precision int8 --execution-provider cpu --publish {url} --publish-timeout 0",
         full.path().display(),
         env!("CARGO_BIN_EXE_emoedge"),
         media("single_face.mp4"),

@@ -75,10 +75,15 @@ pub struct Broker {
 impl Broker {
     /// Parses `mqtt://[USER[:PASSWORD]@]HOST[:PORT][/PREFIX]` (`mqtts://`: TLS, port 8883).
     pub fn parse(text: &str) -> Result<Self, BrokerError> {
-        let url = url::Url::parse(text).map_err(|e| BrokerError::Url(redact_text(text), e.to_string()))?;
+        // A password with '/' or '@' written as it is ends the authority early: the URL does not
+        // parse, or the rest of the password lands in the path.
+        let hint = "if the login's password holds '/' or '@', percent-encode them (%2F, %40) or give the password in EMOEDGE_MQTT_PASSWORD";
+        let with_login = text.split_once("://").is_some_and(|(_, rest)| rest.contains('@'));
+        let url = url::Url::parse(text).map_err(|e| {
+            let reason = if with_login { format!("{e}; {hint}") } else { e.to_string() };
+            BrokerError::Url(redact_text(text), reason)
+        })?;
         if url.path().contains('@') {
-            // A password with '/' or '@' written as it is: the rest of it landed in the path.
-            let hint = "the login's password holds '/' or '@': percent-encode them (%2F, %40) or give the password in EMOEDGE_MQTT_PASSWORD";
             return Err(BrokerError::Url(redact_text(text), hint.into()));
         }
         let tls = match url.scheme() {
