@@ -103,21 +103,31 @@ fn bad_broker_urls_and_refused_credentials_are_errors_that_say_what_to_do() {
     assert!(output.status.success(), "{}", text(&output));
 }
 
-#[test]
-fn watch_shows_the_fleet_table_of_what_a_run_published() {
-    use std::io::{BufRead, BufReader};
-    let broker = Mosquitto::start();
-    let url = broker.url("site");
+/// `emoedge watch URL` until `exit_after` results or `seconds`, once it says it is watching.
+fn start_watch(
+    url: &str,
+    exit_after: u64,
+    seconds: u64,
+) -> (std::process::Child, std::io::BufReader<std::process::ChildStdout>) {
+    use std::io::BufRead;
     let mut watch = Command::new(env!("CARGO_BIN_EXE_emoedge"))
-        .args(["watch", &url, "--exit-after", "65", "--duration", "120"])
+        .args(["watch", url, "--exit-after", &exit_after.to_string(), "--duration", &seconds.to_string()])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let mut stdout = BufReader::new(watch.stdout.take().unwrap());
+    let mut stdout = std::io::BufReader::new(watch.stdout.take().unwrap());
     let mut line = String::new();
     stdout.read_line(&mut line).unwrap();
     assert!(line.starts_with("watching mqtt://127.0.0.1:") && line.contains("site/+/+"), "{line}");
+    (watch, stdout)
+}
+
+#[test]
+fn watch_shows_the_fleet_table_of_what_a_run_published() {
+    let broker = Mosquitto::start();
+    let url = broker.url("site");
+    let (mut watch, mut stdout) = start_watch(&url, 65, 120);
     let out = tempfile::tempdir().unwrap();
     let output = run(out.path(), &["--publish", &url], None);
     assert!(output.status.success(), "{}", text(&output));
@@ -338,21 +348,12 @@ fn result_payload(session: &str, seq: u64, label: &str) -> Vec<u8> {
 
 #[test]
 fn watch_is_neither_blinded_nor_steered_by_hostile_messages_and_loses_nothing_across_a_reconnect() {
-    use std::io::{BufRead, BufReader, Read};
+    use std::io::Read;
     let mut broker = Mosquitto::start();
     // Waiting for every new subscriber: an 11 kB message and a 100 kB one (over the limit).
     broker.publish("site/cam/0", &vec![b'x'; 11_000], true);
     broker.publish("site/big/0", &vec![b'{'; 100_000], true);
-    let mut watch = Command::new(env!("CARGO_BIN_EXE_emoedge"))
-        .args(["watch", &broker.url("site"), "--exit-after", "8", "--duration", "60"])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdout = BufReader::new(watch.stdout.take().unwrap());
-    let mut line = String::new();
-    stdout.read_line(&mut line).unwrap();
-    assert!(line.starts_with("watching"), "{line}");
+    let (watch, mut stdout) = start_watch(&broker.url("site"), 8, 60);
     // Escape sequences in a label and a device; a result on a topic that is not its own.
     broker.publish("site/cam/0", &result_payload("s", 0, "\u{1b}[2J\u{1b}[41m\u{1b}]0;owned\u{7}"), false);
     let mut evil = result_payload("s", 1, "sad");
