@@ -31,6 +31,7 @@
 //! `[d_in, d_out]`, convolutions `[out, in/groups, k, k]`. Renaming a field is a breaking change
 //! of the weights format.
 
+pub mod backoff;
 pub mod config;
 pub mod cost;
 mod fsutil;
@@ -44,6 +45,7 @@ pub mod reference;
 pub mod seeded;
 pub mod sync;
 
+pub use backoff::Backoff;
 pub use config::{Config, ConfigError, EncoderConfig};
 pub use cost::ModelCost;
 pub use fsutil::{AtomicDir, AtomicFile, FolderLock, effective_uid, private_dir, write_atomic};

@@ -39,8 +39,10 @@ pub struct RunArgs {
     /// auto: fp16 on TensorRT/CUDA, fp32 on the CPU.
     #[arg(long, value_enum, default_value_t = AnalyzerSettings::default().precision)]
     pub precision: Precision,
-    /// Encode each track's face every N-th frame.
-    #[arg(long, default_value_t = EngineOptions::default().interval, value_parser = int_in(ranges::INTERVAL))]
+    /// Encode each track's face every N-th frame (`--interval` is an older name for it; the face
+    /// detector's own interval is --detect-interval).
+    #[arg(long = "encode-interval", alias = "interval", value_name = "N",
+          default_value_t = EngineOptions::default().interval, value_parser = int_in(ranges::INTERVAL))]
     pub interval: u32,
     /// Run the face detector every N-th frame and follow the faces with O-Net in between
     /// (1 = detect on every frame).
@@ -88,7 +90,8 @@ pub struct PublishArgs {
     pub spool_limit: u64,
     /// Seconds to wait at the end for the broker to acknowledge what is queued (the rest stays in
     /// OUT/spool for the next run).
-    #[arg(long, default_value_t = 10, requires = "publish", value_parser = int_in(emoedge_publish::ranges::FLUSH_TIMEOUT))]
+    #[arg(long, default_value_t = emoedge_publish::defaults::FLUSH_TIMEOUT, requires = "publish",
+          value_parser = int_in(emoedge_publish::ranges::FLUSH_TIMEOUT))]
     pub publish_timeout: u32,
 }
 
@@ -105,7 +108,7 @@ impl PublishArgs {
             stream: stream.to_string(),
             spool_dir: out.join("spool").join(stream),
             spool_limit: self.spool_limit,
-            reconnect_interval: emoedge_publish::defaults::RECONNECT_INTERVAL,
+            max_backoff: emoedge_publish::defaults::MAX_BACKOFF,
         };
         Ok(Some(Lease { config, flush_timeout: Duration::from_secs(self.publish_timeout.into()) }))
     }

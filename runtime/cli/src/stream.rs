@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::SyncSender;
 use std::time::{Duration, Instant};
 
+use emoedge_models::Backoff;
 use emoedge_publish::{PublishStats, Publisher, PublisherConfig};
 use emoedge_vision::video::{Pulled, SourceOptions, Stall, VideoSource};
 use gstemoedge::meta::EmotionRecord;
@@ -132,7 +133,7 @@ impl Stream {
         // Whether the run was told of the current loss (one message however many attempts).
         let mut told = false;
         // The wait before the next attempt: short at first, doubling up to the interval.
-        let mut backoff = Duration::ZERO;
+        let mut backoff = Backoff::new(self.reconnect.unwrap_or_default());
         let live = match &self.input {
             Input::Video(name) => emoedge_vision::video::is_live(name),
             Input::Description(_) => true,
@@ -158,9 +159,9 @@ impl Stream {
             };
             if outcome.frames > opened_frames {
                 told = false;
-                backoff = Duration::ZERO;
+                backoff.reset();
             }
-            backoff = (backoff * 2).clamp(Duration::from_millis(250).min(retry_in), retry_in);
+            let pause = backoff.next_wait();
             if !told {
                 outcome.losses += 1;
                 told = true;
@@ -169,7 +170,7 @@ impl Stream {
                 }
             }
             let wait = Instant::now();
-            while wait.elapsed() < backoff {
+            while wait.elapsed() < pause {
                 if stop.load(Ordering::Relaxed) {
                     return outcome;
                 }

@@ -156,6 +156,7 @@ fn values_the_element_would_refuse_are_refused_by_the_parser_with_the_range() {
         ("run", "--device-id", "-1", "0..=64"),
         ("run", "--device-id", "65", "0..=64"),
         ("run", "--detect-interval", "0", "1..=1000"),
+        ("run", "--encode-interval", "0", "1..=1000"),
         ("faces", "--min-face-size", "0", "8..=4096"),
         ("faces", "--min-face-size", "1", "8..=4096"),
         ("faces", "--crop-size", "200000", "16..=1024"),
@@ -314,4 +315,16 @@ fn results_that_cannot_be_written_are_one_clear_error_and_leave_the_earlier_ones
     );
     assert_eq!(std::fs::read(out.path().join("results.jsonl")).unwrap(), results, "the earlier results are whole");
     assert_eq!(temp_entries(out.path()), Vec::<String>::new(), "no half-written temp file stays");
+}
+
+#[test]
+fn the_encode_interval_has_one_name_in_the_help_and_the_old_one_still_works() {
+    let help = emoedge(&["run", "--help"]);
+    let help = String::from_utf8_lossy(&help.stdout);
+    assert!(help.contains("--encode-interval <N>") && !help.contains("--interval <"), "{help}");
+    let out = tempfile::tempdir().unwrap();
+    let output = emoedge(&["run", &media("single_face.mp4"), "--out", out.path().to_str().unwrap(), "--interval=0"]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("1..=1000"), "the old name reaches the same flag: {stderr}");
 }

@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, LazyLock, Mutex, MutexGuard, Weak};
 
+use emoedge_models::Backoff;
 use emoedge_models::sync::lock;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -36,7 +37,7 @@ pub struct PublisherConfig {
     /// Most messages the queue holds before the oldest are dropped.
     pub spool_limit: u64,
     /// Longest wait between two connection attempts (they start at 0.25 s and double).
-    pub reconnect_interval: Duration,
+    pub max_backoff: Duration,
 }
 
 /// The defaults users see.
@@ -44,9 +45,9 @@ pub mod defaults {
     use std::time::Duration;
     /// ≈ 30 MB of results, hours of a busy camera at the default interval.
     pub const SPOOL_LIMIT: u64 = 100_000;
-    pub const RECONNECT_INTERVAL: Duration = Duration::from_secs(5);
+    pub const MAX_BACKOFF: Duration = Duration::from_secs(5);
     /// Seconds a closing publisher waits for the broker to acknowledge what is queued.
-    pub const FLUSH_TIMEOUT: u32 = 5;
+    pub const FLUSH_TIMEOUT: u32 = 10;
 }
 
 /// The values the settings may take, one table for the element's properties and the command
@@ -56,7 +57,7 @@ pub mod ranges {
     /// Messages (≈ 30 GB of results at the top).
     pub const SPOOL_LIMIT: RangeInclusive<u64> = 1..=100_000_000;
     /// Seconds.
-    pub const RECONNECT_INTERVAL: RangeInclusive<u32> = 1..=3600;
+    pub const MAX_BACKOFF: RangeInclusive<u32> = 1..=3600;
     /// Seconds.
     pub const FLUSH_TIMEOUT: RangeInclusive<u32> = 0..=3600;
 }
@@ -374,7 +375,7 @@ fn pause(shared: &Shared, duration: Duration) {
 /// again from the oldest unacknowledged message.
 fn deliver(shared: &Shared, client_id: &str) {
     let broker = &shared.config.broker;
-    let mut backoff = Duration::from_millis(250);
+    let mut backoff = Backoff::new(shared.config.max_backoff.max(Backoff::FIRST));
     let mut reported: Option<String> = None;
     while !shared.closing.load(Ordering::Relaxed) {
         let options = match broker.mqtt_options(client_id) {
@@ -393,7 +394,7 @@ fn deliver(shared: &Shared, client_id: &str) {
             }
             Err(Failure::Retry { reason, was_connected }) => {
                 if was_connected {
-                    backoff = Duration::from_millis(250);
+                    backoff.reset();
                 }
                 if reported.as_deref() != Some(reason.as_str()) {
                     eprintln!(
@@ -404,8 +405,7 @@ fn deliver(shared: &Shared, client_id: &str) {
                 }
             }
         }
-        pause(shared, backoff);
-        backoff = (backoff * 2).min(shared.config.reconnect_interval.max(Duration::from_millis(250)));
+        pause(shared, backoff.next_wait());
     }
 }
 

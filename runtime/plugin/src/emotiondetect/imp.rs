@@ -180,30 +180,31 @@ impl ObjectImpl for EmotionDetect {
         PROPERTIES.as_ref()
     }
 
+    #[allow(clippy::expect_used, reason = "GObject checks a value's type against the property's before set_property")]
     fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
         let mut settings = lock(&self.settings);
         let a = &mut settings.analyzer;
-        let d = &*DEFAULTS;
-        let path =
-            |v: &glib::Value| v.get::<Option<String>>().ok().flatten().filter(|s| !s.is_empty()).map(PathBuf::from);
+        let path = |v: &glib::Value| {
+            v.get::<Option<String>>().expect("type checked upstream").filter(|s| !s.is_empty()).map(PathBuf::from)
+        };
         match pspec.name() {
             "model" => a.bundle = path(value),
-            "precision" => a.precision = value.get().unwrap_or(d.precision),
-            "execution-provider" => a.session.provider = value.get::<Provider>().unwrap_or(d.session.provider),
+            "precision" => a.precision = value.get().expect("type checked upstream"),
+            "execution-provider" => a.session.provider = value.get::<Provider>().expect("type checked upstream"),
             "engine-cache-dir" => {
                 a.session.tensorrt.engine_cache_dir = path(value);
                 a.session.tensorrt.timing_cache = a.session.tensorrt.engine_cache_dir.is_some();
             }
-            "device-id" => a.session.device_id = value.get().unwrap_or(d.session.device_id),
-            "interval" => a.engine.interval = value.get().unwrap_or(d.engine.interval),
-            "detect-interval" => a.detect_interval = value.get().unwrap_or(d.detect_interval),
-            "clip-length" => a.clip_length = value.get::<u32>().map_or(d.clip_length, |v| v as usize),
-            "smoothing" => a.engine.smoothing = value.get::<f64>().map_or(d.engine.smoothing, |v| v as f32),
-            "min-face-size" => a.min_face_size = value.get::<u32>().map_or(d.min_face_size, |v| v as f32),
-            "face-source" => a.face_source = value.get::<FaceSource>().unwrap_or(d.face_source),
-            "async" => settings.asynchronous = value.get().unwrap_or(false),
-            "share-model" => a.share_model = value.get().unwrap_or(d.share_model),
-            "track-id-base" => settings.track_id_base = value.get().unwrap_or(0),
+            "device-id" => a.session.device_id = value.get().expect("type checked upstream"),
+            "interval" => a.engine.interval = value.get().expect("type checked upstream"),
+            "detect-interval" => a.detect_interval = value.get().expect("type checked upstream"),
+            "clip-length" => a.clip_length = value.get::<u32>().expect("type checked upstream") as usize,
+            "smoothing" => a.engine.smoothing = value.get::<f64>().expect("type checked upstream") as f32,
+            "min-face-size" => a.min_face_size = value.get::<u32>().expect("type checked upstream") as f32,
+            "face-source" => a.face_source = value.get::<FaceSource>().expect("type checked upstream"),
+            "async" => settings.asynchronous = value.get().expect("type checked upstream"),
+            "share-model" => a.share_model = value.get().expect("type checked upstream"),
+            "track-id-base" => settings.track_id_base = value.get().expect("type checked upstream"),
             other => gst::warning!(CAT, imp = self, "no writable property `{other}`"),
         }
         gst::debug!(CAT, imp = self, "set {} → {:?}", pspec.name(), value);

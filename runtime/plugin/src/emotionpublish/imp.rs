@@ -30,7 +30,7 @@ struct Settings {
     stream_id: String,
     spool_dir: Option<PathBuf>,
     spool_limit: u64,
-    reconnect_interval: u32,
+    max_backoff: u32,
     flush_timeout: u32,
 }
 
@@ -48,7 +48,7 @@ impl Default for Settings {
             stream_id: DEFAULT_STREAM.to_string(),
             spool_dir: None,
             spool_limit: defaults::SPOOL_LIMIT,
-            reconnect_interval: defaults::RECONNECT_INTERVAL.as_secs() as u32,
+            max_backoff: defaults::MAX_BACKOFF.as_secs() as u32,
             flush_timeout: defaults::FLUSH_TIMEOUT,
         }
     }
@@ -71,7 +71,7 @@ impl Settings {
             stream: self.stream_id.clone(),
             spool_dir,
             spool_limit: self.spool_limit,
-            reconnect_interval: Duration::from_secs(self.reconnect_interval.into()),
+            max_backoff: Duration::from_secs(self.max_backoff.into()),
         })
     }
 }
@@ -175,12 +175,12 @@ impl ObjectImpl for EmotionPublish {
                     .default_value(d.spool_limit)
                     .mutable_ready()
                     .build(),
-                glib::ParamSpecUInt::builder("reconnect-interval")
-                    .nick("Reconnect interval")
+                glib::ParamSpecUInt::builder("max-backoff")
+                    .nick("Longest backoff")
                     .blurb("Longest wait in seconds between attempts to reach the broker (attempts start at 0.25 s and double)")
-                    .minimum(*ranges::RECONNECT_INTERVAL.start())
-                    .maximum(*ranges::RECONNECT_INTERVAL.end())
-                    .default_value(d.reconnect_interval)
+                    .minimum(*ranges::MAX_BACKOFF.start())
+                    .maximum(*ranges::MAX_BACKOFF.end())
+                    .default_value(d.max_backoff)
                     .mutable_ready()
                     .build(),
                 glib::ParamSpecUInt::builder("flush-timeout")
@@ -201,9 +201,10 @@ impl ObjectImpl for EmotionPublish {
         PROPERTIES.as_ref()
     }
 
+    #[allow(clippy::expect_used, reason = "GObject checks a value's type against the property's before set_property")]
     fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
         let mut s = lock(&self.settings);
-        let text = || value.get::<Option<String>>().ok().flatten().filter(|v| !v.is_empty());
+        let text = || value.get::<Option<String>>().expect("type checked upstream").filter(|v| !v.is_empty());
         match pspec.name() {
             "broker" => s.broker = text(),
             "username" => s.username = text(),
@@ -212,9 +213,9 @@ impl ObjectImpl for EmotionPublish {
             "device-id" => s.device_id = text().unwrap_or_else(default_device),
             "stream-id" => s.stream_id = text().unwrap_or_else(|| DEFAULT_STREAM.to_string()),
             "spool-dir" => s.spool_dir = text().map(PathBuf::from),
-            "spool-limit" => s.spool_limit = value.get().unwrap_or(s.spool_limit),
-            "reconnect-interval" => s.reconnect_interval = value.get().unwrap_or(s.reconnect_interval),
-            "flush-timeout" => s.flush_timeout = value.get().unwrap_or(s.flush_timeout),
+            "spool-limit" => s.spool_limit = value.get().expect("type checked upstream"),
+            "max-backoff" => s.max_backoff = value.get().expect("type checked upstream"),
+            "flush-timeout" => s.flush_timeout = value.get().expect("type checked upstream"),
             other => gst::warning!(CAT, imp = self, "no writable property `{other}`"),
         }
     }
@@ -230,7 +231,7 @@ impl ObjectImpl for EmotionPublish {
             "stream-id" => s.stream_id.to_value(),
             "spool-dir" => path(&s.spool_dir).to_value(),
             "spool-limit" => s.spool_limit.to_value(),
-            "reconnect-interval" => s.reconnect_interval.to_value(),
+            "max-backoff" => s.max_backoff.to_value(),
             "flush-timeout" => s.flush_timeout.to_value(),
             "stats" => {
                 let live = lock(&self.state).as_ref().map(|st| st.publisher.stats());
