@@ -4,11 +4,16 @@
 //! with the `emotiondetect` and `emotionpublish` elements, and [`meta`], the results' format on buffers and the bus.
 //! Applications that link this crate register the element with [`plugin_register_static`].
 
+// Each element's imp.rs opens with its documentation block (`element-NAME:`, a description and a
+// launch line), as gst-plugins-rs does; it stands before the first `use`, where rustc calls it unused.
+#![allow(unused_doc_comments)]
+
 use gstreamer as gst;
 
 // No panic crosses into GStreamer: gstreamer-rs wraps every element virtual method in
 // `catch_unwind` and turns a panic into an element error on the bus, the async worker catches
-// its own, and the property handlers cannot panic. All of it needs unwinding.
+// its own, and the property handlers panic only on a value of the wrong type, which GObject
+// refuses before they run. All of it needs unwinding.
 #[cfg(panic = "abort")]
 compile_error!("gst-plugin-emoedge needs panic = \"unwind\": a panic must become an element error, not an abort");
 

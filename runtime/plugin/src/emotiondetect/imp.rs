@@ -1,3 +1,25 @@
+/**
+ * element-emotiondetect:
+ *
+ * Finds the faces of each frame (MTCNN on ONNX Runtime, the full detector every
+ * `detect-interval` frames and O-Net following the faces in between, or the boxes an upstream
+ * detector attached), follows them as tracks, and runs the hybrid-experts emotion model on each
+ * track's last second of face crops (every `interval`-th frame encoded). Each result is attached
+ * to its buffer as a `GstVideoRegionOfInterestMeta` "face" carrying an `emotion` structure
+ * (label, confidence, probabilities, gate weights; `fresh` on the frame that completed it), and
+ * posted as an `emotion` element message. Buffers pass through unchanged.
+ *
+ * ## Example launch line
+ *
+ * ```sh
+ * GST_PLUGIN_PATH=target/release gst-launch-1.0 -m \
+ *   filesrc location=assets/media/single_face.mp4 ! decodebin ! videoconvert ! \
+ *   emotiondetect precision=fp32 execution-provider=cpu detect-interval=5 ! fakesink
+ * ```
+ *
+ * Several `emotiondetect` elements of one process share one emotion model (`share-model`), its
+ * calls batched across streams; `track-id-base` keeps a restarted stream's track ids unique.
+ */
 use std::path::PathBuf;
 use std::sync::{Arc, LazyLock, Mutex};
 

@@ -1,3 +1,25 @@
+/**
+ * element-emotionpublish:
+ *
+ * Sends every fresh result on the buffers' "face" metas (from `emotiondetect`) to an MQTT
+ * broker, one JSON message each on `PREFIX/DEVICE/STREAM`, QoS 1, through a private on-disk
+ * spool (`spool-dir`) that keeps results while the broker is away and remembers what it
+ * acknowledged, so nothing is lost and nothing acknowledged is sent twice. Buffers pass through
+ * unchanged. The password property is write-only and never printed.
+ *
+ * ## Example launch line
+ *
+ * ```sh
+ * GST_PLUGIN_PATH=target/release gst-launch-1.0 \
+ *   filesrc location=assets/media/single_face.mp4 ! decodebin ! videoconvert ! \
+ *   emotiondetect execution-provider=cpu ! \
+ *   emotionpublish broker=mqtt://127.0.0.1:1883/site device-id=cam-7 stream-id=0 \
+ *     spool-dir=/var/lib/emoedge/spool-0 ! fakesink
+ * ```
+ *
+ * Elements of one process on the same spool folder share one publisher; `stats` counts queued,
+ * delivered, dropped (spool full), rejected (can never be sent) and pending results.
+ */
 use std::path::PathBuf;
 use std::sync::{Arc, LazyLock, Mutex};
 use std::time::Duration;
