@@ -13,7 +13,8 @@ use emoedge_models::manifest::{
 };
 use emoedge_models::quant::QuantSpec;
 use emoedge_models::reference::HybridModel;
-use emoedge_models::{AtomicDir, Config, EMOTIONS, Preprocessing};
+use emoedge_models::{Config, EMOTIONS, Preprocessing};
+use emoedge_support::AtomicDir;
 use onnx_protobuf::{Message, ModelProto};
 
 use crate::clip::clip_graph;

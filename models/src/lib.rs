@@ -31,10 +31,8 @@
 //! `[d_in, d_out]`, convolutions `[out, in/groups, k, k]`. Renaming a field is a breaking change
 //! of the weights format.
 
-pub mod backoff;
 pub mod config;
 pub mod cost;
-mod fsutil;
 pub mod io;
 pub mod labels;
 pub mod manifest;
@@ -43,11 +41,8 @@ pub mod quant;
 #[cfg(feature = "reference")]
 pub mod reference;
 pub mod seeded;
-pub mod sync;
 
-pub use backoff::Backoff;
 pub use config::{Config, ConfigError, EncoderConfig};
 pub use cost::ModelCost;
-pub use fsutil::{AtomicDir, AtomicFile, FolderLock, effective_uid, private_dir, write_atomic};
 pub use labels::{EMOTIONS, LabelError, LabelMapping, Teacher, argmax, top};
 pub use preprocessing::Preprocessing;

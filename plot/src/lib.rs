@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use emoedge_models::AtomicFile;
+use emoedge_support::AtomicFile;
 use plotters::prelude::*;
 use plotters::style::{FontStyle, register_font};
 

@@ -99,3 +99,16 @@ fn the_edge_crates_use_no_gstreamer_api_newer_than_1_16() {
         assert!(newer.is_empty(), "{package} enables GStreamer API newer than 1.16: {newer:?}");
     }
 }
+
+#[test]
+fn the_model_contract_holds_no_helpers_and_publishing_and_plots_need_no_model() {
+    let support = normal_deps("emoedge-support");
+    let found = crates_named(&support, &["emoedge-models", "burn", "ort", "gstreamer", "rumqttc", "emoedge-cli"]);
+    assert!(found.is_empty(), "the helpers are for every layer: they pull in {found:?}");
+    for package in ["emoedge-publish", "emoedge-plot"] {
+        let tree = normal_deps(package);
+        assert!(tree.contains("emoedge-support"), "{package} writes files through the helpers:\n{tree}");
+        let found = crates_named(&tree, &["emoedge-models"]);
+        assert!(found.is_empty(), "{package} needs no model definition, yet pulls in {found:?}");
+    }
+}

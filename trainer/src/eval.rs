@@ -110,7 +110,7 @@ pub fn prepare_set(
 
 fn write_lines(path: &Path, lines: &[String]) -> anyhow::Result<()> {
     let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
-    emoedge_models::write_atomic(path, text.as_bytes())?;
+    emoedge_support::write_atomic(path, text.as_bytes())?;
     Ok(())
 }
 
@@ -252,8 +252,8 @@ pub fn evaluate_sets(
             predicted,
         });
     }
-    emoedge_models::write_atomic(&out.join("eval.json"), serde_json::to_string_pretty(&results)?.as_bytes())?;
-    emoedge_models::write_atomic(&out.join("eval.md"), table(&results).as_bytes())?;
+    emoedge_support::write_atomic(&out.join("eval.json"), serde_json::to_string_pretty(&results)?.as_bytes())?;
+    emoedge_support::write_atomic(&out.join("eval.md"), table(&results).as_bytes())?;
     Ok(results)
 }
 

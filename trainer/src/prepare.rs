@@ -190,7 +190,7 @@ fn write_lines(path: &Path, lines: &[String]) -> anyhow::Result<()> {
     for line in lines {
         writeln!(text, "{line}")?;
     }
-    emoedge_models::write_atomic(path, &text)?;
+    emoedge_support::write_atomic(path, &text)?;
     Ok(())
 }
 

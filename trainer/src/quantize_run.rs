@@ -71,12 +71,12 @@ pub fn quantize_run(spec: &QuantizeSpec) -> anyhow::Result<Vec<VariantReport>> {
     evaluate_tapped(&model, &config, &calibration_items, Routing::Gated, config.general_classes, Some(&calibration));
     let quantized = quantize(&config, &model, &calibration, spec.calibration, calibration_items.len())?;
 
-    emoedge_models::write_atomic(
+    emoedge_support::write_atomic(
         &spec.run.join("quant.json"),
         serde_json::to_string_pretty(&quantized.spec)?.as_bytes(),
     )?;
-    emoedge_models::write_atomic(&spec.run.join("weights-int8.safetensors"), &quantized.int8_safetensors)?;
-    emoedge_models::write_atomic(&spec.run.join("weights-fp16.safetensors"), &quantized.fp16_safetensors)?;
+    emoedge_support::write_atomic(&spec.run.join("weights-int8.safetensors"), &quantized.int8_safetensors)?;
+    emoedge_support::write_atomic(&spec.run.join("weights-fp16.safetensors"), &quantized.fp16_safetensors)?;
 
     let run = |m, tap: Option<&dyn emoedge_models::reference::Tap>, items: &[Item]| -> EvalReport {
         evaluate_tapped(m, &config, items, Routing::Gated, config.general_classes, tap)
@@ -113,7 +113,7 @@ pub fn quantize_run(spec: &QuantizeSpec) -> anyhow::Result<Vec<VariantReport>> {
             general_accuracy: general.general.map(|c| c.war()),
         })
         .collect();
-    emoedge_models::write_atomic(
+    emoedge_support::write_atomic(
         &spec.run.join("quant-report.json"),
         serde_json::to_string_pretty(&reports)?.as_bytes(),
     )?;

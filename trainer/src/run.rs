@@ -195,7 +195,7 @@ pub fn train_stage(spec: &RunSpec) -> anyhow::Result<Summary> {
 
     let final_model = trainer.model.valid();
     final_model.save_safetensors(spec.out.join("weights.safetensors"))?;
-    emoedge_models::write_atomic(&spec.out.join("config.json"), config.to_json().as_bytes())?;
+    emoedge_support::write_atomic(&spec.out.join("config.json"), config.to_json().as_bytes())?;
     plot::curves(
         &spec.out.join("curves.png"),
         &format!("{:?} stage", spec.stage),
@@ -210,7 +210,7 @@ pub fn train_stage(spec: &RunSpec) -> anyhow::Result<Summary> {
     let general_accuracy = last_report.general.as_ref().map(|c| c.war());
     let summary =
         Summary { stage: spec.stage, steps: trainer.step, seconds_per_epoch, val: last_report, general_accuracy };
-    emoedge_models::write_atomic(&spec.out.join("summary.json"), serde_json::to_string_pretty(&summary)?.as_bytes())?;
+    emoedge_support::write_atomic(&spec.out.join("summary.json"), serde_json::to_string_pretty(&summary)?.as_bytes())?;
     Ok(summary)
 }
 

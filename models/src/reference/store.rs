@@ -81,7 +81,7 @@ impl HybridModel {
     /// so that an interrupted save never leaves a half-written file behind.
     pub fn save_safetensors(&self, path: impl AsRef<Path>) -> Result<(), WeightsError> {
         let bytes = self.to_safetensors()?;
-        crate::fsutil::write_atomic(path.as_ref(), &bytes)
+        emoedge_support::write_atomic(path.as_ref(), &bytes)
             .map_err(|source| WeightsError::Write { path: path.as_ref().display().to_string(), source })
     }
 

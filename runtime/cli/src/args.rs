@@ -1,47 +1,13 @@
-//! The `emoedge` command line: its commands and the options they share.
-
-use std::path::PathBuf;
+//! The options the `emoedge` commands share: inputs, ONNX Runtime, MQTT login, and parsers
+//! that refuse out-of-range values as the elements do.
 
 use std::ops::RangeInclusive;
+use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::Args;
 use emoedge_inference::onnx::{Provider, SessionOptions};
 use emoedge_vision::analyzer::ranges;
 use emoedge_vision::video::{SourceOptions, VideoSource};
-
-use crate::{faces, run, selftest, watch};
-
-/// emoedge: video emotion recognition on the edge.
-#[derive(Parser)]
-#[command(name = "emoedge", version, about)]
-pub struct Cli {
-    #[command(subcommand)]
-    pub command: Command,
-}
-
-#[derive(Subcommand)]
-pub enum Command {
-    /// Print the parameter count and FLOPs per frame and per clip of a model config.
-    Info {
-        /// A model config.json; the built-in default config when omitted.
-        #[arg(long)]
-        config: Option<PathBuf>,
-        /// Print the config as JSON instead of the table.
-        #[arg(long)]
-        json: bool,
-    },
-    /// Detect, track and crop the faces of a video: PNG crops and DIR/index.jsonl.
-    Faces(faces::FacesArgs),
-    /// The main job: emotion per face track over a video — live summary, DIR/results.jsonl,
-    /// DIR/timeline-<track>.png, optionally an annotated MP4.
-    Run(run::RunArgs),
-    /// The fleet view: subscribe to an MQTT broker and show every device's and stream's latest
-    /// results as a live table.
-    Watch(watch::WatchArgs),
-    /// Check this machine: load ONNX Runtime and the model on the provider chain, run one seeded
-    /// clip, print the probabilities and the latency.
-    Selftest(selftest::SelftestArgs),
-}
 
 /// One video input: a file or URI, or a live source the user describes.
 #[derive(Debug, Clone)]

@@ -6,7 +6,8 @@ use std::time::Instant;
 
 use anyhow::Context;
 use clap::Args;
-use emoedge_models::{AtomicFile, Config, FolderLock};
+use emoedge_models::Config;
+use emoedge_support::{AtomicFile, FolderLock};
 use emoedge_vision::analyzer::ranges;
 use emoedge_vision::capture::{CaptureOptions, CapturedFace, FaceCapture};
 use emoedge_vision::face::DetectorOptions;
@@ -168,7 +169,7 @@ fn write_face(index: &mut impl Write, crops_dir: &Path, captured: &CapturedFace)
     let mut png = Vec::new();
     captured.crop.write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)?;
     let path = crops_dir.join(&name);
-    emoedge_models::write_atomic(&path, &png).with_context(|| format!("cannot write {}", path.display()))?;
+    emoedge_support::write_atomic(&path, &png).with_context(|| format!("cannot write {}", path.display()))?;
     let b = captured.face.bbox;
     let line = IndexLine {
         frame: captured.frame,

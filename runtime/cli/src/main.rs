@@ -1,21 +1,50 @@
 //! `emoedge`: video emotion recognition on the edge, from the command line.
 
-mod annotate;
 mod args;
 mod faces;
 mod info;
 mod interrupt;
 mod run;
 mod selftest;
-mod stream;
-mod timeline;
 mod watch;
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-use args::{Cli, Command};
-use clap::Parser;
+use clap::{Parser, Subcommand};
 use emoedge_models::Config;
+
+/// emoedge: video emotion recognition on the edge.
+#[derive(Parser)]
+#[command(name = "emoedge", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Print the parameter count and FLOPs per frame and per clip of a model config.
+    Info {
+        /// A model config.json; the built-in default config when omitted.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Print the config as JSON instead of the table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Detect, track and crop the faces of a video: PNG crops and DIR/index.jsonl.
+    Faces(faces::FacesArgs),
+    /// The main job: emotion per face track over a video — live summary, DIR/results.jsonl,
+    /// DIR/timeline-<track>.png, optionally an annotated MP4.
+    Run(run::RunArgs),
+    /// The fleet view: subscribe to an MQTT broker and show every device's and stream's latest
+    /// results as a live table.
+    Watch(watch::WatchArgs),
+    /// Check this machine: load ONNX Runtime and the model on the provider chain, run one seeded
+    /// clip, print the probabilities and the latency.
+    Selftest(selftest::SelftestArgs),
+}
 
 fn execute(cli: Cli) -> anyhow::Result<()> {
     match cli.command {

@@ -176,7 +176,7 @@ fn a_second_run_on_a_folder_in_use_is_refused_and_the_first_keeps_its_results() 
     // holds the folder's lock as a running emoedge would.
     let out = tempfile::tempdir().unwrap();
     let dir = out.path().to_str().unwrap();
-    let held = emoedge_models::FolderLock::acquire(out.path()).unwrap();
+    let held = emoedge_support::FolderLock::acquire(out.path()).unwrap();
     for command in ["run", "faces"] {
         fails(
             &[command, &media("single_face.mp4"), "--out", dir],
@@ -245,7 +245,7 @@ fn temp_entries(out: &std::path::Path) -> Vec<String> {
     std::fs::read_dir(out)
         .unwrap()
         .map(|e| e.unwrap().file_name().into_string().unwrap())
-        .filter(|n| n.starts_with('.') && n != emoedge_models::FolderLock::FILE)
+        .filter(|n| n.starts_with('.') && n != emoedge_support::FolderLock::FILE)
         .collect()
 }
 

@@ -10,7 +10,7 @@ use std::sync::{Arc, Condvar, LazyLock, Mutex, PoisonError, Weak};
 use std::time::Duration;
 
 use emoedge_models::Preprocessing;
-use emoedge_models::sync::lock;
+use emoedge_support::sync::lock;
 
 use crate::bundle::BundleError;
 use crate::engine::EmotionBackend;

@@ -20,9 +20,11 @@ compile_error!("gst-plugin-emoedge needs panic = \"unwind\": a panic must become
 pub mod emotiondetect;
 pub mod emotionpublish;
 pub mod meta;
+pub mod stats;
+mod structure;
 
 // The elements' state stays usable after a panic, which is reported as an element error.
-pub(crate) use emoedge_models::sync::lock;
+pub(crate) use emoedge_support::sync::lock;
 
 fn plugin_init(plugin: &gst::Plugin) -> Result<(), gst::glib::BoolError> {
     emotiondetect::register(plugin)?;

@@ -1,10 +1,12 @@
 //! The results' wire format on buffers and the bus, and reading it back (for applications and
 //! `emoedge run`).
 
-use emoedge_inference::engine::Emotion;
+pub use emoedge_publish::EmotionRecord;
 use emoedge_vision::analyzer::FaceResult;
 use emoedge_vision::face::BBox;
 use gstreamer as gst;
+
+use crate::structure::{from_structure, to_structure};
 
 /// Name of the parameter structure on each "face" region-of-interest meta, and of the element
 /// messages.
@@ -13,85 +15,57 @@ pub const EMOTION: &str = "emotion";
 /// Region-of-interest type of the faces the element adds or reads from upstream.
 pub const FACE: &str = "face";
 
-fn doubles(values: &[f32]) -> gst::Array {
-    gst::Array::new(values.iter().map(|&v| v as f64))
-}
-
-/// `emotion` structure: label, confidence, probabilities (label order), labels, gate weights,
-/// track id, whether this frame computed it, and the face box.
-pub fn emotion_structure(
-    face: &FaceResult,
-    emotion: &Emotion,
-    labels: &[String],
-    pts: Option<gst::ClockTime>,
-) -> gst::Structure {
-    let b = face.bbox;
-    let mut s = gst::Structure::builder(EMOTION)
-        .field("track-id", face.track.track)
-        .field("label", emotion.label.as_str())
-        .field("confidence", emotion.confidence as f64)
-        .field("probabilities", doubles(&emotion.probabilities))
-        .field("labels", gst::Array::new(labels.iter().map(String::as_str)))
-        .field("gate-general", emotion.gate[0] as f64)
-        .field("gate-emotion", emotion.gate[1] as f64)
-        .field("clips", emotion.clips)
-        .field("fresh", face.track.fresh)
-        .field("x", b.x1 as f64)
-        .field("y", b.y1 as f64)
-        .field("width", b.width() as f64)
-        .field("height", b.height() as f64)
-        .build();
-    if let Some(pts) = pts {
-        s.set("pts", pts);
-    }
-    s
-}
-
-/// A result read back from an `emotion` structure.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
-pub struct EmotionRecord {
-    pub pts_ns: Option<u64>,
-    pub track: u64,
-    pub bbox: [f32; 4],
-    pub label: String,
-    pub confidence: f32,
-    pub probabilities: Vec<f32>,
-    pub labels: Vec<String>,
-    pub gate: [f32; 2],
-    pub clips: u64,
+/// A result as the element attaches it to a frame: the record, and whether this frame computed
+/// it (a new clip) or carries the track's latest result over. Its structure (`emotion`) has
+/// the record's fields in kebab case — `track`, `pts-ns`, `label`, `confidence`,
+/// `probabilities`, `labels`, `gate`, `bbox`, `clips` — and `fresh`.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Attached {
+    #[serde(flatten)]
+    pub record: EmotionRecord,
     pub fresh: bool,
 }
 
-fn floats(s: &gst::StructureRef, field: &str) -> Result<Vec<f32>, String> {
-    let array = s.get::<gst::Array>(field).map_err(|e| e.to_string())?;
-    array.iter().map(|v| v.get::<f64>().map(|x| x as f32).map_err(|e| e.to_string())).collect()
-}
-
-impl EmotionRecord {
-    pub fn from_structure(s: &gst::StructureRef) -> Result<Self, String> {
-        let f = |field: &str| s.get::<f64>(field).map(|v| v as f32).map_err(|e| e.to_string());
-        let labels = s.get::<gst::Array>("labels").map_err(|e| e.to_string())?;
-        Ok(Self {
-            pts_ns: s.get::<gst::ClockTime>("pts").ok().map(|t| t.nseconds()),
-            track: s.get::<u64>("track-id").map_err(|e| e.to_string())?,
-            bbox: [f("x")?, f("y")?, f("width")?, f("height")?],
-            label: s.get::<String>("label").map_err(|e| e.to_string())?,
-            confidence: f("confidence")?,
-            probabilities: floats(s, "probabilities")?,
-            labels: labels.iter().map(|v| v.get::<String>().map_err(|e| e.to_string())).collect::<Result<_, _>>()?,
-            gate: [f("gate-general")?, f("gate-emotion")?],
-            clips: s.get::<u64>("clips").map_err(|e| e.to_string())?,
-            fresh: s.get::<bool>("fresh").map_err(|e| e.to_string())?,
-        })
+impl Attached {
+    /// The result of `face`'s track on the frame at `pts`, if the track has one yet.
+    pub fn of_face(face: &FaceResult, labels: &[String], pts: Option<gst::ClockTime>) -> Option<Self> {
+        let emotion = face.track.emotion.as_ref()?;
+        let b = face.bbox;
+        let record = EmotionRecord {
+            track: face.track.track,
+            pts_ns: pts.map(gst::ClockTime::nseconds),
+            label: emotion.label.clone(),
+            confidence: emotion.confidence,
+            probabilities: emotion.probabilities.clone(),
+            labels: labels.to_vec(),
+            gate: emotion.gate,
+            bbox: [b.x1, b.y1, b.width(), b.height()],
+            clips: emotion.clips,
+        };
+        Some(Self { record, fresh: face.track.fresh })
     }
 
-    /// Every `emotion` result on `buffer`'s "face" region-of-interest metas.
+    /// The `emotion` structure of this result.
+    pub fn to_structure(&self) -> gst::Structure {
+        to_structure(EMOTION, self)
+    }
+
+    pub fn from_structure(s: &gst::StructureRef) -> Result<Self, String> {
+        from_structure(s)
+    }
+
+    /// Every result on `buffer`'s "face" region-of-interest metas.
     pub fn from_buffer(buffer: &gst::BufferRef) -> Vec<Self> {
         buffer
             .iter_meta::<gstreamer_video::VideoRegionOfInterestMeta>()
             .filter(|m| m.roi_type() == FACE)
             .filter_map(|m| m.param(EMOTION).and_then(|s| Self::from_structure(s).ok()))
             .collect()
+    }
+
+    /// The records computed on `buffer`'s frame (what `results.jsonl` and the broker receive).
+    pub fn fresh_on(buffer: &gst::BufferRef) -> impl Iterator<Item = EmotionRecord> {
+        Self::from_buffer(buffer).into_iter().filter(|a| a.fresh).map(|a| a.record)
     }
 }
 
@@ -101,4 +75,81 @@ pub fn roi_box(rect: (u32, u32, u32, u32)) -> BBox {
     let (x, y, w, h) = rect;
     let far = |a: u32, b: u32| (u64::from(a) + u64::from(b)) as f32;
     BBox { x1: x as f32, y1: y as f32, x2: far(x, w), y2: far(y, h) }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use emoedge_publish::{ResultLine, ResultMessage};
+    use serde_json::Value;
+
+    use super::*;
+
+    fn record() -> EmotionRecord {
+        EmotionRecord {
+            track: 3,
+            pts_ns: Some(41_708_333),
+            label: "happy".into(),
+            confidence: 0.7,
+            probabilities: vec![0.7, 0.3],
+            labels: vec!["happy".into(), "sad".into()],
+            gate: [0.25, 0.75],
+            bbox: [10.0, 20.0, 64.5, 80.0],
+            clips: 2,
+        }
+    }
+
+    /// The record's fields and values as JSON, whatever carries them.
+    fn fields(value: Value, envelope: &[&str]) -> serde_json::Map<String, Value> {
+        let Value::Object(mut fields) = value else { panic!("an object") };
+        fields.retain(|k, _| !envelope.contains(&k.as_str()));
+        fields
+    }
+
+    #[test]
+    fn one_record_is_the_structure_the_results_line_and_the_mqtt_message() {
+        gst::init().unwrap();
+        let record = record();
+        let expected = fields(serde_json::to_value(&record).unwrap(), &[]);
+        assert_eq!(expected.len(), 9, "{expected:?}");
+
+        let attached = Attached { record: record.clone(), fresh: true };
+        let structure = attached.to_structure();
+        assert_eq!(structure.name(), EMOTION);
+        let names: Vec<String> = structure.fields().map(|f| f.replace('-', "_")).collect();
+        let mut want: Vec<String> = expected.keys().cloned().chain(["fresh".to_string()]).collect();
+        want.sort();
+        let mut got = names.clone();
+        got.sort();
+        assert_eq!(got, want, "the structure has the record's fields and `fresh`");
+        assert_eq!(structure.get::<u64>("track").unwrap(), 3);
+        assert_eq!(Attached::from_structure(&structure).unwrap(), attached);
+
+        let line = serde_json::to_value(ResultLine { stream: 1, record: record.clone() }).unwrap();
+        assert_eq!(fields(line, &["stream"]), expected, "results.jsonl");
+
+        let message = ResultMessage {
+            id: "s-0".into(),
+            session: "s".into(),
+            seq: 0,
+            device: "d".into(),
+            stream: "1".into(),
+            time_ms: 1,
+            frame_time_ms: None,
+            record,
+        };
+        let envelope = ["id", "session", "seq", "device", "stream", "time_ms", "frame_time_ms"];
+        assert_eq!(fields(serde_json::to_value(&message).unwrap(), &envelope), expected, "MQTT");
+    }
+
+    #[test]
+    fn a_mistyped_structure_is_refused_naming_the_field() {
+        gst::init().unwrap();
+        let mut s = Attached { record: record(), fresh: false }.to_structure();
+        s.set("track", "three");
+        let e = Attached::from_structure(&s).unwrap_err();
+        assert!(e.contains("emotion") && e.contains("three"), "{e}");
+        s.remove_field("track");
+        assert!(Attached::from_structure(&s).unwrap_err().contains("track"));
+    }
 }

@@ -11,7 +11,7 @@ use emoedge_inference::model::Precision;
 use emoedge_inference::onnx::Provider;
 use emoedge_vision::analyzer::FaceSource;
 use emoedge_vision::video::VideoSource;
-use gstemoedge::meta::EmotionRecord;
+use gstemoedge::meta::Attached;
 use gstreamer as gst;
 use gstreamer::prelude::*;
 use gstreamer_check::Harness;
@@ -92,15 +92,16 @@ fn attaches_face_metas_with_emotion_once_a_clip_is_full() {
             .map(|m| (m.id(), m.rect()))
             .collect();
         assert_eq!(faces.len(), 1, "frame {i}: one face in single_face.mp4");
-        let records = EmotionRecord::from_buffer(&out);
+        let records = Attached::from_buffer(&out);
         if i < 7 {
             // T = 8 encodings make the first clip.
             assert!(records.is_empty(), "frame {i}: no clip yet");
         } else {
             assert_eq!(records.len(), 1, "frame {i}");
-            let r = &records[0];
+            assert!(records[0].fresh);
+            let r = &records[0].record;
             assert_eq!(r.track, faces[0].0 as u64);
-            assert!(r.fresh && r.clips == (i - 6) as u64);
+            assert_eq!(r.clips, (i - 6) as u64);
             assert_eq!(r.labels.len(), 7);
             assert!((r.probabilities.iter().sum::<f32>() - 1.0).abs() < 1e-3);
             assert_eq!(r.label, r.labels[emoedge_models::argmax(&r.probabilities)]);
@@ -143,7 +144,7 @@ fn interval_encodes_every_nth_frame_of_a_track() {
     let mut first_result = None;
     for (i, buffer) in buffers.into_iter().enumerate() {
         let out = harness.push_and_pull(buffer).unwrap();
-        if first_result.is_none() && !EmotionRecord::from_buffer(&out).is_empty() {
+        if first_result.is_none() && !Attached::from_buffer(&out).is_empty() {
             first_result = Some(i);
         }
     }
@@ -215,13 +216,13 @@ fn async_results_land_on_the_buffer_after_their_frame() {
     let stat = |field: &str| element.property::<Option<gst::Structure>>("stats").unwrap().get::<u64>(field).unwrap();
     for (i, buffer) in buffers.into_iter().enumerate() {
         let out = harness.push_and_pull(buffer).unwrap();
-        let records = EmotionRecord::from_buffer(&out);
+        let records = Attached::from_buffer(&out);
         // Buffer i carries what the worker made of frame i − 1; frame 7 completes the first clip.
         if i < 8 {
             assert!(records.is_empty(), "buffer {i}: {records:?}");
         } else {
             assert_eq!(records.len(), 1, "buffer {i}");
-            assert!(records[0].fresh && records[0].clips == (i - 7) as u64, "buffer {i}: {:?}", records[0]);
+            assert!(records[0].fresh && records[0].record.clips == (i - 7) as u64, "buffer {i}: {:?}", records[0]);
         }
         // Let the worker finish frame i before the next buffer, so that every frame is analysed.
         let started = std::time::Instant::now();

@@ -7,7 +7,7 @@
 mod common;
 
 use common::{bundle, bundle_copy, gst_init, media};
-use gstemoedge::meta::EmotionRecord;
+use gstemoedge::meta::{Attached, EmotionRecord};
 use gstreamer as gst;
 use gstreamer::prelude::*;
 use gstreamer_app::AppSink;
@@ -36,9 +36,7 @@ fn play_with_sink(video: &str, element: &str, sink: &str) -> Outcome {
         loop {
             if let Some(sample) = sink.try_pull_sample(gst::ClockTime::from_mseconds(50)) {
                 outcome.frames += 1;
-                outcome
-                    .results
-                    .extend(EmotionRecord::from_buffer(sample.buffer().unwrap()).into_iter().filter(|r| r.fresh));
+                outcome.results.extend(Attached::fresh_on(sample.buffer().unwrap()));
                 continue;
             }
             if sink.is_eos() || bus.peek().is_some_and(|m| m.type_() == gst::MessageType::Error) {
@@ -98,7 +96,7 @@ fn the_multi_face_still_gives_a_track_per_face() {
     pipeline.set_state(gst::State::Playing).unwrap();
     let mut tracks = std::collections::BTreeSet::new();
     while let Ok(sample) = sink.pull_sample() {
-        tracks.extend(EmotionRecord::from_buffer(sample.buffer().unwrap()).into_iter().map(|r| r.track));
+        tracks.extend(Attached::from_buffer(sample.buffer().unwrap()).into_iter().map(|a| a.record.track));
     }
     pipeline.set_state(gst::State::Null).unwrap();
     assert_eq!(tracks.len(), 5, "{tracks:?}");

@@ -11,7 +11,7 @@ use std::time::Duration;
 use common::{bundle, gst_init, media};
 use emoedge_tests::mqtt::{Mosquitto, Subscriber};
 use emoedge_vision::video::VideoSource;
-use gstemoedge::meta::EmotionRecord;
+use gstemoedge::meta::Attached;
 use gstreamer as gst;
 use gstreamer::prelude::*;
 use gstreamer_check::Harness;
@@ -55,7 +55,7 @@ fn fresh_results_go_to_the_broker_and_buffers_pass_through_unchanged() {
         buffer.get_mut().unwrap().set_pts(gst::ClockTime::from_nseconds(i * 33_333_333));
         let out = harness.push_and_pull(buffer).unwrap();
         assert_eq!(out.map_readable().unwrap().as_slice(), bytes.as_slice(), "pixels unchanged");
-        fresh += EmotionRecord::from_buffer(&out).iter().filter(|r| r.fresh).count();
+        fresh += Attached::fresh_on(&out).count();
     }
     assert_eq!(fresh, 5, "frames 8–12 each complete a clip");
     subscriber.until(Duration::from_secs(10), |m| m.len() >= 5);

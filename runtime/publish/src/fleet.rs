@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write;
 
 use crate::broker::{MAX_MESSAGE_BYTES, topic_level};
-use crate::message::ResultMessage;
+use crate::record::ResultMessage;
 
 /// Tracks not heard from for this long leave the table.
 const TRACK_TIMEOUT_MS: u64 = 10_000;
@@ -98,7 +98,7 @@ impl Fleet {
         if topic != format!("{}/{}/{}", self.prefix, m.device, m.stream) {
             return Err("its device and stream are not its topic's".into());
         }
-        if m.session.chars().count() > MAX_TEXT || m.emotion.label.chars().count() > MAX_TEXT {
+        if m.session.chars().count() > MAX_TEXT || m.record.label.chars().count() > MAX_TEXT {
             return Err(format!("a session id or label over {MAX_TEXT} characters"));
         }
         if m.seq > MAX_SEQ {
@@ -142,10 +142,10 @@ impl Fleet {
         view.results += 1;
         view.last_ms = view.last_ms.max(m.time_ms);
         view.tracks.retain(|_, (_, _, at)| m.time_ms.saturating_sub(*at) <= TRACK_TIMEOUT_MS);
-        if view.tracks.len() >= MAX_TRACKS && !view.tracks.contains_key(&m.emotion.track) {
+        if view.tracks.len() >= MAX_TRACKS && !view.tracks.contains_key(&m.record.track) {
             view.tracks.pop_first();
         }
-        view.tracks.insert(m.emotion.track, (m.emotion.label, m.emotion.confidence, m.time_ms));
+        view.tracks.insert(m.record.track, (m.record.label, m.record.confidence, m.time_ms));
         Taken::Result
     }
 
@@ -275,7 +275,7 @@ impl Watch {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
-    use crate::message::Emotion;
+    use crate::record::EmotionRecord;
 
     fn message(session: &str, seq: u64, stream: &str, track: u64, label: &str) -> ResultMessage {
         ResultMessage {
@@ -286,7 +286,7 @@ mod tests {
             stream: stream.into(),
             time_ms: 1_000u64.saturating_add(seq),
             frame_time_ms: None,
-            emotion: Emotion {
+            record: EmotionRecord {
                 track,
                 pts_ns: None,
                 label: label.into(),
@@ -295,6 +295,7 @@ mod tests {
                 labels: vec![],
                 gate: [0.0, 1.0],
                 bbox: [0.0; 4],
+                clips: 1,
             },
         }
     }

@@ -9,8 +9,8 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, LazyLock, Mutex, MutexGuard, Weak};
 
-use emoedge_models::Backoff;
-use emoedge_models::sync::lock;
+use emoedge_support::Backoff;
+use emoedge_support::sync::lock;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
@@ -18,7 +18,7 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use rumqttc::{Client, ConnectReturnCode, ConnectionError, Event, Outgoing, Packet, QoS};
 
 use crate::broker::{Broker, BrokerError, MAX_MESSAGE_BYTES, topic_char, topic_level};
-use crate::message::{Emotion, ResultMessage};
+use crate::record::{EmotionRecord, ResultMessage};
 use crate::spool::Spool;
 
 /// Messages sent and not yet acknowledged at any time.
@@ -73,8 +73,8 @@ pub fn now_ms() -> u64 {
 /// The spool folder of a publisher given none: private to this user (the parent is created
 /// 0700 and must be this user's, never a shared temp folder someone else made first).
 pub fn default_spool_dir(device: &str, stream: &str) -> std::io::Result<PathBuf> {
-    let user = std::env::temp_dir().join(format!("emoedge-{}", emoedge_models::effective_uid()));
-    emoedge_models::private_dir(&user)?;
+    let user = std::env::temp_dir().join(format!("emoedge-{}", emoedge_support::effective_uid()));
+    emoedge_support::private_dir(&user)?;
     Ok(user.join(format!("spool-{device}-{stream}")))
 }
 
@@ -106,7 +106,7 @@ pub enum PublishError {
 }
 
 /// Counters of a publisher, for stats and the end-of-run summary.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct PublishStats {
     /// Results handed to the publisher.
     pub queued: u64,
@@ -255,7 +255,7 @@ impl Publisher {
     /// Queues one result (on disk when this returns); `age`: how long ago its frame entered
     /// the pipeline, when known. Fails only when the spool cannot be written or the broker
     /// refused our credentials.
-    pub fn publish(&self, emotion: Emotion, age: Option<Duration>) -> Result<(), PublishError> {
+    pub fn publish(&self, record: EmotionRecord, age: Option<Duration>) -> Result<(), PublishError> {
         self.check()?;
         let seq = self.seq.fetch_add(1, Ordering::Relaxed);
         let time_ms = now_ms();
@@ -267,11 +267,11 @@ impl Publisher {
             stream: self.shared.config.stream.clone(),
             time_ms,
             frame_time_ms: age.map(|age| time_ms.saturating_sub(age.as_millis() as u64)),
-            emotion,
+            record,
         };
         let payload = serde_json::to_string(&message).map_err(|e| PublishError::Spool(e.into()))?;
         if let Err(reason) = message_size(&self.topic, &payload) {
-            self.shared.reject(&format!("a result of track {} is {reason}", message.emotion.track));
+            self.shared.reject(&format!("a result of track {} is {reason}", message.record.track));
             return Ok(());
         }
         let dir = &self.shared.config.spool_dir;

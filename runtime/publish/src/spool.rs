@@ -12,7 +12,7 @@ use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
-use emoedge_models::FolderLock;
+use emoedge_support::FolderLock;
 
 /// One queued message; `seq` is its position in this process's view of the queue.
 #[derive(Debug, Clone, PartialEq)]
@@ -96,7 +96,7 @@ impl Spool {
         let named = |e: std::io::Error| {
             std::io::Error::new(e.kind(), format!("cannot use {} as the MQTT spool: {e}", dir.display()))
         };
-        emoedge_models::private_dir(dir).map_err(named)?;
+        emoedge_support::private_dir(dir).map_err(named)?;
         let lock = FolderLock::acquire(dir).map_err(named)?;
         let limit = limit.max(1);
         let mut indices: Vec<u64> = std::fs::read_dir(dir)?

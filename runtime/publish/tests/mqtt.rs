@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use emoedge_publish::{Broker, Emotion, PublishStats, Publisher, PublisherConfig, ResultMessage};
+use emoedge_publish::{Broker, EmotionRecord, PublishStats, Publisher, PublisherConfig, ResultMessage};
 use emoedge_tests::mqtt::{Mosquitto, Subscriber};
 
 fn config(url: &str, spool: &Path, limit: u64) -> PublisherConfig {
@@ -21,8 +21,8 @@ fn config(url: &str, spool: &Path, limit: u64) -> PublisherConfig {
     }
 }
 
-fn emotion(track: u64) -> Emotion {
-    Emotion {
+fn record(track: u64) -> EmotionRecord {
+    EmotionRecord {
         track,
         pts_ns: Some(track * 41_708_333),
         label: "happy".into(),
@@ -31,6 +31,7 @@ fn emotion(track: u64) -> Emotion {
         labels: vec!["happy".into(), "sad".into()],
         gate: [0.1, 0.9],
         bbox: [1.0, 2.0, 30.0, 40.0],
+        clips: track,
     }
 }
 
@@ -66,7 +67,7 @@ fn every_result_arrives_once_in_order_on_its_topic() {
     let spool = tempfile::tempdir().unwrap();
     let publisher = Publisher::start(config(&broker.url("site"), spool.path(), 1000)).unwrap();
     for track in 0..200 {
-        publisher.publish(emotion(track), None).unwrap();
+        publisher.publish(record(track), None).unwrap();
     }
     let stats = publisher.close(Duration::from_secs(20));
     assert_eq!((stats.queued, stats.delivered, stats.pending, stats.dropped), (200, 200, 0, 0), "{stats:?}");
@@ -77,7 +78,7 @@ fn every_result_arrives_once_in_order_on_its_topic() {
     assert_eq!(results.iter().map(|m| m.seq).collect::<Vec<_>>(), (0..200).collect::<Vec<_>>());
     let first = &results[0];
     assert_eq!((first.device.as_str(), first.stream.as_str()), ("jetson-7", "0"));
-    assert_eq!(first.emotion, emotion(0));
+    assert_eq!(first.record, record(0));
     assert_eq!(first.id, format!("{}-0", first.session));
     assert!(first.time_ms > 1_700_000_000_000, "wall-clock milliseconds: {}", first.time_ms);
     // Delivered messages leave the spool.
@@ -95,7 +96,7 @@ fn a_broker_killed_and_restarted_mid_stream_still_gets_every_result() {
     let spool = tempfile::tempdir().unwrap();
     let publisher = Publisher::start(config(&broker.url("site"), spool.path(), 10_000)).unwrap();
     for track in 0..50 {
-        publisher.publish(emotion(track), None).unwrap();
+        publisher.publish(record(track), None).unwrap();
     }
     wait_for(&publisher, "the first 50 delivered", |s| s.delivered == 50);
     // Acknowledged results are never sent again: once the broker has them, they are its to keep.
@@ -105,7 +106,7 @@ fn a_broker_killed_and_restarted_mid_stream_still_gets_every_result() {
     broker.kill();
     // Results keep coming while the broker is away: they go to the spool, nothing is refused.
     for track in 50..300 {
-        publisher.publish(emotion(track), None).unwrap();
+        publisher.publish(record(track), None).unwrap();
         std::thread::sleep(Duration::from_millis(2));
     }
     wait_for(&publisher, "the connection seen as lost", |s| !s.connected);
@@ -126,7 +127,7 @@ fn past_the_spool_bound_the_oldest_are_dropped_counted_and_the_rest_delivered_in
     let spool = tempfile::tempdir().unwrap();
     let publisher = Publisher::start(config(&broker.url("site"), spool.path(), 40)).unwrap();
     for track in 0..100 {
-        publisher.publish(emotion(track), None).unwrap();
+        publisher.publish(record(track), None).unwrap();
         assert!(publisher.stats().pending <= 40, "{:?}", publisher.stats());
     }
     let before = publisher.stats();
@@ -153,7 +154,7 @@ fn results_spooled_while_no_broker_listens_are_delivered_by_the_next_publisher()
     // Connection refused: the publisher starts, keeps results, and says it is retrying.
     let publisher = Publisher::start(config(&url, spool.path(), 1000)).unwrap();
     for track in 0..20 {
-        publisher.publish(emotion(track), None).unwrap();
+        publisher.publish(record(track), None).unwrap();
     }
     let stats = publisher.close(Duration::from_millis(300));
     assert_eq!((stats.connected, stats.pending, stats.delivered), (false, 20, 0), "{stats:?}");
@@ -172,10 +173,10 @@ fn refused_credentials_stop_publishing_with_an_error_that_names_the_user_not_the
     let spool = tempfile::tempdir().unwrap();
     let wrong = broker.url("site").replace("mqtt://", "mqtt://camera:wrong-secret@");
     let publisher = Publisher::start(config(&wrong, spool.path(), 1000)).unwrap();
-    publisher.publish(emotion(1), None).unwrap();
+    publisher.publish(record(1), None).unwrap();
     let started = Instant::now();
     let error = loop {
-        if let Err(e) = publisher.publish(emotion(2), None) {
+        if let Err(e) = publisher.publish(record(2), None) {
             break e.to_string();
         }
         assert!(started.elapsed() < Duration::from_secs(10), "the refusal never surfaced");
@@ -196,7 +197,7 @@ fn refused_credentials_stop_publishing_with_an_error_that_names_the_user_not_the
     let stats = publisher.close(Duration::from_secs(20));
     assert_eq!((stats.pending, stats.delivered), (0, 2), "the refused run's results, delivered now: {stats:?}");
     subscriber.until(Duration::from_secs(10), |m| m.len() >= 2);
-    assert_eq!(parsed(&subscriber.messages).iter().map(|m| m.emotion.track).collect::<Vec<_>>(), [1, 2]);
+    assert_eq!(parsed(&subscriber.messages).iter().map(|m| m.record.track).collect::<Vec<_>>(), [1, 2]);
 }
 
 #[test]
@@ -206,7 +207,7 @@ fn tls_brokers_are_checked_against_the_given_ca() {
     let spool = tempfile::tempdir().unwrap();
     // The system's CAs do not know the test CA: no connection, the results wait.
     let untrusted = Publisher::start(config(&url, spool.path(), 100)).unwrap();
-    untrusted.publish(emotion(1), None).unwrap();
+    untrusted.publish(record(1), None).unwrap();
     let stats = untrusted.close(Duration::from_secs(2));
     assert_eq!((stats.connections, stats.delivered, stats.pending), (0, 0, 1), "{stats:?}");
     let trusted = PublisherConfig {
@@ -214,7 +215,7 @@ fn tls_brokers_are_checked_against_the_given_ca() {
         ..config(&url, spool.path(), 100)
     };
     let publisher = Publisher::start(trusted).unwrap();
-    publisher.publish(emotion(2), None).unwrap();
+    publisher.publish(record(2), None).unwrap();
     let stats = publisher.close(Duration::from_secs(20));
     assert_eq!((stats.connections, stats.delivered, stats.pending), (1, 2, 0), "{stats:?}");
     // A CA file that is not one is refused before any connection.
@@ -242,7 +243,7 @@ fn a_broker_that_drops_every_connection_is_retried_with_backoff_not_once_per_res
     let publisher = Publisher::start(config(&format!("mqtt://127.0.0.1:{port}/site"), spool.path(), 1000)).unwrap();
     let started = Instant::now();
     for track in 0..150 {
-        publisher.publish(emotion(track), None).unwrap();
+        publisher.publish(record(track), None).unwrap();
         std::thread::sleep(Duration::from_millis(10));
     }
     let seconds = started.elapsed().as_secs_f64();
@@ -267,20 +268,20 @@ fn nothing_acknowledged_is_sent_again_by_the_next_publisher_or_after_a_reconnect
     let url = broker.url("site");
     let publisher = Publisher::start(config(&url, spool.path(), 100_000)).unwrap();
     for track in 0..65 {
-        publisher.publish(emotion(track), None).unwrap();
+        publisher.publish(record(track), None).unwrap();
     }
     assert_eq!(publisher.close(Duration::from_secs(20)).delivered, 65);
     // The last segment still holds those 65 lines: the next publisher must skip them.
     let publisher = Publisher::start(config(&url, spool.path(), 100_000)).unwrap();
     for track in 0..20 {
-        publisher.publish(emotion(track), None).unwrap();
+        publisher.publish(record(track), None).unwrap();
     }
     wait_for(&publisher, "20 more delivered", |s| s.delivered == 20);
     subscriber.until(Duration::from_secs(20), |m| m.len() >= 85);
     broker.await_save();
     broker.kill();
     broker.restart();
-    publisher.publish(emotion(99), None).unwrap();
+    publisher.publish(record(99), None).unwrap();
     let stats = publisher.close(Duration::from_secs(30));
     assert_eq!((stats.delivered, stats.pending), (21, 0), "{stats:?}");
     assert!(stats.connections >= 2, "{stats:?}");
@@ -304,7 +305,7 @@ fn spooled_lines_that_are_not_results_are_rejected_counted_and_never_block_or_pi
         stream: "0".into(),
         time_ms: 1,
         frame_time_ms: None,
-        emotion: emotion(1),
+        record: record(1),
     };
     let mut lines = vec![format!("kr/a/#\t{}", serde_json::to_string(&planted).unwrap()).into_bytes()];
     lines.push(b"\xff\xfe not text".to_vec());
@@ -312,7 +313,7 @@ fn spooled_lines_that_are_not_results_are_rejected_counted_and_never_block_or_pi
     planted.device = "a/b".into();
     lines.push(serde_json::to_vec(&planted).unwrap());
     planted.device = "jetson-7".into();
-    planted.emotion.label = "x".repeat(70_000);
+    planted.record.label = "x".repeat(70_000);
     lines.push(serde_json::to_vec(&planted).unwrap());
     let segment: Vec<u8> = lines
         .into_iter()
@@ -325,7 +326,7 @@ fn spooled_lines_that_are_not_results_are_rejected_counted_and_never_block_or_pi
 
     let publisher = Publisher::start(config(&broker.url("site"), spool.path(), 1000)).unwrap();
     for track in 0..3 {
-        publisher.publish(emotion(track), None).unwrap();
+        publisher.publish(record(track), None).unwrap();
     }
     let closing = Instant::now();
     let stats = publisher.close(Duration::from_secs(10));

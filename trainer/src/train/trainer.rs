@@ -223,7 +223,7 @@ impl Trainer {
 
     /// Writes weights, optimizer state and progress to `dir`, replacing it atomically.
     pub fn save_checkpoint(&self, dir: &Path) -> anyhow::Result<()> {
-        let tmp = emoedge_models::AtomicDir::create(dir)?;
+        let tmp = emoedge_support::AtomicDir::create(dir)?;
         self.model.valid().save_safetensors(tmp.path().join("weights.safetensors"))?;
         self.optimizer
             .save(tmp.path().join("optimizer.bpk"))

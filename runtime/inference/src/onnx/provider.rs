@@ -47,7 +47,8 @@ impl fmt::Display for Provider {
 }
 
 /// The provider that a session runs on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum ActiveProvider {
     TensorRt,
     Cuda,

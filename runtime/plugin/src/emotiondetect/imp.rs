@@ -37,7 +37,7 @@ use gstreamer_video as gst_video;
 
 use super::worker::{AsyncWorker, Delivery, Job, Stats};
 use crate::lock;
-use crate::meta::{FACE, emotion_structure, roi_box};
+use crate::meta::{Attached, FACE, roi_box};
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new("emotiondetect", gst::DebugColorFlags::empty(), Some("emoedge video emotion recognition"))
@@ -91,113 +91,132 @@ impl ObjectSubclass for EmotionDetect {
     type ParentType = gst_base::BaseTransform;
 }
 
+/// What is loaded and where it runs.
+fn model_properties(d: &AnalyzerSettings) -> Vec<glib::ParamSpec> {
+    vec![
+        glib::ParamSpecString::builder("model")
+            .nick("Model bundle")
+            .blurb("Folder of an emoedge model bundle (manifest.json + ONNX files); empty = the bundled default model")
+            .mutable_ready()
+            .build(),
+        glib::ParamSpecEnum::builder_with_default("precision", d.precision)
+            .nick("Precision")
+            .blurb("Bundle variant: auto (fp16 on TensorRT/CUDA, fp32 on CPU), fp32, fp16 or int8")
+            .mutable_ready()
+            .build(),
+        glib::ParamSpecEnum::builder_with_default("execution-provider", d.session.provider)
+            .nick("Execution provider")
+            .blurb("ONNX Runtime provider: auto (TensorRT, then CUDA, then CPU), tensorrt, cuda or cpu")
+            .mutable_ready()
+            .build(),
+        glib::ParamSpecString::builder("engine-cache-dir")
+            .nick("Engine cache folder")
+            .blurb(
+                "Where TensorRT keeps built engines and timing caches (the first start builds them); empty = no cache",
+            )
+            .mutable_ready()
+            .build(),
+        glib::ParamSpecInt::builder("device-id")
+            .nick("GPU device")
+            .blurb("CUDA device index for TensorRT and CUDA")
+            .minimum(*ranges::DEVICE_ID.start())
+            .maximum(*ranges::DEVICE_ID.end())
+            .default_value(d.session.device_id)
+            .mutable_ready()
+            .build(),
+    ]
+}
+
+/// How frames are analysed.
+fn analysis_properties(d: &AnalyzerSettings) -> Vec<glib::ParamSpec> {
+    vec![
+        glib::ParamSpecUInt::builder("interval")
+            .nick("Interval")
+            .blurb("Encode each track's face every N-th frame it appears in")
+            .minimum(*ranges::INTERVAL.start())
+            .maximum(*ranges::INTERVAL.end())
+            .default_value(d.engine.interval)
+            .mutable_ready()
+            .build(),
+        glib::ParamSpecUInt::builder("detect-interval")
+            .nick("Detection interval")
+            .blurb("Run the built-in face detector every N-th frame and follow the faces with O-Net in between (1 = detect on every frame)")
+            .minimum(*ranges::INTERVAL.start())
+            .maximum(*ranges::INTERVAL.end())
+            .default_value(d.detect_interval)
+            .mutable_ready()
+            .build(),
+        glib::ParamSpecUInt::builder("clip-length")
+            .nick("Clip length")
+            .blurb("Encodings per clip; 0 = the model's T (a different value is refused at start)")
+            .minimum(*ranges::CLIP_LENGTH.start())
+            .maximum(*ranges::CLIP_LENGTH.end())
+            .default_value(d.clip_length as u32)
+            .mutable_ready()
+            .build(),
+        glib::ParamSpecDouble::builder("smoothing")
+            .nick("Smoothing")
+            .blurb("Weight of a track's previous probabilities in the moving average (0 = none)")
+            .minimum(*ranges::SMOOTHING.start())
+            .maximum(*ranges::SMOOTHING.end())
+            .default_value(d.engine.smoothing.into())
+            .mutable_ready()
+            .build(),
+        glib::ParamSpecUInt::builder("min-face-size")
+            .nick("Minimum face size")
+            .blurb("Smallest face side in pixels that is detected or accepted from upstream")
+            .minimum(*ranges::MIN_FACE_SIZE.start())
+            .maximum(*ranges::MIN_FACE_SIZE.end())
+            .default_value(d.min_face_size as u32)
+            .mutable_ready()
+            .build(),
+        glib::ParamSpecEnum::builder_with_default("face-source", d.face_source)
+            .nick("Face source")
+            .blurb("Where faces come from")
+            .mutable_ready()
+            .build(),
+        glib::ParamSpecBoolean::builder("async")
+            .nick("Asynchronous")
+            .blurb("Infer on a worker thread and attach results to later frames of the same track (live sources never stall); off = every result lands on its own frame")
+            .default_value(false)
+            .mutable_ready()
+            .build(),
+        glib::ParamSpecBoolean::builder("share-model")
+            .nick("Share the model")
+            .blurb("Use one emotion model, its calls batched, with the other emotiondetect elements of this process that open the same model, precision and provider (several streams, one model)")
+            .default_value(d.share_model)
+            .mutable_ready()
+            .build(),
+        glib::ParamSpecUInt64::builder("track-id-base")
+            .nick("Track id base")
+            .blurb("Added to every track id: a stream restarted with the last id it used keeps its ids unique")
+            .maximum(MAX_TRACK_ID_BASE)
+            .mutable_ready()
+            .build(),
+    ]
+}
+
+/// What the element reports.
+fn read_only_properties() -> Vec<glib::ParamSpec> {
+    vec![
+        glib::ParamSpecString::builder("active-provider")
+            .nick("Active provider")
+            .blurb("The execution provider that runs the emotion model (after start)")
+            .read_only()
+            .build(),
+        glib::ParamSpecBoxed::builder::<gst::Structure>("stats")
+            .nick("Statistics")
+            .blurb("Frames seen and analysed, faces encoded, clips classified, nanoseconds inside ONNX Runtime per model, calls of the emotion model (shared by the process's streams)")
+            .read_only()
+            .build(),
+    ]
+}
+
 impl ObjectImpl for EmotionDetect {
     fn properties() -> &'static [glib::ParamSpec] {
         static PROPERTIES: LazyLock<Vec<glib::ParamSpec>> = LazyLock::new(|| {
             let d = &*DEFAULTS;
-            vec![
-                glib::ParamSpecString::builder("model")
-                    .nick("Model bundle")
-                    .blurb("Folder of an emoedge model bundle (manifest.json + ONNX files); empty = the bundled default model")
-                    .mutable_ready()
-                    .build(),
-                glib::ParamSpecEnum::builder_with_default("precision", d.precision)
-                    .nick("Precision")
-                    .blurb("Bundle variant: auto (fp16 on TensorRT/CUDA, fp32 on CPU), fp32, fp16 or int8")
-                    .mutable_ready()
-                    .build(),
-                glib::ParamSpecEnum::builder_with_default("execution-provider", d.session.provider)
-                    .nick("Execution provider")
-                    .blurb("ONNX Runtime provider: auto (TensorRT, then CUDA, then CPU), tensorrt, cuda or cpu")
-                    .mutable_ready()
-                    .build(),
-                glib::ParamSpecString::builder("engine-cache-dir")
-                    .nick("Engine cache folder")
-                    .blurb("Where TensorRT keeps built engines and timing caches (the first start builds them); empty = no cache")
-                    .mutable_ready()
-                    .build(),
-                glib::ParamSpecInt::builder("device-id")
-                    .nick("GPU device")
-                    .blurb("CUDA device index for TensorRT and CUDA")
-                    .minimum(*ranges::DEVICE_ID.start())
-                    .maximum(*ranges::DEVICE_ID.end())
-                    .default_value(d.session.device_id)
-                    .mutable_ready()
-                    .build(),
-                glib::ParamSpecUInt::builder("interval")
-                    .nick("Interval")
-                    .blurb("Encode each track's face every N-th frame it appears in")
-                    .minimum(*ranges::INTERVAL.start())
-                    .maximum(*ranges::INTERVAL.end())
-                    .default_value(d.engine.interval)
-                    .mutable_ready()
-                    .build(),
-                glib::ParamSpecUInt::builder("detect-interval")
-                    .nick("Detection interval")
-                    .blurb("Run the built-in face detector every N-th frame and follow the faces with O-Net in between (1 = detect on every frame)")
-                    .minimum(*ranges::INTERVAL.start())
-                    .maximum(*ranges::INTERVAL.end())
-                    .default_value(d.detect_interval)
-                    .mutable_ready()
-                    .build(),
-                glib::ParamSpecUInt::builder("clip-length")
-                    .nick("Clip length")
-                    .blurb("Encodings per clip; 0 = the model's T (a different value is refused at start)")
-                    .minimum(*ranges::CLIP_LENGTH.start())
-                    .maximum(*ranges::CLIP_LENGTH.end())
-                    .default_value(d.clip_length as u32)
-                    .mutable_ready()
-                    .build(),
-                glib::ParamSpecDouble::builder("smoothing")
-                    .nick("Smoothing")
-                    .blurb("Weight of a track's previous probabilities in the moving average (0 = none)")
-                    .minimum(*ranges::SMOOTHING.start())
-                    .maximum(*ranges::SMOOTHING.end())
-                    .default_value(d.engine.smoothing.into())
-                    .mutable_ready()
-                    .build(),
-                glib::ParamSpecUInt::builder("min-face-size")
-                    .nick("Minimum face size")
-                    .blurb("Smallest face side in pixels that is detected or accepted from upstream")
-                    .minimum(*ranges::MIN_FACE_SIZE.start())
-                    .maximum(*ranges::MIN_FACE_SIZE.end())
-                    .default_value(d.min_face_size as u32)
-                    .mutable_ready()
-                    .build(),
-                glib::ParamSpecEnum::builder_with_default("face-source", d.face_source)
-                    .nick("Face source")
-                    .blurb("Where faces come from")
-                    .mutable_ready()
-                    .build(),
-                glib::ParamSpecBoolean::builder("async")
-                    .nick("Asynchronous")
-                    .blurb("Infer on a worker thread and attach results to later frames of the same track (live sources never stall); off = every result lands on its own frame")
-                    .default_value(false)
-                    .mutable_ready()
-                    .build(),
-                glib::ParamSpecBoolean::builder("share-model")
-                    .nick("Share the model")
-                    .blurb("Use one emotion model, its calls batched, with the other emotiondetect elements of this process that open the same model, precision and provider (several streams, one model)")
-                    .default_value(d.share_model)
-                    .mutable_ready()
-                    .build(),
-                glib::ParamSpecUInt64::builder("track-id-base")
-                    .nick("Track id base")
-                    .blurb("Added to every track id: a stream restarted with the last id it used keeps its ids unique")
-                    .maximum(MAX_TRACK_ID_BASE)
-                    .mutable_ready()
-                    .build(),
-                glib::ParamSpecString::builder("active-provider")
-                    .nick("Active provider")
-                    .blurb("The execution provider that runs the emotion model (after start)")
-                    .read_only()
-                    .build(),
-                glib::ParamSpecBoxed::builder::<gst::Structure>("stats")
-                    .nick("Statistics")
-                    .blurb("Frames seen and analysed, faces encoded, clips classified, nanoseconds inside ONNX Runtime per model, calls of the emotion model (shared by the process's streams)")
-                    .read_only()
-                    .build(),
-            ]
+            [model_properties(d), analysis_properties(d), read_only_properties()].concat()
         });
         PROPERTIES.as_ref()
     }
@@ -252,7 +271,7 @@ impl ObjectImpl for EmotionDetect {
             "share-model" => a.share_model.to_value(),
             "track-id-base" => settings.track_id_base.to_value(),
             "active-provider" => lock(&self.active_provider).to_value(),
-            "stats" => lock(&self.stats).structure().to_value(),
+            "stats" => lock(&self.stats).snapshot().to_structure().to_value(),
             _ => glib::Value::from_type(pspec.value_type()),
         }
     }
@@ -296,9 +315,9 @@ impl EmotionDetect {
         let pts = buffer.pts();
         let mut messages = Vec::new();
         let mut describe = |face: &FaceResult| {
-            let emotion = face.track.emotion.as_ref()?;
-            let s = emotion_structure(face, emotion, labels, pts);
-            if face.track.fresh {
+            let attached = Attached::of_face(face, labels, pts)?;
+            let s = attached.to_structure();
+            if attached.fresh {
                 messages.push(s.clone());
             }
             Some(s)
@@ -394,7 +413,7 @@ impl BaseTransformImpl for EmotionDetect {
         let settings = lock(&self.settings).clone();
         let analyzer = Analyzer::load(&settings.analyzer)
             .map_err(|e| gst::error_msg!(gst::ResourceError::OpenRead, ("emotiondetect cannot start: {}", e)))?;
-        let provider = analyzer.provider().to_string();
+        let provider = analyzer.provider();
         let model = analyzer.model();
         model.with(|m| {
             gst::info!(
@@ -411,8 +430,8 @@ impl BaseTransformImpl for EmotionDetect {
                 gst::info!(CAT, imp = self, "passed over {reason}");
             }
         });
-        *lock(&self.active_provider) = Some(provider);
-        let stats = Arc::new(Stats::default());
+        *lock(&self.active_provider) = Some(provider.to_string());
+        let stats = Arc::new(Stats::new(provider));
         *lock(&self.stats) = stats.clone();
         let labels: Arc<[String]> = analyzer.model().with(|m| m.labels().into());
         let mode = if settings.asynchronous {

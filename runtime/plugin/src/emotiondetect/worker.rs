@@ -7,16 +7,19 @@ use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
 use std::sync::{Arc, Mutex};
 
 use crate::lock;
+use crate::stats::DetectStats;
 use std::thread::JoinHandle;
 
+use emoedge_inference::onnx::ActiveProvider;
 use emoedge_vision::analyzer::{Analyzer, FaceResult, SessionPlacement};
 use emoedge_vision::face::BBox;
 use emoedge_vision::video::Frame;
-use gstreamer as gst;
 
 /// Counters of the element's work, written by whoever analyses and read by the property.
 #[derive(Default)]
 pub struct Stats {
+    /// The emotion model's provider, known when the element starts.
+    provider: Option<ActiveProvider>,
     frames: AtomicU64,
     analyzed: AtomicU64,
     faces_encoded: AtomicU64,
@@ -35,6 +38,10 @@ pub struct Stats {
 }
 
 impl Stats {
+    pub fn new(provider: ActiveProvider) -> Self {
+        Self { provider: Some(provider), ..Self::default() }
+    }
+
     pub fn frame_seen(&self) {
         self.frames.fetch_add(1, Ordering::Relaxed);
     }
@@ -68,22 +75,23 @@ impl Stats {
     }
 
     /// Frames seen, frames analysed, work done and time inside ONNX Runtime so far.
-    pub fn structure(&self) -> gst::Structure {
+    pub fn snapshot(&self) -> DetectStats {
         let get = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
-        gst::Structure::builder("emotiondetect-stats")
-            .field("frames", get(&self.frames))
-            .field("analyzed-frames", get(&self.analyzed))
-            .field("faces-encoded", get(&self.faces_encoded))
-            .field("clips-classified", get(&self.clips_classified))
-            .field("detections", get(&self.detections))
-            .field("detector-ort-ns", get(&self.detector_ns))
-            .field("frame-model-ort-ns", get(&self.frame_model_ns))
-            .field("clip-model-ort-ns", get(&self.clip_model_ns))
-            .field("frame-model-calls", get(&self.frame_model_calls))
-            .field("frame-model-faces", get(&self.frame_model_faces))
-            .field("clip-model-calls", get(&self.clip_model_calls))
-            .field("placement", lock(&self.placements).iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))
-            .build()
+        DetectStats {
+            provider: self.provider,
+            frames: get(&self.frames),
+            analyzed_frames: get(&self.analyzed),
+            faces_encoded: get(&self.faces_encoded),
+            clips_classified: get(&self.clips_classified),
+            detections: get(&self.detections),
+            detector_ort_ns: get(&self.detector_ns),
+            frame_model_ort_ns: get(&self.frame_model_ns),
+            clip_model_ort_ns: get(&self.clip_model_ns),
+            frame_model_calls: get(&self.frame_model_calls),
+            frame_model_faces: get(&self.frame_model_faces),
+            clip_model_calls: get(&self.clip_model_calls),
+            placement: lock(&self.placements).iter().map(ToString::to_string).collect::<Vec<_>>().join("; "),
+        }
     }
 }
 

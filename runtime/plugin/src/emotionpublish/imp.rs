@@ -25,7 +25,7 @@ use std::sync::{Arc, LazyLock, Mutex};
 use std::time::Duration;
 
 use emoedge_publish::{
-    Broker, Emotion, PublishStats, Publisher, PublisherConfig, default_device, default_spool_dir, defaults, ranges,
+    Broker, PublishStats, Publisher, PublisherConfig, default_device, default_spool_dir, defaults, ranges,
 };
 use gstreamer as gst;
 use gstreamer::glib;
@@ -36,7 +36,8 @@ use gstreamer_base::prelude::*;
 use gstreamer_base::subclass::prelude::*;
 
 use crate::lock;
-use crate::meta::EmotionRecord;
+use crate::meta::Attached;
+use crate::stats::publish_structure;
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new("emotionpublish", gst::DebugColorFlags::empty(), Some("emoedge results to MQTT"))
@@ -117,33 +118,6 @@ impl ObjectSubclass for EmotionPublish {
     const NAME: &'static str = "GstEmotionPublish";
     type Type = super::EmotionPublish;
     type ParentType = gst_base::BaseTransform;
-}
-
-fn stats_structure(stats: &PublishStats) -> gst::Structure {
-    gst::Structure::builder("emotionpublish-stats")
-        .field_if_some("error", stats.error.clone())
-        .field("queued", stats.queued)
-        .field("delivered", stats.delivered)
-        .field("dropped", stats.dropped)
-        .field("rejected", stats.rejected)
-        .field("pending", stats.pending)
-        .field("connected", stats.connected)
-        .field("connections", stats.connections)
-        .build()
-}
-
-/// A result as it goes out.
-fn emotion(record: EmotionRecord) -> Emotion {
-    Emotion {
-        track: record.track,
-        pts_ns: record.pts_ns,
-        label: record.label,
-        confidence: record.confidence,
-        probabilities: record.probabilities,
-        labels: record.labels,
-        gate: record.gate,
-        bbox: record.bbox,
-    }
 }
 
 impl ObjectImpl for EmotionPublish {
@@ -257,7 +231,7 @@ impl ObjectImpl for EmotionPublish {
             "flush-timeout" => s.flush_timeout.to_value(),
             "stats" => {
                 let live = lock(&self.state).as_ref().map(|st| st.publisher.stats());
-                stats_structure(&live.unwrap_or_else(|| lock(&self.last_stats).clone())).to_value()
+                publish_structure(&live.unwrap_or_else(|| lock(&self.last_stats).clone())).to_value()
             }
             // Write-only (the password) or unknown: nothing to read.
             _ => None::<String>.to_value(),
@@ -353,8 +327,8 @@ impl BaseTransformImpl for EmotionPublish {
             return Err(gst::FlowError::NotNegotiated);
         };
         let age = self.age(buffer);
-        for record in EmotionRecord::from_buffer(buffer).into_iter().filter(|r| r.fresh) {
-            if let Err(e) = state.publisher.publish(emotion(record), age) {
+        for record in Attached::fresh_on(buffer) {
+            if let Err(e) = state.publisher.publish(record, age) {
                 // The message (not only the debug text) names the problem: applications show it.
                 gst::element_imp_error!(self, gst::ResourceError::Write, ("emotionpublish: {}", e));
                 return Err(gst::FlowError::Error);

@@ -9,10 +9,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::SyncSender;
 use std::time::{Duration, Instant};
 
-use emoedge_models::Backoff;
+use emoedge_inference::onnx::ActiveProvider;
 use emoedge_publish::{PublishStats, Publisher, PublisherConfig};
+use emoedge_support::Backoff;
 use emoedge_vision::video::{Pulled, SourceOptions, Stall, VideoSource};
-use gstemoedge::meta::EmotionRecord;
+use gstemoedge::meta::Attached;
+use gstemoedge::stats::DetectStats;
 use gstreamer as gst;
 use gstreamer::prelude::*;
 
@@ -59,8 +61,8 @@ pub struct Lease {
 #[derive(Default)]
 pub struct Outcome {
     pub frames: u64,
-    pub provider: String,
-    pub detect_stats: Vec<gst::Structure>,
+    pub provider: Option<ActiveProvider>,
+    pub detect_stats: Vec<DetectStats>,
     /// The publisher's final counters, when publishing.
     pub publish: Option<PublishStats>,
     /// Times a live source was lost and opened again.
@@ -192,27 +194,25 @@ impl Stream {
         let elements = std::iter::once(filters.detect.clone()).chain(filters.publish.clone()).collect();
         let options = SourceOptions { format: self.format, filters: elements, ..Default::default() };
         // Whatever happens to this opening, its detector's statistics go into the outcome.
-        let collect = |outcome: &mut Outcome| {
-            outcome.detect_stats.extend(filters.detect.property::<Option<gst::Structure>>("stats"));
-        };
+        let stats = || DetectStats::from_element(&filters.detect).map_err(anyhow::Error::msg);
         let mut video = match self.input.open(options) {
             Ok(video) => video,
             Err(e) => {
-                collect(outcome);
+                outcome.detect_stats.extend(stats().ok());
                 return Err(e);
             }
         };
-        let provider = filters.detect.property::<Option<String>>("active-provider").unwrap_or_default();
-        if provider == "tensorrt" {
+        outcome.provider = stats()?.provider;
+        if outcome.provider == Some(ActiveProvider::TensorRt) {
             video.set_stall(Stall::ENGINE_BUILD);
         }
-        outcome.provider = provider;
         let reopened = outcome.losses > 0;
         let result = self.pull(&mut video, tx, stop, outcome, last_track, reopened);
         // Stopping the pipeline gives the publisher its flush timeout; the counters are final after.
         drop(video);
-        collect(outcome);
-        result
+        let last = stats();
+        outcome.detect_stats.extend(last.as_ref().ok().cloned());
+        result.and_then(|opening| last.map(|_| opening))
     }
 
     fn pull(
@@ -272,7 +272,7 @@ impl Stream {
                     _ => None,
                 };
             if let Some(buffer) = sample.buffer() {
-                *last_track = EmotionRecord::from_buffer(buffer).iter().map(|r| r.track).fold(*last_track, u64::max);
+                *last_track = Attached::from_buffer(buffer).iter().map(|a| a.record.track).fold(*last_track, u64::max);
             }
             if !send(tx, self.index, Event::Sample { sample, progress }) {
                 return Ok(Opening::Unheard);

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use emoedge_plot::{Series, curves};
-use gstemoedge::meta::EmotionRecord;
+use emoedge_publish::EmotionRecord;
 
 /// Points a timeline keeps: more than a 900-pixel-wide plot can show.
 pub const MAX_POINTS: usize = 2048;
@@ -325,7 +325,6 @@ mod tests {
             labels: vec!["a".into(), "b".into()],
             gate: [0.5, 0.5],
             clips: 1,
-            fresh: true,
         }
     }
 

@@ -5,8 +5,8 @@
 use std::path::Path;
 
 use anyhow::Context;
-use emoedge_models::AtomicFile;
-use gstemoedge::meta::EmotionRecord;
+use emoedge_publish::EmotionRecord;
+use emoedge_support::AtomicFile;
 use gstreamer as gst;
 use gstreamer::prelude::*;
 use gstreamer_app as gst_app;

@@ -1,10 +1,12 @@
-//! One result as it travels to the broker: a JSON object per MQTT message.
+//! One result, written once: [`EmotionRecord`] is what the `emotiondetect` element attaches
+//! to a frame, what `emoedge run` writes to `results.jsonl` ([`ResultLine`]: the record and
+//! its stream) and what goes to the broker ([`ResultMessage`]: an envelope around the record).
 
 use serde::{Deserialize, Serialize};
 
-/// What a result says, as its producer (the `emotionpublish` element) knows it.
+/// The emotion of one face track on one frame.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Emotion {
+pub struct EmotionRecord {
     /// Track id, unique within its stream.
     pub track: u64,
     /// Presentation time of the frame in its stream, when it has one.
@@ -18,6 +20,19 @@ pub struct Emotion {
     pub gate: [f32; 2],
     /// Face box in the frame: x, y, width, height (pixels).
     pub bbox: [f32; 4],
+    /// Clips of this track classified so far (absent from messages of earlier versions, which
+    /// may still wait in a spool).
+    #[serde(default)]
+    pub clips: u64,
+}
+
+/// One line of `results.jsonl`: a record and the stream (0, 1, … in the order the inputs were
+/// given) it belongs to.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ResultLine {
+    pub stream: usize,
+    #[serde(flatten)]
+    pub record: EmotionRecord,
 }
 
 /// The payload of one MQTT message (topic `<prefix>/<device>/<stream>`).
@@ -38,5 +53,5 @@ pub struct ResultMessage {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub frame_time_ms: Option<u64>,
     #[serde(flatten)]
-    pub emotion: Emotion,
+    pub record: EmotionRecord,
 }

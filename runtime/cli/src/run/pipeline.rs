@@ -1,0 +1,68 @@
+//! The elements each opening of a stream runs its frames through, set from the arguments with
+//! typed properties (no text is parsed into a pipeline).
+
+use std::path::Path;
+use std::sync::Arc;
+
+use gstreamer as gst;
+
+use super::args::{PublishArgs, RunArgs};
+use super::stream::{Filters, MakeFilters};
+use crate::args::MqttArgs;
+
+/// The filters of stream `index` (its `emotiondetect`, and its `emotionpublish` when publishing).
+pub fn filters(args: Arc<RunArgs>, index: usize) -> Arc<MakeFilters> {
+    Arc::new(move |first_track| {
+        let detect = emotiondetect(&args, index, first_track)?;
+        let publish = emotionpublish(&args.publish, &args.out, &index.to_string())?;
+        Ok(Filters { detect, publish })
+    })
+}
+
+/// Stream `stream`'s `emotiondetect`, its track ids starting at `first_track`.
+fn emotiondetect(args: &RunArgs, stream: usize, first_track: u64) -> anyhow::Result<gst::Element> {
+    let session = args.ort.session_options();
+    let mut detect = gst::ElementFactory::make("emotiondetect")
+        .name(format!("detect-{stream}"))
+        .property("track-id-base", first_track)
+        .property("precision", args.precision)
+        .property("execution-provider", session.provider)
+        .property("device-id", session.device_id)
+        .property("interval", args.interval)
+        .property("detect-interval", args.detect_interval)
+        .property("smoothing", f64::from(args.smoothing))
+        .property("face-source", args.face_source)
+        .property("async", args.asynchronous);
+    if let Some(model) = &args.model {
+        detect = detect.property("model", model.display().to_string());
+    }
+    if let Some(dir) = &session.tensorrt.engine_cache_dir {
+        detect = detect.property("engine-cache-dir", dir.display().to_string());
+    }
+    Ok(detect.build()?)
+}
+
+/// Stream `stream`'s `emotionpublish`, spooling under `out`, if asked for.
+fn emotionpublish(args: &PublishArgs, out: &Path, stream: &str) -> anyhow::Result<Option<gst::Element>> {
+    let Some(url) = &args.publish else { return Ok(None) };
+    let mut publish = gst::ElementFactory::make("emotionpublish")
+        .name(format!("publish-{stream}"))
+        .property("broker", url)
+        .property("stream-id", stream)
+        .property("spool-dir", PublishArgs::spool_dir(out, stream).display().to_string())
+        .property("spool-limit", args.spool_limit)
+        .property("flush-timeout", args.publish_timeout);
+    if let Some(user) = &args.mqtt.mqtt_user {
+        publish = publish.property("username", user);
+    }
+    if let Some(password) = MqttArgs::password() {
+        publish = publish.property("password", password);
+    }
+    if let Some(ca) = &args.mqtt.mqtt_ca {
+        publish = publish.property("ca-file", ca.display().to_string());
+    }
+    if let Some(device) = &args.device_name {
+        publish = publish.property("device-id", device);
+    }
+    Ok(Some(publish.build()?))
+}
