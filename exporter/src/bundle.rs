@@ -107,6 +107,7 @@ pub fn write_bundle(run: &TrainedRun, model_version: &str, out: &Path) -> anyhow
         std::fs::create_dir(staging.path().join(variant.name()))?;
         let [frame, clip] = graphs(&run.config, &run.model, &run.quant, variant, model_version)?;
         let write = |part: &str, graph: ModelProto| -> anyhow::Result<FileEntry> {
+            crate::audit::check(&graph, &format!("the {variant} {part} graph"))?;
             let bytes = graph.write_to_bytes()?;
             let file = format!("{variant}/{part}.onnx");
             std::fs::write(staging.path().join(&file), &bytes)?;

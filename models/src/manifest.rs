@@ -51,7 +51,7 @@ impl std::str::FromStr for Variant {
 }
 
 /// One TensorRT optimisation profile: `input:NxCxHxW` lists, as ONNX Runtime expects them.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct ProfileShapes {
     pub min: String,
     pub opt: String,

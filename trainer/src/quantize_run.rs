@@ -8,7 +8,6 @@ use std::path::PathBuf;
 use emoedge_models::reference::Routing;
 
 use crate::data::digits::read_digits;
-use crate::data::manifest::read_manifest;
 use crate::data::{Example, Split};
 use crate::quant::{Calibration, CalibrationTap, Fp16Tap, Int8Tap, quantize};
 use crate::run::load_model;
@@ -20,6 +19,8 @@ pub struct QuantizeSpec {
     pub emotion: Option<PathBuf>,
     pub calibration: Calibration,
     pub samples: usize,
+    /// The face detector that cuts the manifest's video lines, if one was found.
+    pub detector_dir: Option<PathBuf>,
 }
 
 /// One variant's results on the held-out items.
@@ -40,7 +41,7 @@ pub fn quantize_run(spec: &QuantizeSpec) -> anyhow::Result<Vec<VariantReport>> {
         None => Vec::new(),
     };
     let emotion: Vec<Example> = match &spec.emotion {
-        Some(p) => read_manifest(p, size, &mut crate::run::manifest_videos())?,
+        Some(p) => crate::run::read_emotion(p, size, spec.detector_dir.clone())?,
         None => Vec::new(),
     };
     fn items(examples: &[Example], task: Task, train: bool) -> Vec<Item<'_>> {

@@ -5,6 +5,7 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use anyhow::Context;
 use burn::module::Module;
 use emoedge_models::reference::{HybridModel, Routing, cpu};
 use emoedge_models::{Config, EMOTIONS};
@@ -14,6 +15,8 @@ use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 
 use crate::data::digits::{DIGIT_LABELS, read_digits};
+use crate::data::fer_csv::read_fer_csv;
+use crate::data::folder::{ClassNames, read_folder};
 use crate::data::manifest::read_manifest;
 use crate::data::{Example, Split};
 use crate::plot::{self, Series};
@@ -40,6 +43,8 @@ pub struct RunSpec {
     pub batch_size: usize,
     pub lr: f64,
     pub seed: u64,
+    /// The face detector that cuts a manifest's video lines, if one was found.
+    pub detector_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -52,19 +57,40 @@ pub struct Summary {
     pub general_accuracy: Option<f64>,
 }
 
-/// Crops for a manifest's `video` lines, through the runtime's face capture (loaded on first use).
-pub fn manifest_videos() -> impl FnMut(&Path, Option<[u64; 2]>) -> Result<Vec<image::RgbImage>, String> {
+/// Crops for a manifest's `video` lines, through the runtime's face capture with the detector
+/// in `detector_dir` (loaded on first use: a manifest without video needs none).
+pub fn manifest_videos(
+    detector_dir: Option<PathBuf>,
+) -> impl FnMut(&Path, Option<[u64; 2]>) -> Result<Vec<image::RgbImage>, String> {
     let mut capture: Option<FaceCapture> = None;
     move |video, range| {
         let capture = match &mut capture {
             Some(capture) => capture,
             None => {
-                let options = CaptureOptions::new(Config::default().crop_size as u32);
+                let dir = detector_dir.clone().ok_or(
+                    "cutting a manifest's video lines needs the face detector: run scripts/setup, or pass --assets DIR",
+                )?;
+                let options = CaptureOptions::new(dir, Config::default().crop_size as u32);
                 capture.insert(FaceCapture::open(&options).map_err(|e| e.to_string())?)
             }
         };
         video_crops(capture, video, range)
     }
+}
+
+/// An emotion set in any of the formats the trainer reads, by its path: a folder per class
+/// (`DIR/<emotion>/*.png`, or with `train`/`val`/`test` splits), a FER2013-style CSV (`.csv`),
+/// or a clip manifest (JSON lines, as `emoedge-train data` writes; video lines are cut with the
+/// face detector in `detector_dir`).
+pub fn read_emotion(path: &Path, size: u32, detector_dir: Option<PathBuf>) -> anyhow::Result<Vec<Example>> {
+    let examples = if path.is_dir() {
+        read_folder(path, size, ClassNames::Emotions)?
+    } else if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("csv")) {
+        read_fer_csv(path, size)?
+    } else {
+        read_manifest(path, size, &mut manifest_videos(detector_dir))?
+    };
+    Ok(examples)
 }
 
 /// Loads a finished run's model, or a fresh one (with a pretrained encoder if given).
@@ -93,39 +119,60 @@ pub fn load_model(
     }
 }
 
-pub fn train_stage(spec: &RunSpec) -> anyhow::Result<Summary> {
-    std::fs::create_dir_all(&spec.out)?;
-    let (config, model) = load_model(spec.init.as_deref(), spec.pretrained_encoder.as_deref(), spec.seed)?;
-    let size = config.crop_size as u32;
-    let general = match &spec.general {
-        Some(path) => read_digits(path, size)?,
-        None => Vec::new(),
-    };
-    let emotion = match &spec.emotion {
-        Some(path) => read_manifest(path, size, &mut manifest_videos())?,
-        None => Vec::new(),
-    };
-    let pick = |examples: &[Example], task, train: bool| -> Vec<(Task, usize)> {
-        (0..examples.len()).filter(|&i| (examples[i].split == Split::Train) == train).map(|i| (task, i)).collect()
-    };
-    let mut train_refs = Vec::new();
-    if spec.stage.uses_general_data() {
-        anyhow::ensure!(!general.is_empty(), "stage {:?} trains on the general task: give --general", spec.stage);
-        train_refs.extend(pick(&general, Task::General, true));
-    }
-    if spec.stage.uses_emotion_data() {
-        anyhow::ensure!(!emotion.is_empty(), "stage {:?} trains on emotion data: give --emotion", spec.stage);
-        train_refs.extend(balanced(pick(&emotion, Task::Emotion, true), &emotion));
-    }
-    let mut val_refs = pick(&general, Task::General, false);
-    val_refs.extend(pick(&emotion, Task::Emotion, false));
-    let item = |(task, i): (Task, usize)| Item {
-        task,
-        example: if task == Task::General { &general[i] } else { &emotion[i] },
-    };
-    let val: Vec<Item> = val_refs.iter().copied().map(item).collect();
+/// A stage's examples, and which of them it trains and validates on.
+struct StageData {
+    general: Vec<Example>,
+    emotion: Vec<Example>,
+    train: Vec<(Task, usize)>,
+    val: Vec<(Task, usize)>,
+}
 
-    let steps_per_epoch = train_refs.len().div_ceil(spec.batch_size);
+impl StageData {
+    fn load(spec: &RunSpec, size: u32) -> anyhow::Result<Self> {
+        let general = match &spec.general {
+            Some(path) => read_digits(path, size).with_context(|| format!("cannot read {}", path.display()))?,
+            None => Vec::new(),
+        };
+        let emotion = match &spec.emotion {
+            Some(path) => read_emotion(path, size, spec.detector_dir.clone())?,
+            None => Vec::new(),
+        };
+        let pick = |examples: &[Example], task, train: bool| -> Vec<(Task, usize)> {
+            (0..examples.len()).filter(|&i| (examples[i].split == Split::Train) == train).map(|i| (task, i)).collect()
+        };
+        let mut train = Vec::new();
+        if spec.stage.uses_general_data() {
+            anyhow::ensure!(!general.is_empty(), "stage {:?} trains on the general task: give --general", spec.stage);
+            train.extend(pick(&general, Task::General, true));
+        }
+        if spec.stage.uses_emotion_data() {
+            anyhow::ensure!(!emotion.is_empty(), "stage {:?} trains on emotion data: give --emotion", spec.stage);
+            train.extend(balanced(pick(&emotion, Task::Emotion, true), &emotion));
+        }
+        let mut val = pick(&general, Task::General, false);
+        val.extend(pick(&emotion, Task::Emotion, false));
+        Ok(Self { general, emotion, train, val })
+    }
+
+    fn item(&self, (task, i): (Task, usize)) -> Item<'_> {
+        Item { task, example: if task == Task::General { &self.general[i] } else { &self.emotion[i] } }
+    }
+}
+
+/// What the epochs leave for the outputs: the loss and validation curves, the last report.
+#[derive(Default)]
+struct Progress {
+    curve: Vec<(f64, f64)>,
+    val_curve: Vec<(f64, f64)>,
+    last_report: EvalReport,
+    seconds_per_epoch: f64,
+}
+
+pub fn train_stage(spec: &RunSpec) -> anyhow::Result<Summary> {
+    std::fs::create_dir_all(&spec.out).with_context(|| format!("cannot create {}", spec.out.display()))?;
+    let (config, model) = load_model(spec.init.as_deref(), spec.pretrained_encoder.as_deref(), spec.seed)?;
+    let data = StageData::load(spec, config.crop_size as u32)?;
+    let steps_per_epoch = data.train.len().div_ceil(spec.batch_size);
     let options = TrainOptions {
         batch_size: spec.batch_size,
         lr: spec.lr,
@@ -145,33 +192,30 @@ pub fn train_stage(spec: &RunSpec) -> anyhow::Result<Summary> {
         let _ = std::fs::remove_file(&metrics_path);
         Trainer::with_teacher(&config, model, options)?
     };
-    let mut metrics = std::fs::OpenOptions::new().create(true).append(true).open(&metrics_path)?;
-    let mut curve: Vec<(f64, f64)> = Vec::new();
-    let mut val_curve: Vec<(f64, f64)> = Vec::new();
-    let mut last_report = EvalReport::default();
+    let progress = epochs(spec, &config, &data, &mut trainer, steps_per_epoch)?;
+    outputs(spec, &config, &trainer, progress)
+}
+
+/// Trains the epochs left (all, or those after a checkpoint), appending each epoch's metrics
+/// to `metrics.jsonl` and saving a checkpoint after it.
+fn epochs(
+    spec: &RunSpec,
+    config: &Config,
+    data: &StageData,
+    trainer: &mut Trainer,
+    steps_per_epoch: usize,
+) -> anyhow::Result<Progress> {
+    let metrics_path = spec.out.join("metrics.jsonl");
+    let cannot_write = || format!("cannot write {}", metrics_path.display());
+    let mut metrics =
+        std::fs::OpenOptions::new().create(true).append(true).open(&metrics_path).with_context(cannot_write)?;
+    let val: Vec<Item> = data.val.iter().map(|&r| data.item(r)).collect();
+    let mut progress = Progress::default();
     let start = std::time::Instant::now();
     let first_epoch = trainer.step / steps_per_epoch.max(1);
     for epoch in first_epoch..spec.epochs {
-        let mut order = train_refs.clone();
-        order.shuffle(&mut ChaCha8Rng::seed_from_u64(spec.seed.wrapping_add(epoch as u64)));
-        let bar = ProgressBar::new(steps_per_epoch as u64).with_style(
-            ProgressStyle::with_template("epoch {prefix} {bar:30} {pos}/{len} {msg} [{elapsed}<{eta}]")
-                .unwrap_or_else(|_| ProgressStyle::default_bar()),
-        );
-        bar.set_prefix(format!("{}/{}", epoch + 1, spec.epochs));
-        let skip = trainer.step - epoch * steps_per_epoch;
-        let mut losses = Vec::new();
-        for batch in order.chunks(spec.batch_size).skip(skip) {
-            let items: Vec<Item> = batch.iter().copied().map(item).collect();
-            let loss = trainer.train_step(&items);
-            losses.push(loss as f64);
-            curve.push((trainer.step as f64, loss as f64));
-            bar.set_position((trainer.step - epoch * steps_per_epoch) as u64);
-            bar.set_message(format!("loss {loss:.4}"));
-        }
-        bar.finish_and_clear();
-        let report = validate(&trainer.model, &config, &val, spec.stage);
-        let train_loss = losses.iter().sum::<f64>() / losses.len().max(1) as f64;
+        let train_loss = epoch_steps(spec, data, trainer, epoch, steps_per_epoch, &mut progress.curve);
+        let report = validate(&trainer.model, config, &val, spec.stage);
         let line = serde_json::json!({
             "epoch": epoch + 1, "step": trainer.step, "lr": trainer.schedule().lr(trainer.step.saturating_sub(1)),
             "train_loss": train_loss,
@@ -181,36 +225,89 @@ pub fn train_stage(spec: &RunSpec) -> anyhow::Result<Summary> {
             "val_teacher_agreement": report.teacher_agreement,
             "gate_on_general": report.gate_on_general, "gate_on_emotion": report.gate_on_emotion,
         });
-        writeln!(metrics, "{line}")?;
-        metrics.flush()?;
+        writeln!(metrics, "{line}").and_then(|()| metrics.flush()).with_context(cannot_write)?;
         let headline = report.teacher_agreement.or(report.general.as_ref().map(|c| c.war()));
         if let Some(value) = headline {
-            val_curve.push((trainer.step as f64, value));
+            progress.val_curve.push((trainer.step as f64, value));
         }
         eprintln!("epoch {}/{}: train loss {train_loss:.4}, val {}", epoch + 1, spec.epochs, describe(&report));
-        trainer.save_checkpoint(&checkpoint)?;
-        last_report = report;
+        let checkpoint = spec.out.join("checkpoint");
+        trainer.save_checkpoint(&checkpoint).with_context(|| format!("cannot write {}", checkpoint.display()))?;
+        progress.last_report = report;
     }
-    let seconds_per_epoch = start.elapsed().as_secs_f64() / (spec.epochs - first_epoch).max(1) as f64;
+    progress.seconds_per_epoch = start.elapsed().as_secs_f64() / (spec.epochs - first_epoch).max(1) as f64;
+    Ok(progress)
+}
 
-    let final_model = trainer.model.valid();
-    final_model.save_safetensors(spec.out.join("weights.safetensors"))?;
-    emoedge_support::write_atomic(&spec.out.join("config.json"), config.to_json().as_bytes())?;
-    plot::curves(
-        &spec.out.join("curves.png"),
-        &format!("{:?} stage", spec.stage),
-        "step",
-        &[Series { name: "train loss", points: curve }, Series { name: "val agreement / accuracy", points: val_curve }],
-    )?;
-    if let Some(confusion) = &last_report.emotion {
-        plot::confusion(&spec.out.join("confusion.png"), "emotion (val)", &EMOTIONS, confusion)?;
-    } else if let Some(confusion) = &last_report.general {
-        plot::confusion(&spec.out.join("confusion.png"), "general task (val)", &DIGIT_LABELS, confusion)?;
+/// One epoch's steps (those after a checkpoint's, when resuming) with a progress bar; the
+/// epoch's mean training loss.
+fn epoch_steps(
+    spec: &RunSpec,
+    data: &StageData,
+    trainer: &mut Trainer,
+    epoch: usize,
+    steps_per_epoch: usize,
+    curve: &mut Vec<(f64, f64)>,
+) -> f64 {
+    let mut order = data.train.clone();
+    order.shuffle(&mut ChaCha8Rng::seed_from_u64(spec.seed.wrapping_add(epoch as u64)));
+    let bar = ProgressBar::new(steps_per_epoch as u64).with_style(
+        ProgressStyle::with_template("epoch {prefix} {bar:30} {pos}/{len} {msg} [{elapsed}<{eta}]")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    bar.set_prefix(format!("{}/{}", epoch + 1, spec.epochs));
+    let skip = trainer.step - epoch * steps_per_epoch;
+    let mut losses = Vec::new();
+    for batch in order.chunks(spec.batch_size).skip(skip) {
+        let items: Vec<Item> = batch.iter().map(|&r| data.item(r)).collect();
+        let loss = trainer.train_step(&items);
+        losses.push(loss as f64);
+        curve.push((trainer.step as f64, loss as f64));
+        bar.set_position((trainer.step - epoch * steps_per_epoch) as u64);
+        bar.set_message(format!("loss {loss:.4}"));
     }
-    let general_accuracy = last_report.general.as_ref().map(|c| c.war());
-    let summary =
-        Summary { stage: spec.stage, steps: trainer.step, seconds_per_epoch, val: last_report, general_accuracy };
-    emoedge_support::write_atomic(&spec.out.join("summary.json"), serde_json::to_string_pretty(&summary)?.as_bytes())?;
+    bar.finish_and_clear();
+    losses.iter().sum::<f64>() / losses.len().max(1) as f64
+}
+
+/// The run folder's outputs: the weights, the config, the curves, the confusion matrix and
+/// the summary.
+fn outputs(spec: &RunSpec, config: &Config, trainer: &Trainer, progress: Progress) -> anyhow::Result<Summary> {
+    let path = |name: &str| spec.out.join(name);
+    let cannot_write = |name: &str| format!("cannot write {}", path(name).display());
+    trainer
+        .model
+        .valid()
+        .save_safetensors(path("weights.safetensors"))
+        .with_context(|| cannot_write("weights.safetensors"))?;
+    emoedge_support::write_atomic(&path("config.json"), config.to_json().as_bytes())
+        .with_context(|| cannot_write("config.json"))?;
+    let series = [
+        Series { name: "train loss", points: progress.curve },
+        Series { name: "val agreement / accuracy", points: progress.val_curve },
+    ];
+    plot::curves(&path("curves.png"), &format!("{:?} stage", spec.stage), "step", &series)
+        .with_context(|| cannot_write("curves.png"))?;
+    let report = progress.last_report;
+    if let Some(confusion) = &report.emotion {
+        plot::confusion(&path("confusion.png"), "emotion (val)", &EMOTIONS, confusion)
+    } else if let Some(confusion) = &report.general {
+        plot::confusion(&path("confusion.png"), "general task (val)", &DIGIT_LABELS, confusion)
+    } else {
+        Ok(())
+    }
+    .with_context(|| cannot_write("confusion.png"))?;
+    let general_accuracy = report.general.as_ref().map(|c| c.war());
+    let summary = Summary {
+        stage: spec.stage,
+        steps: trainer.step,
+        seconds_per_epoch: progress.seconds_per_epoch,
+        val: report,
+        general_accuracy,
+    };
+    let json = serde_json::to_string_pretty(&summary)?;
+    emoedge_support::write_atomic(&path("summary.json"), json.as_bytes())
+        .with_context(|| cannot_write("summary.json"))?;
     Ok(summary)
 }
 

@@ -52,6 +52,18 @@ fn failed(e: &dyn std::fmt::Display) -> TeacherError {
     TeacherError::Failed(e.to_string())
 }
 
+/// Everything `stream` says, keeping only its last non-empty line (what explains a failure).
+fn last_line(stream: impl std::io::Read) -> String {
+    let mut last = String::new();
+    for line in BufReader::new(stream).split(b'\n').map_while(Result::ok) {
+        let line = String::from_utf8_lossy(&line).trim().to_string();
+        if !line.is_empty() {
+            last = line;
+        }
+    }
+    last
+}
+
 impl Teachers {
     /// The teachers that `scripts/setup` installed under `assets/`.
     pub fn from_assets(assets: &Path) -> Result<Self, TeacherError> {
@@ -89,6 +101,10 @@ impl Teachers {
             .stderr(Stdio::piped())
             .spawn()
             .map_err(|e| failed(&e))?;
+        // Read on a thread of its own: a teacher that writes more to stderr than a pipe holds
+        // would otherwise block while the trainer waits for its stdout.
+        let stderr = child.stderr.take().ok_or_else(|| failed(&"its stderr is not a pipe"))?;
+        let last_words = std::thread::spawn(move || last_line(stderr));
         let mut stdin = child.stdin.take().ok_or_else(|| failed(&"its stdin is not a pipe"))?;
         let input: String = crops.iter().map(|c| serde_json::json!({ "crop": c }).to_string() + "\n").collect();
         let writer = std::thread::spawn(move || stdin.write_all(input.as_bytes()));
@@ -111,13 +127,14 @@ impl Teachers {
             labels.push(TeacherLabels { teachers, ensemble, fer_logits });
         }
         let _ = writer.join();
-        let output = child.wait_with_output().map_err(|e| failed(&e))?;
-        if !output.status.success() || labels.len() != crops.len() {
+        let status = child.wait().map_err(|e| failed(&e))?;
+        let last_words = last_words.join().unwrap_or_default();
+        if !status.success() || labels.len() != crops.len() {
             return Err(TeacherError::Failed(format!(
                 "{} of {} crops labelled; {}",
                 labels.len(),
                 crops.len(),
-                String::from_utf8_lossy(&output.stderr).lines().last().unwrap_or("no message")
+                if last_words.is_empty() { "no message" } else { &last_words }
             )));
         }
         Ok(labels)
@@ -134,5 +151,38 @@ impl Teachers {
             ));
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn a_teacher_that_writes_much_to_stderr_neither_blocks_nor_hides_its_last_words() {
+        let dir = tempfile::tempdir().unwrap();
+        let script = dir.path().join("teacher.sh");
+        let probabilities = "[0.1,0.1,0.1,0.1,0.1,0.1,0.4]";
+        let answer = format!(
+            r#"{{"fer":{probabilities},"faceapi":{probabilities},"facex":{probabilities},"fer_logits":{probabilities}}}"#
+        );
+        // 1 MiB of warnings first: far more than a pipe holds.
+        let text = format!(
+            "head -c 1048576 /dev/zero | tr '\\0' 'w' >&2\necho >&2\nwhile read -r line; do echo '{answer}'; done\necho 'done: all crops' >&2\n"
+        );
+        std::fs::write(&script, text).unwrap();
+        let teachers = Teachers { python: "/bin/sh".into(), script, models: dir.path().into() };
+        let crops: Vec<PathBuf> = (0..3).map(|i| dir.path().join(format!("{i}.png"))).collect();
+        let labels = teachers.label(&crops).unwrap();
+        assert_eq!(labels.len(), 3);
+        assert!((labels[0].ensemble.iter().sum::<f32>() - 1.0).abs() < 1e-5, "{:?}", labels[0]);
+        std::fs::write(
+            dir.path().join("teacher.sh"),
+            "head -c 200000 /dev/zero >&2; echo 'no model here' >&2; exit 3\n",
+        )
+        .unwrap();
+        let e = teachers.label(&[dir.path().join("x.png")]).unwrap_err().to_string();
+        assert!(e.contains("0 of 1 crops labelled") && e.contains("no model here"), "{e}");
     }
 }

@@ -271,9 +271,12 @@ fn manifest_video_lines_are_cut_by_the_runtime_face_capture() {
         serde_json::json!({"video": video, "frames": [8, 24], "label": "neutral"}).to_string() + "\n",
     )
     .unwrap();
-    let examples =
-        emoedge_trainer::data::manifest::read_manifest(&manifest, 64, &mut emoedge_trainer::run::manifest_videos())
-            .unwrap();
+    let examples = emoedge_trainer::data::manifest::read_manifest(
+        &manifest,
+        64,
+        &mut emoedge_trainer::run::manifest_videos(Some(emoedge_tests::detector_dir())),
+    )
+    .unwrap();
     assert_eq!(examples.len(), 1);
     assert_eq!(examples[0].frames.len(), 16, "one face crop per frame of the range");
     assert!(examples[0].frames.iter().all(|f| f.dimensions() == (64, 64)));
@@ -291,4 +294,51 @@ fn manifest_video_lines_are_cut_by_the_runtime_face_capture() {
         "1",
     ]);
     assert!(stdout.contains("stage Emotion: 1 steps"), "{stdout}");
+}
+
+#[test]
+fn train_reads_labelled_faces_as_a_folder_per_class_or_a_fer_csv() {
+    let dir = tempfile::tempdir().unwrap();
+    let folder = dir.path().join("faces");
+    for (i, (split, label)) in
+        [("train", "happy"), ("train", "happy"), ("train", "sadness"), ("train", "sadness"), ("val", "anger")]
+            .into_iter()
+            .enumerate()
+    {
+        let path = folder.join(split).join(label).join(format!("{i}.png"));
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        let shade = 40 * i as u8;
+        image::RgbImage::from_pixel(24, 24, image::Rgb([shade, 100, 255 - shade])).save(&path).unwrap();
+    }
+    let csv = dir.path().join("fer.csv");
+    let pixels = |v: usize| vec![(v * 37 % 256).to_string(); 48 * 48].join(" ");
+    let rows: Vec<String> = [(3, "Training"), (4, "Training"), (3, "Training"), (6, "PublicTest")]
+        .iter()
+        .enumerate()
+        .map(|(i, (label, usage))| format!("{label},{},{usage}", pixels(i)))
+        .collect();
+    std::fs::write(&csv, format!("emotion,pixels,Usage\n{}\n", rows.join("\n"))).unwrap();
+    for (name, set) in [("folder", &folder), ("csv", &csv)] {
+        let run = dir.path().join(name);
+        let (out, set) = (run.to_str().unwrap(), set.to_str().unwrap());
+        let stdout = train(&[
+            "train",
+            "--stage",
+            "emotion",
+            "--out",
+            out,
+            "--emotion",
+            set,
+            "--epochs",
+            "1",
+            "--batch-size",
+            "2",
+        ]);
+        assert!(stdout.contains("stage Emotion: "), "{name}: {stdout}");
+        let summary: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(run.join("summary.json")).unwrap()).unwrap();
+        // Two labelled training faces per class are balanced, and one validation face scored.
+        assert!(summary["steps"].as_u64().unwrap() >= 2, "{name}: {summary}");
+        assert!(!summary["val"]["emotion"].is_null(), "{name}: the held-out face is scored: {summary}");
+    }
 }

@@ -19,7 +19,7 @@ fn assets() -> PathBuf {
 }
 
 fn capture() -> FaceCapture {
-    FaceCapture::open(&CaptureOptions::new(64)).unwrap()
+    FaceCapture::open(&CaptureOptions::new(emoedge_tests::detector_dir(), 64)).unwrap()
 }
 
 /// The student crops of `files` (under assets/), every frame.

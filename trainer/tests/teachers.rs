@@ -29,7 +29,7 @@ const LABELLED: [(&str, &str); 4] = [
 
 /// The teacher crop of the one face of each labelled image, written to `dir`.
 fn labelled_crops(dir: &Path) -> Vec<PathBuf> {
-    let mut capture = FaceCapture::open(&CaptureOptions::new(64)).unwrap();
+    let mut capture = FaceCapture::open(&CaptureOptions::new(emoedge_tests::detector_dir(), 64)).unwrap();
     LABELLED
         .iter()
         .map(|(file, _)| {

@@ -45,7 +45,7 @@ pub fn random_faces(n: usize, seed: u64) -> Vec<f32> {
 /// Up to `max` face crops of every `every`-th frame of the demo video, cut by the runtime's
 /// face capture and normalised as the model expects.
 fn demo_video_faces(every: u64, max: usize) -> Vec<f32> {
-    let mut capture = FaceCapture::open(&CaptureOptions::new(64)).unwrap();
+    let mut capture = FaceCapture::open(&CaptureOptions::new(emoedge_tests::detector_dir(), 64)).unwrap();
     let mut video = VideoSource::open(&emoedge_tests::media("WolfgangLanger_Pexels.mp4")).unwrap();
     let mut crops = Vec::new();
     while crops.len() < max {
@@ -61,7 +61,7 @@ fn demo_video_faces(every: u64, max: usize) -> Vec<f32> {
 /// A folder as `emoedge faces VIDEO --out DIR` writes it (`index.jsonl` naming `crops/*.png`),
 /// with the faces of the first `n` frames of the demo video.
 pub fn faces_folder(dir: &Path, n: usize) -> PathBuf {
-    let mut capture = FaceCapture::open(&CaptureOptions::new(64)).unwrap();
+    let mut capture = FaceCapture::open(&CaptureOptions::new(emoedge_tests::detector_dir(), 64)).unwrap();
     let mut video = VideoSource::open(&emoedge_tests::media("WolfgangLanger_Pexels.mp4")).unwrap();
     std::fs::create_dir_all(dir.join("crops")).unwrap();
     let mut index = String::new();

@@ -5,6 +5,7 @@ use std::ops::RangeInclusive;
 use std::path::PathBuf;
 
 use clap::Args;
+use emoedge_inference::assets;
 use emoedge_inference::onnx::{Provider, SessionOptions};
 use emoedge_vision::analyzer::ranges;
 use emoedge_vision::video::{SourceOptions, VideoSource};
@@ -81,6 +82,34 @@ impl StreamArgs {
     }
 }
 
+/// The emotion model bundle, resolved here: the libraries and the element get its path.
+#[derive(Args, Debug, Clone)]
+pub struct ModelArgs {
+    /// A model bundle folder (default: the bundled models/default/bundle).
+    #[arg(long)]
+    pub model: Option<PathBuf>,
+}
+
+impl ModelArgs {
+    pub fn bundle(&self) -> anyhow::Result<PathBuf> {
+        Ok(assets::given_or(self.model.as_deref(), assets::default_bundle, "pass --model DIR")?)
+    }
+}
+
+/// The face detector's folder, resolved here.
+#[derive(Args, Debug, Clone)]
+pub struct DetectorArgs {
+    /// Folder with pnet.onnx, rnet.onnx, onet.onnx (default: assets/mtcnn from scripts/setup).
+    #[arg(long)]
+    pub detector: Option<PathBuf>,
+}
+
+impl DetectorArgs {
+    pub fn dir(&self) -> anyhow::Result<PathBuf> {
+        Ok(assets::given_or(self.detector.as_deref(), assets::detector_dir, "pass --detector DIR")?)
+    }
+}
+
 /// How to log in to an MQTT broker, beside its URL.
 #[derive(Args, Debug, Clone)]
 pub struct MqttArgs {
@@ -137,8 +166,7 @@ impl OrtArgs {
             device_id: self.device_id,
             ..SessionOptions::default()
         };
-        options.tensorrt.engine_cache_dir = self.engine_cache_dir.clone();
-        options.tensorrt.timing_cache = self.engine_cache_dir.is_some();
+        options.tensorrt.cache_in(self.engine_cache_dir.clone());
         options
     }
 }

@@ -15,7 +15,7 @@ use emoedge_vision::video::{SourceOptions, VideoSource};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 
-use crate::args::{InputArgs, OrtArgs, int_in};
+use crate::args::{DetectorArgs, InputArgs, OrtArgs, int_in};
 use crate::interrupt::Interrupts;
 
 #[derive(Args, Debug)]
@@ -34,9 +34,8 @@ pub struct FacesArgs {
     /// Side of the square crops (the model's input size S).
     #[arg(long, default_value_t = Config::default().crop_size as u32, value_parser = int_in(ranges::CROP_SIZE))]
     pub crop_size: u32,
-    /// Folder with pnet.onnx, rnet.onnx, onet.onnx (default: assets/mtcnn from scripts/setup).
-    #[arg(long)]
-    pub detector: Option<PathBuf>,
+    #[command(flatten)]
+    pub detector: DetectorArgs,
     /// Stop after this many processed frames (live sources run until stopped otherwise).
     #[arg(long)]
     pub max_frames: Option<u64>,
@@ -62,10 +61,9 @@ pub fn execute(args: FacesArgs) -> anyhow::Result<()> {
         .with_context(|| format!("cannot use {} as the output folder", args.out.display()))?;
     args.ort.load_library()?;
     let options = CaptureOptions {
-        detector_dir: args.detector.clone(),
         session: args.ort.session_options(),
         detector: DetectorOptions { min_face_size: args.min_face_size as f32, ..DetectorOptions::default() },
-        ..CaptureOptions::new(args.crop_size)
+        ..CaptureOptions::new(args.detector.dir()?, args.crop_size)
     };
     let mut capture = FaceCapture::open(&options)?;
     eprintln!("emoedge: face detector on execution provider: {}", capture.detector().provider());

@@ -2,7 +2,6 @@
 //! provider chain, runs one seeded clip through both parts and prints the probabilities and the
 //! latency — the first command to run on a freshly set-up Jetson (and under qemu for aarch64).
 
-use std::path::PathBuf;
 use std::time::Instant;
 
 use clap::Args;
@@ -11,13 +10,12 @@ use emoedge_inference::onnx;
 use emoedge_models::seeded::seeded_values;
 use emoedge_models::top;
 
-use crate::args::OrtArgs;
+use crate::args::{ModelArgs, OrtArgs};
 
 #[derive(Args, Debug)]
 pub struct SelftestArgs {
-    /// A model bundle folder (default: the bundled models/default/bundle).
-    #[arg(long)]
-    pub model: Option<PathBuf>,
+    #[command(flatten)]
+    pub model: ModelArgs,
     /// auto: fp16 on TensorRT/CUDA, fp32 on the CPU.
     #[arg(long, value_enum, default_value_t = Precision::default())]
     pub precision: Precision,
@@ -30,7 +28,7 @@ pub fn execute(args: SelftestArgs) -> anyhow::Result<()> {
     onnx::environment(Some(&library))?;
     println!("ONNX Runtime: {}", library.display());
     let started = Instant::now();
-    let mut model = EmotionModel::open(args.model.as_deref(), args.precision, &args.ort.session_options())?;
+    let mut model = EmotionModel::open(&args.model.bundle()?, args.precision, &args.ort.session_options())?;
     let load = started.elapsed();
     println!(
         "model: {} ({}, variant {}) on {} — loaded in {:.2} s",

@@ -328,3 +328,40 @@ fn the_encode_interval_has_one_name_in_the_help_and_the_old_one_still_works() {
     assert_eq!(output.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("1..=1000"), "the old name reaches the same flag: {stderr}");
 }
+
+#[test]
+fn files_it_cannot_find_are_errors_that_name_the_flag_that_gives_them() {
+    // An emoedge outside any checkout, run from an empty folder: nothing is found by searching.
+    let away = tempfile::tempdir().unwrap();
+    let binary = away.path().join("emoedge");
+    std::fs::copy(env!("CARGO_BIN_EXE_emoedge"), &binary).unwrap();
+    let arch = std::env::consts::ARCH;
+    let library = emoedge_tests::workspace_root().join(format!("assets/onnxruntime/{arch}/libonnxruntime.so"));
+    assert!(library.is_file(), "scripts/setup installs ONNX Runtime at {}", library.display());
+    let out = away.path().join("out");
+    let run = |extra: &[&str]| {
+        let mut command = Command::new(&binary);
+        command.current_dir(away.path()).env("EMOEDGE_ORT_LIB", &library).env_remove("ORT_DYLIB_PATH");
+        command.args(["run", &media("single_face.mp4"), "--out", out.to_str().unwrap()]).args(extra);
+        let output = command.output().unwrap();
+        assert_eq!(output.status.code(), Some(1), "{}", String::from_utf8_lossy(&output.stderr));
+        String::from_utf8_lossy(&output.stderr).into_owned()
+    };
+    let stderr = run(&[]);
+    assert!(
+        stderr.contains("the bundled default model (models/default/bundle) was not found")
+            && stderr.contains("run scripts/setup, or pass --model DIR"),
+        "{stderr}"
+    );
+    let bundle = bundle();
+    let stderr = run(&["--model", bundle.to_str().unwrap()]);
+    assert!(
+        stderr.contains("the MTCNN face detector (assets/mtcnn) was not found")
+            && stderr.contains("pass --detector DIR"),
+        "{stderr}"
+    );
+    let empty = away.path().join("no-detector");
+    std::fs::create_dir(&empty).unwrap();
+    let stderr = run(&["--model", bundle.to_str().unwrap(), "--detector", empty.to_str().unwrap()]);
+    assert!(stderr.contains(&empty.join("pnet.onnx").display().to_string()), "the given folder is used: {stderr}");
+}

@@ -1,4 +1,6 @@
-//! Where the files that `scripts/setup` fetches are found at run time.
+//! Where the files that `scripts/setup` fetches are found. Only entry points look (the CLI's
+//! arguments, the element's `start()`, the trainer's `--assets`): the libraries take explicit
+//! paths, and an entry point's error names its own flag or property.
 
 use std::path::{Path, PathBuf};
 
@@ -14,12 +16,36 @@ pub fn find(relative: &Path) -> Option<PathBuf> {
     roots.iter().map(|root| root.join(relative)).find(|candidate| candidate.exists())
 }
 
+/// A file that `scripts/setup` provides was not found; `fix` says what else the user can do.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "{what} ({relative}) was not found in the current folder, the folders above it or above the executable; run scripts/setup, or {fix}"
+)]
+pub struct Missing {
+    pub what: &'static str,
+    pub relative: &'static str,
+    pub fix: String,
+}
+
+fn bundled(what: &'static str, relative: &'static str, fix: &str) -> Result<PathBuf, Missing> {
+    find(Path::new(relative)).ok_or_else(|| Missing { what, relative, fix: fix.to_string() })
+}
+
+/// `given`, or else what `find` looks for (its error telling the user `fix`).
+pub fn given_or(
+    given: Option<&Path>,
+    find: fn(&str) -> Result<PathBuf, Missing>,
+    fix: &str,
+) -> Result<PathBuf, Missing> {
+    given.map_or_else(|| find(fix), |path| Ok(path.to_path_buf()))
+}
+
 /// The MTCNN detector folder that `scripts/setup` fills.
-pub fn detector_dir() -> Option<PathBuf> {
-    find(Path::new("assets/mtcnn"))
+pub fn detector_dir(fix: &str) -> Result<PathBuf, Missing> {
+    bundled("the MTCNN face detector", "assets/mtcnn", fix)
 }
 
 /// The bundled default model (`models/default/bundle` of a checkout or an install).
-pub fn default_bundle() -> Option<PathBuf> {
-    find(Path::new("models/default/bundle"))
+pub fn default_bundle(fix: &str) -> Result<PathBuf, Missing> {
+    bundled("the bundled default model", "models/default/bundle", fix)
 }

@@ -10,10 +10,6 @@ use crate::onnx::{ModelSession, OnnxError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum BundleError {
-    #[error(
-        "no model bundle given and the bundled default model (models/default/bundle) was not found; set the model property / --model to a bundle folder"
-    )]
-    NoBundle,
     #[error(transparent)]
     Manifest(#[from] ManifestError),
     #[error("bundle {bundle} has no `{variant}` variant (it has {present}); pick one of those with --precision")]

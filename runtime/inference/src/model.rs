@@ -11,7 +11,7 @@ use ort::session::SessionOutputs;
 use ort::value::TensorRef;
 
 use crate::bundle::{BundleError, check_io, verify_file};
-use crate::onnx::{self, ActiveProvider, ModelSession, OnnxError, SessionOptions, open_session};
+use crate::onnx::{self, ActiveProvider, ModelSession, OnnxError, Provider, SessionOptions, open_session};
 
 /// What the frame part produces for one face crop.
 #[derive(Debug, Clone, PartialEq)]
@@ -63,6 +63,13 @@ impl Precision {
             Precision::Int8 => Some(Variant::Int8),
         }
     }
+
+    /// The variant to open on `provider`, chosen before anything is opened: `auto` is FP16 when
+    /// a GPU provider of the chain is offered (built into emoedge and the loaded ONNX Runtime
+    /// library), FP32 otherwise — a CPU-only library or `--execution-provider cpu`.
+    pub fn choose(self, provider: Provider) -> Variant {
+        self.variant().unwrap_or(if onnx::offers_gpu(provider) { Variant::Fp16 } else { Variant::Fp32 })
+    }
 }
 
 /// The two sessions of one bundle variant.
@@ -112,26 +119,18 @@ fn split(model: &str, outputs: &SessionOutputs, spec: &TensorSpec) -> Result<Vec
 }
 
 impl EmotionModel {
-    /// Opens the bundle (`None` = the bundled default model) in the variant `precision` picks:
-    /// `auto` is FP16 where TensorRT or CUDA serves it and FP32 on the CPU.
-    pub fn open(
-        bundle: Option<&Path>,
-        precision: Precision,
-        options: &SessionOptions,
-    ) -> Result<EmotionModel, BundleError> {
-        let bundle =
-            bundle.map(Path::to_path_buf).or_else(crate::assets::default_bundle).ok_or(BundleError::NoBundle)?;
-        match precision.variant() {
-            Some(variant) => Self::load(&bundle, variant, options),
-            None => {
-                let model = Self::load(&bundle, Variant::Fp16, options)?;
-                if model.frame.provider == ActiveProvider::Cpu {
-                    Self::load(&bundle, Variant::Fp32, options)
-                } else {
-                    Ok(model)
-                }
-            }
+    /// Opens the bundle at `bundle` in the variant `precision` picks (see
+    /// [`Precision::choose`]): one variant, two sessions.
+    pub fn open(bundle: &Path, precision: Precision, options: &SessionOptions) -> Result<EmotionModel, BundleError> {
+        onnx::environment(None)?;
+        let variant = precision.choose(options.provider);
+        let model = Self::load(bundle, variant, options)?;
+        // A GPU provider the library offers may still fail to register (no device, no driver):
+        // FP16 on the CPU is slower than FP32, so `auto` opens FP32 then.
+        if precision == Precision::Auto && variant == Variant::Fp16 && model.frame.provider == ActiveProvider::Cpu {
+            return Self::load(bundle, Variant::Fp32, options);
         }
+        Ok(model)
     }
 
     /// Opens `variant` of the bundle at `bundle` after checking its files against the manifest's

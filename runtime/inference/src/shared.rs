@@ -5,11 +5,12 @@
 //! stream pays nothing and busy streams fill batches up to the bundle's TensorRT profile).
 
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, LazyLock, Mutex, PoisonError, Weak};
 use std::time::Duration;
 
 use emoedge_models::Preprocessing;
+use emoedge_models::manifest::Variant;
 use emoedge_support::sync::lock;
 
 use crate::bundle::BundleError;
@@ -63,9 +64,17 @@ struct Inner {
     clip_length: usize,
 }
 
-/// Open models by what opened them: a second stream asking for the same bundle, precision and
-/// sessions gets the same model.
-static OPEN: LazyLock<Mutex<HashMap<String, Weak<Inner>>>> = LazyLock::new(Mutex::default);
+/// What makes two requests one model: the bundle's canonical path (two spellings of one folder
+/// are one model), the variant and the sessions' options.
+#[derive(PartialEq, Eq, Hash)]
+struct ModelKey {
+    bundle: PathBuf,
+    variant: Variant,
+    options: SessionOptions,
+}
+
+/// Open models by what opened them: a second stream asking for the same model gets it.
+static OPEN: LazyLock<Mutex<HashMap<ModelKey, Weak<Inner>>>> = LazyLock::new(Mutex::default);
 
 /// A handle on a model shared by streams; cloning it is cheap.
 #[derive(Clone)]
@@ -75,8 +84,14 @@ pub struct SharedModel {
 
 impl SharedModel {
     /// The model `bundle`/`precision`/`options` open elsewhere in this process, or a new one.
-    pub fn open(bundle: Option<&Path>, precision: Precision, options: &SessionOptions) -> Result<Self, BundleError> {
-        let key = format!("{bundle:?}|{precision:?}|{options:?}");
+    pub fn open(bundle: &Path, precision: Precision, options: &SessionOptions) -> Result<Self, BundleError> {
+        // The variant `auto` picks needs the library loaded: it asks which providers it has.
+        crate::onnx::environment(None)?;
+        let key = ModelKey {
+            bundle: bundle.canonicalize().unwrap_or_else(|_| bundle.to_path_buf()),
+            variant: precision.choose(options.provider),
+            options: options.clone(),
+        };
         let mut open = lock(&OPEN);
         if let Some(inner) = open.get(&key).and_then(Weak::upgrade) {
             return Ok(Self { inner });

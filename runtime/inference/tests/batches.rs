@@ -73,11 +73,16 @@ fn streams_sharing_a_model_get_their_own_answers_in_fewer_calls() {
     use emoedge_inference::shared::SharedModel;
 
     let bundle = emoedge_tests::default_bundle();
-    let first = SharedModel::open(Some(&bundle), Precision::Fp32, &cpu()).unwrap();
-    let second = SharedModel::open(Some(&bundle), Precision::Fp32, &cpu()).unwrap();
+    let first = SharedModel::open(&bundle, Precision::Fp32, &cpu()).unwrap();
+    let second = SharedModel::open(&bundle, Precision::Fp32, &cpu()).unwrap();
     assert_eq!(first.users(), 2, "the same bundle, precision and sessions: one model");
-    let other = SharedModel::open(Some(&bundle), Precision::Int8, &cpu()).unwrap();
+    let other = SharedModel::open(&bundle, Precision::Int8, &cpu()).unwrap();
     assert_eq!(other.users(), 1, "another precision is another model");
+    let spelled = SharedModel::open(&bundle.join("../bundle/."), Precision::Fp32, &cpu()).unwrap();
+    assert_eq!(first.users(), 3, "another spelling of the same folder is the same model");
+    let auto = SharedModel::open(&bundle, Precision::Auto, &cpu()).unwrap();
+    assert_eq!(first.users(), 4, "auto on the CPU is the FP32 variant: the same model");
+    drop((spelled, auto));
 
     let mut alone = EmotionModel::load(&bundle, Variant::Fp32, &cpu()).unwrap();
     let (s, t) = (alone.manifest.crop_size, alone.manifest.clip_length);

@@ -130,6 +130,18 @@ fn a_missing_bundle_is_an_error_naming_it() {
 }
 
 #[test]
+fn the_detector_dir_property_names_the_detector_and_its_errors_name_the_folder() {
+    let empty = tempfile::tempdir().unwrap();
+    let dir = empty.path().display().to_string();
+    let outcome = play(&media("single_face.mp4"), &format!("emotiondetect detector-dir=\"{dir}\""));
+    let error = outcome.error.expect("an error on the bus");
+    assert!(error.contains(&format!("{dir}/pnet.onnx")), "{error}");
+    let detector = emoedge_tests::detector_dir().display().to_string();
+    let outcome = play(&media("single_face.mp4"), &format!("emotiondetect detector-dir=\"{detector}\""));
+    assert!(outcome.error.is_none() && !outcome.results.is_empty(), "{:?}", outcome.error);
+}
+
+#[test]
 fn a_wrong_precision_name_is_refused_when_the_pipeline_is_built() {
     gst_init();
     // An enum property: the parser itself refuses a value that is not one of its nicks.

@@ -75,7 +75,9 @@ fn gst_launch_runs_the_plugin_on_a_real_video() {
     let text = String::from_utf8_lossy(&output.stdout);
     assert!(output.status.success(), "{text}{}", String::from_utf8_lossy(&output.stderr));
     // One element message per result: 72 frames, the first clip full at the 8th.
-    let results = text.lines().filter(|l| l.contains("(element): emotion, track-id=(guint64)1")).count();
+    // The structure's fields stand in name order.
+    let results =
+        text.lines().filter(|l| l.contains("(element): emotion, bbox=") && l.contains(" track=(guint64)1;")).count();
     assert_eq!(results, 65, "{text}");
 }
 

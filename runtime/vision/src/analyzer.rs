@@ -16,6 +16,7 @@ use crate::capture::{CaptureError, CaptureOptions, CropTracker, FaceCapture};
 /// `--detect-interval`): the full detector every N-th frame, O-Net following faces in between.
 /// Chosen by measurement on the sample media (`cargo bench -p emoedge-cli --bench speed`).
 pub const DEFAULT_DETECT_INTERVAL: u32 = 5;
+use crate::face::tracker::TrackerOptions;
 use crate::face::{AlignedCrop, BBox, DetectorOptions, Face};
 use crate::video::Frame;
 
@@ -63,11 +64,18 @@ pub enum FaceSource {
     FullFrame,
 }
 
-/// Everything the element's properties and `emoedge run`'s options set.
+/// The files an analyzer opens, found by its entry point (the element's `start()`).
+#[derive(Debug, Clone)]
+pub struct AnalyzerFiles {
+    /// The model bundle folder.
+    pub bundle: PathBuf,
+    /// The MTCNN detector folder; the built-in face source needs it.
+    pub detector_dir: Option<PathBuf>,
+}
+
+/// Everything else the element's properties and `emoedge run`'s options set.
 #[derive(Debug, Clone)]
 pub struct AnalyzerSettings {
-    /// The model bundle; `None` = the bundled default model.
-    pub bundle: Option<PathBuf>,
     pub precision: Precision,
     pub session: SessionOptions,
     pub engine: EngineOptions,
@@ -86,7 +94,6 @@ pub struct AnalyzerSettings {
 impl Default for AnalyzerSettings {
     fn default() -> Self {
         Self {
-            bundle: None,
             precision: Precision::default(),
             session: SessionOptions::default(),
             engine: EngineOptions::default(),
@@ -105,6 +112,8 @@ pub enum AnalyzerError {
         "clip-length is {requested} but the model {bundle} classifies clips of {model} frames; set clip-length to 0 or {model}"
     )]
     ClipLength { requested: usize, model: usize, bundle: String },
+    #[error("face-source builtin needs the MTCNN detector folder, and none was given")]
+    NoDetector,
     #[error(transparent)]
     Bundle(#[from] BundleError),
     #[error(transparent)]
@@ -174,8 +183,8 @@ pub struct Timing {
 }
 
 impl Analyzer {
-    pub fn load(settings: &AnalyzerSettings) -> Result<Self, AnalyzerError> {
-        let (bundle, precision, session) = (settings.bundle.as_deref(), settings.precision, &settings.session);
+    pub fn load(settings: &AnalyzerSettings, files: &AnalyzerFiles) -> Result<Self, AnalyzerError> {
+        let (bundle, precision, session) = (files.bundle.as_path(), settings.precision, &settings.session);
         let model = if settings.share_model {
             SharedModel::open(bundle, precision, session)?
         } else {
@@ -190,15 +199,16 @@ impl Analyzer {
             });
         }
         let crop = AlignedCrop::new(model.crop_size() as u32);
-        let tracker = CaptureOptions::new(crop.size).tracker;
+        let tracker = TrackerOptions::default();
         let capture = match settings.face_source {
             FaceSource::Builtin => {
+                let dir = files.detector_dir.clone().ok_or(AnalyzerError::NoDetector)?;
                 let detector = DetectorOptions { min_face_size: settings.min_face_size, ..Default::default() };
                 let options = CaptureOptions {
                     session: settings.session.clone(),
                     detector,
                     detect_interval: settings.detect_interval,
-                    ..CaptureOptions::new(crop.size)
+                    ..CaptureOptions::new(dir, crop.size)
                 };
                 Capture::Detector(Box::new(FaceCapture::open(&options)?))
             }

@@ -65,10 +65,6 @@ impl CropTracker {
 
 #[derive(Debug, thiserror::Error)]
 pub enum CaptureError {
-    #[error(
-        "the MTCNN face detector (assets/mtcnn) was not found; run scripts/setup, pass --detector DIR, or use face-source=upstream"
-    )]
-    NoDetector,
     #[error(transparent)]
     Onnx(#[from] OnnxError),
 }
@@ -76,8 +72,8 @@ pub enum CaptureError {
 /// How to build a [`FaceCapture`]; [`CaptureOptions::new`] has the defaults everyone uses.
 #[derive(Debug, Clone)]
 pub struct CaptureOptions {
-    /// Folder with `pnet.onnx`, `rnet.onnx`, `onet.onnx`; `None` = `assets/mtcnn` from scripts/setup.
-    pub detector_dir: Option<PathBuf>,
+    /// Folder with `pnet.onnx`, `rnet.onnx`, `onet.onnx` (`assets/mtcnn` from scripts/setup).
+    pub detector_dir: PathBuf,
     pub session: SessionOptions,
     pub detector: DetectorOptions,
     pub crop: AlignedCrop,
@@ -88,10 +84,11 @@ pub struct CaptureOptions {
 }
 
 impl CaptureOptions {
-    /// The default detector, tracker and sessions, cutting the model's crops at side `crop_size`.
-    pub fn new(crop_size: u32) -> Self {
+    /// The detector in `detector_dir` with the default tracker and sessions, cutting the
+    /// model's crops at side `crop_size`.
+    pub fn new(detector_dir: PathBuf, crop_size: u32) -> Self {
         Self {
-            detector_dir: None,
+            detector_dir,
             session: SessionOptions::default(),
             detector: DetectorOptions::default(),
             crop: AlignedCrop::new(crop_size),
@@ -118,11 +115,9 @@ pub struct FaceCapture {
 }
 
 impl FaceCapture {
-    /// Loads the detector `options` name (or the one scripts/setup fetched).
+    /// Loads the detector `options` name.
     pub fn open(options: &CaptureOptions) -> Result<Self, CaptureError> {
-        let dir = options.detector_dir.clone().or_else(emoedge_inference::assets::detector_dir);
-        let dir = dir.ok_or(CaptureError::NoDetector)?;
-        let detector = Mtcnn::load(&dir, &options.session, options.detector)?;
+        let detector = Mtcnn::load(&options.detector_dir, &options.session, options.detector)?;
         Ok(Self {
             detector,
             tracks: CropTracker::new(options.crop, options.tracker),

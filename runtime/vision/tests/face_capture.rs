@@ -9,7 +9,8 @@ use emoedge_vision::face::{BBox, aligned_crop};
 use emoedge_vision::video::VideoSource;
 
 fn capture() -> FaceCapture {
-    FaceCapture::open(&CaptureOptions::new(64)).expect("scripts/setup provides the detector")
+    FaceCapture::open(&CaptureOptions::new(emoedge_tests::detector_dir(), 64))
+        .expect("scripts/setup provides the detector")
 }
 
 /// Track ids of the faces found in each frame of `video`.
@@ -72,8 +73,11 @@ fn face_count_changes_where_the_face_arrives() {
 /// Each frame's faces (track, box) of `video` with the detector every `interval`-th frame, and
 /// the frames the detector ran on.
 fn faces_with_interval(video: &str, interval: u32) -> (Vec<Vec<(u64, BBox)>>, u64) {
-    let mut capture =
-        FaceCapture::open(&CaptureOptions { detect_interval: interval, ..CaptureOptions::new(64) }).unwrap();
+    let mut capture = FaceCapture::open(&CaptureOptions {
+        detect_interval: interval,
+        ..CaptureOptions::new(emoedge_tests::detector_dir(), 64)
+    })
+    .unwrap();
     let mut source = VideoSource::open(video).unwrap();
     let mut frames = Vec::new();
     while let Some(frame) = source.next_frame().unwrap() {

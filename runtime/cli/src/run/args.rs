@@ -9,7 +9,7 @@ use emoedge_inference::model::Precision;
 use emoedge_vision::analyzer::{AnalyzerSettings, FaceSource, ranges};
 
 use super::stream::Lease;
-use crate::args::{MqttArgs, OrtArgs, StreamArgs, float_in, int_in, uint_in};
+use crate::args::{DetectorArgs, ModelArgs, MqttArgs, OrtArgs, StreamArgs, float_in, int_in, uint_in};
 
 #[derive(Args, Debug)]
 pub struct RunArgs {
@@ -18,9 +18,10 @@ pub struct RunArgs {
     /// Output folder for results.jsonl and timeline-<track>.png.
     #[arg(long, default_value = "runs/emoedge")]
     pub out: PathBuf,
-    /// A model bundle folder (default: the bundled models/default/bundle).
-    #[arg(long)]
-    pub model: Option<PathBuf>,
+    #[command(flatten)]
+    pub model: ModelArgs,
+    #[command(flatten)]
+    pub detector: DetectorArgs,
     /// auto: fp16 on TensorRT/CUDA, fp32 on the CPU.
     #[arg(long, value_enum, default_value_t = AnalyzerSettings::default().precision)]
     pub precision: Precision,
@@ -78,6 +79,18 @@ pub struct PublishArgs {
     #[arg(long, default_value_t = emoedge_publish::defaults::FLUSH_TIMEOUT, requires = "publish",
           value_parser = int_in(emoedge_publish::ranges::FLUSH_TIMEOUT))]
     pub publish_timeout: u32,
+}
+
+impl RunArgs {
+    /// Finds the model and, for the built-in face source, the detector where they are not
+    /// given (the errors name --model and --detector), so that the elements get paths.
+    pub fn resolve_files(&mut self) -> anyhow::Result<()> {
+        self.model.model = Some(self.model.bundle()?);
+        if self.face_source == FaceSource::Builtin {
+            self.detector.detector = Some(self.detector.dir()?);
+        }
+        Ok(())
+    }
 }
 
 impl PublishArgs {

@@ -30,8 +30,9 @@ use timeline::Timelines;
 
 use crate::interrupt::Interrupts;
 
-pub fn execute(args: RunArgs) -> anyhow::Result<()> {
+pub fn execute(mut args: RunArgs) -> anyhow::Result<()> {
     args.ort.load_library()?;
+    args.resolve_files()?;
     emoedge_vision::video::init()?;
     gstemoedge::plugin_register_static()?;
     let inputs = args.input.inputs();

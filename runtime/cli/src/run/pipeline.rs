@@ -33,8 +33,11 @@ fn emotiondetect(args: &RunArgs, stream: usize, first_track: u64) -> anyhow::Res
         .property("smoothing", f64::from(args.smoothing))
         .property("face-source", args.face_source)
         .property("async", args.asynchronous);
-    if let Some(model) = &args.model {
+    if let Some(model) = &args.model.model {
         detect = detect.property("model", model.display().to_string());
+    }
+    if let Some(dir) = &args.detector.detector {
+        detect = detect.property("detector-dir", dir.display().to_string());
     }
     if let Some(dir) = &session.tensorrt.engine_cache_dir {
         detect = detect.property("engine-cache-dir", dir.display().to_string());

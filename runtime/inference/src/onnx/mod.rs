@@ -9,7 +9,7 @@ mod session;
 pub use library::{ORT_LIB_ENV, environment, locate};
 pub use placement::Placement;
 pub use provider::{ActiveProvider, ProfileShapes, Provider, SessionOptions, TensorRtOptions};
-pub use session::{ModelSession, open_session};
+pub use session::{ModelSession, offers_gpu, open_session, sessions_opened};
 
 #[derive(Debug, thiserror::Error)]
 pub enum OnnxError {

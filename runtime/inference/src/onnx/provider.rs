@@ -67,7 +67,7 @@ impl fmt::Display for ActiveProvider {
 
 pub use emoedge_models::manifest::ProfileShapes;
 
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 pub struct TensorRtOptions {
     pub fp16: bool,
     pub int8: bool,
@@ -79,8 +79,17 @@ pub struct TensorRtOptions {
     pub profile: Option<ProfileShapes>,
 }
 
+impl TensorRtOptions {
+    /// Engines kept in `dir` (built on the first run, minutes on a Jetson) with TensorRT's
+    /// kernel timings beside them; `None`: nothing is kept.
+    pub fn cache_in(&mut self, dir: Option<PathBuf>) {
+        self.timing_cache = dir.is_some();
+        self.engine_cache_dir = dir;
+    }
+}
+
 /// How to open sessions.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 pub struct SessionOptions {
     pub provider: Provider,
     /// GPU index for CUDA and TensorRT.

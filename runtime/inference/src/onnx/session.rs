@@ -1,12 +1,33 @@
 //! Opening a session on the first provider of the chain that works.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use ort::environment::Environment;
 use ort::ep::ExecutionProviderDispatch;
 use ort::session::{Session, SessionInputs, SessionOutputs};
 
-use super::{ActiveProvider, OnnxError, Placement, SessionOptions};
+use super::{ActiveProvider, OnnxError, Placement, Provider, SessionOptions};
+
+/// Sessions this process has opened: what a model costs to open (a test holds `auto` on the
+/// CPU to one variant's two sessions).
+static OPENED: AtomicU64 = AtomicU64::new(0);
+
+/// How many sessions this process has opened so far.
+pub fn sessions_opened() -> u64 {
+    OPENED.load(Ordering::Relaxed)
+}
+
+/// Whether `provider`'s chain holds a GPU provider that can be registered at all: built into
+/// emoedge (the `cuda` and `tensorrt` features) and into the loaded ONNX Runtime library (the
+/// PyPI wheel has neither). Whether it then works needs a device: only opening a session tells.
+pub fn offers_gpu(provider: Provider) -> bool {
+    provider.chain().iter().any(|&candidate| match candidate {
+        ActiveProvider::Cpu => false,
+        ActiveProvider::Cuda => cuda_offered(),
+        ActiveProvider::TensorRt => tensorrt_offered(),
+    })
+}
 
 /// A loaded model and the provider that runs it.
 pub struct ModelSession {
@@ -114,6 +135,7 @@ pub fn open_session(
         }
         match try_open(env, model, candidate, &options, explicit_gpu, profiling.as_ref()) {
             Ok(session) => {
+                OPENED.fetch_add(1, Ordering::Relaxed);
                 let name = model.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or(shown);
                 let profiled = profiling.map(|dir| Profiled {
                     _dir: dir,
@@ -202,6 +224,17 @@ fn cuda(options: &SessionOptions) -> Result<ExecutionProviderDispatch, String> {
     Ok(ort::ep::CUDA::default().with_device_id(options.device_id).build())
 }
 
+/// Whether the loaded ONNX Runtime library was built with CUDA.
+#[cfg(feature = "cuda")]
+fn cuda_offered() -> bool {
+    <ort::ep::CUDA as ort::ep::ExecutionProvider>::is_available().unwrap_or(false)
+}
+
+#[cfg(not(feature = "cuda"))]
+fn cuda_offered() -> bool {
+    false
+}
+
 #[cfg(not(feature = "cuda"))]
 fn cuda(_: &SessionOptions) -> Result<ExecutionProviderDispatch, String> {
     Err("this emoedge was built without the `cuda` feature".into())
@@ -229,6 +262,17 @@ fn tensorrt(options: &SessionOptions) -> Result<ExecutionProviderDispatch, Strin
             .with_profile_max_shapes(&profile.max);
     }
     Ok(ep.build().error_on_failure())
+}
+
+/// Whether the loaded ONNX Runtime library was built with TensorRT.
+#[cfg(feature = "tensorrt")]
+fn tensorrt_offered() -> bool {
+    <ort::ep::TensorRT as ort::ep::ExecutionProvider>::is_available().unwrap_or(false)
+}
+
+#[cfg(not(feature = "tensorrt"))]
+fn tensorrt_offered() -> bool {
+    false
 }
 
 #[cfg(not(feature = "tensorrt"))]

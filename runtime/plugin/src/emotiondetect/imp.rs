@@ -23,8 +23,9 @@
 use std::path::PathBuf;
 use std::sync::{Arc, LazyLock, Mutex};
 
+use emoedge_inference::assets;
 use emoedge_inference::onnx::{ActiveProvider, Provider};
-use emoedge_vision::analyzer::{Analyzer, AnalyzerSettings, FaceResult, FaceSource, ranges};
+use emoedge_vision::analyzer::{Analyzer, AnalyzerFiles, AnalyzerSettings, FaceResult, FaceSource, ranges};
 use emoedge_vision::face::BBox;
 use emoedge_vision::video::{FORMATS, to_frame};
 use gstreamer as gst;
@@ -55,10 +56,34 @@ const MAX_TRACK_ID_BASE: u64 = u64::MAX / 2;
 
 #[derive(Debug, Clone, Default)]
 struct Settings {
+    /// The `model` property; unset: the bundled default model, found at start.
+    model: Option<PathBuf>,
+    /// The `detector-dir` property; unset: `assets/mtcnn` from scripts/setup, found at start.
+    detector_dir: Option<PathBuf>,
     analyzer: AnalyzerSettings,
     asynchronous: bool,
     /// Added to every track id (a restarted stream continues after its last id).
     track_id_base: u64,
+}
+
+impl Settings {
+    /// The files the properties name, or the ones scripts/setup fetched where they are unset.
+    fn files(&self) -> Result<AnalyzerFiles, assets::Missing> {
+        let bundle = assets::given_or(
+            self.model.as_deref(),
+            assets::default_bundle,
+            "set the model property to a bundle folder",
+        )?;
+        let detector_dir = match self.analyzer.face_source {
+            FaceSource::Builtin => Some(assets::given_or(
+                self.detector_dir.as_deref(),
+                assets::detector_dir,
+                "set the detector-dir property to a folder with pnet.onnx, rnet.onnx and onet.onnx, or use face-source=upstream",
+            )?),
+            _ => self.detector_dir.clone(),
+        };
+        Ok(AnalyzerFiles { bundle, detector_dir })
+    }
 }
 
 enum Mode {
@@ -97,6 +122,11 @@ fn model_properties(d: &AnalyzerSettings) -> Vec<glib::ParamSpec> {
         glib::ParamSpecString::builder("model")
             .nick("Model bundle")
             .blurb("Folder of an emoedge model bundle (manifest.json + ONNX files); empty = the bundled default model")
+            .mutable_ready()
+            .build(),
+        glib::ParamSpecString::builder("detector-dir")
+            .nick("Face detector folder")
+            .blurb("Folder of the MTCNN face detector (pnet.onnx, rnet.onnx, onet.onnx) for face-source=builtin; empty = assets/mtcnn from scripts/setup")
             .mutable_ready()
             .build(),
         glib::ParamSpecEnum::builder_with_default("precision", d.precision)
@@ -229,13 +259,11 @@ impl ObjectImpl for EmotionDetect {
             v.get::<Option<String>>().expect("type checked upstream").filter(|s| !s.is_empty()).map(PathBuf::from)
         };
         match pspec.name() {
-            "model" => a.bundle = path(value),
+            "model" => settings.model = path(value),
+            "detector-dir" => settings.detector_dir = path(value),
             "precision" => a.precision = value.get().expect("type checked upstream"),
             "execution-provider" => a.session.provider = value.get::<Provider>().expect("type checked upstream"),
-            "engine-cache-dir" => {
-                a.session.tensorrt.engine_cache_dir = path(value);
-                a.session.tensorrt.timing_cache = a.session.tensorrt.engine_cache_dir.is_some();
-            }
+            "engine-cache-dir" => a.session.tensorrt.cache_in(path(value)),
             "device-id" => a.session.device_id = value.get().expect("type checked upstream"),
             "interval" => a.engine.interval = value.get().expect("type checked upstream"),
             "detect-interval" => a.detect_interval = value.get().expect("type checked upstream"),
@@ -256,7 +284,8 @@ impl ObjectImpl for EmotionDetect {
         let a = &settings.analyzer;
         let path = |p: &Option<PathBuf>| p.as_ref().map(|p| p.display().to_string()).to_value();
         match pspec.name() {
-            "model" => path(&a.bundle),
+            "model" => path(&settings.model),
+            "detector-dir" => path(&settings.detector_dir),
             "precision" => a.precision.to_value(),
             "execution-provider" => a.session.provider.to_value(),
             "engine-cache-dir" => path(&a.session.tensorrt.engine_cache_dir),
@@ -411,8 +440,11 @@ impl BaseTransformImpl for EmotionDetect {
 
     fn start(&self) -> Result<(), gst::ErrorMessage> {
         let settings = lock(&self.settings).clone();
-        let analyzer = Analyzer::load(&settings.analyzer)
-            .map_err(|e| gst::error_msg!(gst::ResourceError::OpenRead, ("emotiondetect cannot start: {}", e)))?;
+        let cannot_start = |e: &dyn std::fmt::Display| {
+            gst::error_msg!(gst::ResourceError::OpenRead, ("emotiondetect cannot start: {}", e))
+        };
+        let files = settings.files().map_err(|e| cannot_start(&e))?;
+        let analyzer = Analyzer::load(&settings.analyzer, &files).map_err(|e| cannot_start(&e))?;
         let provider = analyzer.provider();
         let model = analyzer.model();
         model.with(|m| {
