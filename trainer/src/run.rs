@@ -130,7 +130,7 @@ struct StageData {
 impl StageData {
     fn load(spec: &RunSpec, size: u32) -> anyhow::Result<Self> {
         let general = match &spec.general {
-            Some(path) => read_digits(path, size).with_context(|| format!("cannot read {}", path.display()))?,
+            Some(path) => read_digits(path, size)?,
             None => Vec::new(),
         };
         let emotion = match &spec.emotion {

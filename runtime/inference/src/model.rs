@@ -68,7 +68,7 @@ impl Precision {
     /// a GPU provider of the chain is offered (built into emoedge and the loaded ONNX Runtime
     /// library), FP32 otherwise — a CPU-only library or `--execution-provider cpu`.
     pub fn choose(self, provider: Provider) -> Variant {
-        self.variant().unwrap_or(if onnx::offers_gpu(provider) { Variant::Fp16 } else { Variant::Fp32 })
+        self.variant().unwrap_or_else(|| if onnx::offers_gpu(provider) { Variant::Fp16 } else { Variant::Fp32 })
     }
 }
 

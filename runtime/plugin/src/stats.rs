@@ -39,10 +39,6 @@ impl DetectStats {
         to_structure(Self::NAME, self)
     }
 
-    pub fn from_structure(s: &gst::StructureRef) -> Result<Self, String> {
-        from_structure(s)
-    }
-
     /// The statistics of an `emotiondetect` element.
     pub fn from_element(element: &gst::Element) -> Result<Self, String> {
         read(element)

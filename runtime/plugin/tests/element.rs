@@ -12,6 +12,7 @@ use emoedge_inference::onnx::Provider;
 use emoedge_vision::analyzer::FaceSource;
 use emoedge_vision::video::VideoSource;
 use gstemoedge::meta::Attached;
+use gstemoedge::stats::DetectStats;
 use gstreamer as gst;
 use gstreamer::prelude::*;
 use gstreamer_check::Harness;
@@ -132,8 +133,8 @@ fn detect_interval_1_runs_the_detector_on_every_frame() {
         let out = harness.push_and_pull(buffer).unwrap();
         assert_eq!(out.iter_meta::<VideoRegionOfInterestMeta>().count(), 1);
     }
-    let stats = harness.element().unwrap().property::<Option<gst::Structure>>("stats").unwrap();
-    assert_eq!(stats.get::<u64>("detections").unwrap(), 6);
+    let stats = DetectStats::from_element(&harness.element().unwrap()).unwrap();
+    assert_eq!(stats.detections, 6);
 }
 
 #[test]
@@ -150,8 +151,8 @@ fn interval_encodes_every_nth_frame_of_a_track() {
     }
     // Encodings at frames 0, 2, …, 14: the 8th lands on frame 14.
     assert_eq!(first_result, Some(14));
-    let stats = harness.element().unwrap().property::<Option<gst::Structure>>("stats").unwrap();
-    assert_eq!(stats.get::<u64>("faces-encoded").unwrap(), 9);
+    let stats = DetectStats::from_element(&harness.element().unwrap()).unwrap();
+    assert_eq!(stats.faces_encoded, 9);
 }
 
 #[test]

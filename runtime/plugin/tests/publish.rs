@@ -64,8 +64,8 @@ fn fresh_results_go_to_the_broker_and_buffers_pass_through_unchanged() {
     let stats = publish.property::<gst::Structure>("stats");
     assert_eq!(stats.get::<u64>("queued").unwrap(), 5, "{stats}");
     drop(harness);
-    let stats = publish.property::<gst::Structure>("stats");
-    assert_eq!((stats.get::<u64>("delivered").unwrap(), stats.get::<u64>("pending").unwrap()), (5, 0), "{stats}");
+    let stats = gstemoedge::stats::publish_stats(&publish).unwrap();
+    assert_eq!((stats.delivered, stats.pending, stats.error.as_deref()), (5, 0, None), "{stats:?}");
 }
 
 #[test]

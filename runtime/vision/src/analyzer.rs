@@ -11,14 +11,14 @@ use emoedge_inference::onnx::{ActiveProvider, OnnxError, Placement, SessionOptio
 use emoedge_inference::shared::{BatchStats, SharedModel};
 
 use crate::capture::{CaptureError, CaptureOptions, CropTracker, FaceCapture};
+use crate::face::tracker::TrackerOptions;
+use crate::face::{AlignedCrop, BBox, DetectorOptions, Face};
+use crate::video::Frame;
 
 /// The runtime's default `detect_interval` (element property `detect-interval`, CLI
 /// `--detect-interval`): the full detector every N-th frame, O-Net following faces in between.
 /// Chosen by measurement on the sample media (`cargo bench -p emoedge-cli --bench speed`).
 pub const DEFAULT_DETECT_INTERVAL: u32 = 5;
-use crate::face::tracker::TrackerOptions;
-use crate::face::{AlignedCrop, BBox, DetectorOptions, Face};
-use crate::video::Frame;
 
 /// The accepted values of the numeric settings, defined once: the element's property specs and
 /// the command line's parsers both read them, so whatever one accepts the other accepts too

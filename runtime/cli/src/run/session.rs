@@ -91,7 +91,7 @@ impl Session {
 
     fn handle(&mut self, i: usize, event: Event) -> anyhow::Result<()> {
         match event {
-            Event::Sample { sample, progress } => return self.on_sample(i, &sample, progress),
+            Event::Sample { sample, results, progress } => return self.on_sample(i, &sample, results, progress),
             Event::Lost { reason, retry_in } => self.on_lost(i, &reason, retry_in),
             Event::Reopened => self.note(format!("{} is back", self.label(i))),
             Event::Warning(text) => self.note(format!("{}: warning: {text}", self.label(i))),
@@ -101,11 +101,17 @@ impl Session {
     }
 
     /// A frame: its fresh results to the file and the timelines, the frame to the annotation.
-    fn on_sample(&mut self, i: usize, sample: &gst::Sample, progress: Option<f64>) -> anyhow::Result<()> {
+    fn on_sample(
+        &mut self,
+        i: usize,
+        sample: &gst::Sample,
+        results: Vec<Attached>,
+        progress: Option<f64>,
+    ) -> anyhow::Result<()> {
         let Some(buffer) = sample.buffer() else { return Ok(()) };
         self.frames[i] += 1;
-        let mut records: Vec<EmotionRecord> = Vec::new();
-        for Attached { record, fresh } in Attached::from_buffer(buffer) {
+        let mut records: Vec<EmotionRecord> = Vec::with_capacity(results.len());
+        for Attached { record, fresh } in results {
             if fresh {
                 self.results.write(&ResultLine { stream: i, record: record.clone() })?;
                 self.timelines.record(i, self.frames[i], &record);

@@ -31,9 +31,10 @@ pub type MakeFilters = dyn Fn(u64) -> anyhow::Result<Filters> + Send + Sync;
 
 /// What a stream tells the run.
 pub enum Event {
-    /// A frame with its results; `progress`: the fraction of a file done.
+    /// A frame with its results (read once, here); `progress`: the fraction of a file done.
     Sample {
         sample: gst::Sample,
+        results: Vec<Attached>,
         progress: Option<f64>,
     },
     /// A live source was lost: its tracks are over, and it is opened again, first after 0.25 s,
@@ -271,10 +272,9 @@ impl Stream {
                     }
                     _ => None,
                 };
-            if let Some(buffer) = sample.buffer() {
-                *last_track = Attached::from_buffer(buffer).iter().map(|a| a.record.track).fold(*last_track, u64::max);
-            }
-            if !send(tx, self.index, Event::Sample { sample, progress }) {
+            let results = sample.buffer().map(Attached::from_buffer).unwrap_or_default();
+            *last_track = results.iter().map(|a| a.record.track).fold(*last_track, u64::max);
+            if !send(tx, self.index, Event::Sample { sample, results, progress }) {
                 return Ok(Opening::Unheard);
             }
         }
