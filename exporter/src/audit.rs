@@ -5,9 +5,12 @@ use std::collections::BTreeSet;
 
 use onnx_protobuf::ModelProto;
 
-/// ONNX ops supported by TensorRT 8.5's ONNX parser that the model needs (a deliberate subset).
+/// ONNX ops supported by TensorRT 8.5's ONNX parser that the models need (a deliberate subset;
+/// Abs, AveragePool, Max, Min, Pad, ReduceSum and Squeeze came with the face embedders).
 pub const TENSORRT_8_5_OPS: &[&str] = &[
+    "Abs",
     "Add",
+    "AveragePool",
     "Cast",
     "Conv",
     "DequantizeLinear",
@@ -15,15 +18,20 @@ pub const TENSORRT_8_5_OPS: &[&str] = &[
     "Erf",
     "Identity",
     "MatMul",
+    "Max",
     "MaxPool",
+    "Min",
     "Mul",
+    "Pad",
     "QuantizeLinear",
     "ReduceMean",
+    "ReduceSum",
     "Relu",
     "Reshape",
     "Slice",
     "Softmax",
     "Sqrt",
+    "Squeeze",
     "Sub",
     "Transpose",
 ];

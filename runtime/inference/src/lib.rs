@@ -12,6 +12,7 @@
 
 pub mod assets;
 pub mod bundle;
+pub mod embedder;
 pub mod engine;
 pub mod model;
 pub mod onnx;

@@ -93,16 +93,16 @@ impl std::fmt::Debug for EmotionModel {
     }
 }
 
-fn run_error(model: &str) -> impl Fn(ort::Error) -> OnnxError + '_ {
+pub(crate) fn run_error(model: &str) -> impl Fn(ort::Error) -> OnnxError + '_ {
     |e| OnnxError::Run { model: model.to_string(), message: e.to_string() }
 }
 
-fn shape_error(model: &str) -> impl Fn(ShapeError) -> OnnxError + '_ {
+pub(crate) fn shape_error(model: &str) -> impl Fn(ShapeError) -> OnnxError + '_ {
     |e| OnnxError::Run { model: model.to_string(), message: format!("input of the wrong size: {e}") }
 }
 
 /// Output `spec` of `outputs` of the model `model`, split into one vector per batch item.
-fn split(model: &str, outputs: &SessionOutputs, spec: &TensorSpec) -> Result<Vec<Vec<f32>>, OnnxError> {
+pub(crate) fn split(model: &str, outputs: &SessionOutputs, spec: &TensorSpec) -> Result<Vec<Vec<f32>>, OnnxError> {
     let (name, item) = (spec.name, spec.item_len());
     let value = outputs
         .get(name)

@@ -10,4 +10,5 @@
 pub mod analyzer;
 pub mod capture;
 pub mod face;
+pub mod reid;
 pub mod video;

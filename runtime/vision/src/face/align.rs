@@ -35,21 +35,56 @@ pub fn aligned_crop(image: &RgbImage, face: &Face, crop: AlignedCrop) -> RgbImag
 /// it too, so training-time affine jitter and inference crops share one sampler.
 pub fn warp_square(image: &RgbImage, center: (f32, f32), angle: f32, side: f32, size: u32) -> RgbImage {
     let (cos, sin) = (angle.cos(), angle.sin());
-    let (cx, cy) = center;
     let scale = side / size as f32;
     let half = size as f32 / 2.0;
+    // Output pixel (u, v) → offset from the crop centre in source pixels, rotated into the image.
+    let (a, b, c, d) = (scale * cos, -scale * sin, scale * sin, scale * cos);
+    let (cx, cy) = (center.0 - half * (a + b), center.1 - half * (c + d));
+    warp_affine(image, [a, b, cx, c, d, cy], size)
+}
+
+/// The image sampled bilinearly at `x = m0·u + m1·v + m2`, `y = m3·u + m4·v + m5` for each pixel
+/// centre `(u, v)` of a `size`×`size` output; black outside the image.
+pub fn warp_affine(image: &RgbImage, m: [f32; 6], size: u32) -> RgbImage {
     let mut out = RgbImage::new(size, size);
     for v in 0..size {
         for u in 0..size {
-            // Offset from the crop centre in source pixels, then rotated into the image.
-            let du = (u as f32 + 0.5 - half) * scale;
-            let dv = (v as f32 + 0.5 - half) * scale;
-            let x = cx + du * cos - dv * sin;
-            let y = cy + du * sin + dv * cos;
+            let (uc, vc) = (u as f32 + 0.5, v as f32 + 0.5);
+            let x = m[0] * uc + m[1] * vc + m[2];
+            let y = m[3] * uc + m[4] * vc + m[5];
             out.put_pixel(u, v, image::Rgb(bilinear(image, x - 0.5, y - 0.5)));
         }
     }
     out
+}
+
+/// Where the five landmarks (eyes, nose, mouth corners) sit in a 112×112 face-recognition crop:
+/// the layout ArcFace-family embedders (MobileFaceNet among them) were trained on.
+const IDENTITY_TEMPLATE: [[f32; 2]; 5] =
+    [[38.2946, 51.6963], [73.5318, 51.5014], [56.0252, 71.7366], [41.5493, 92.3655], [70.7299, 92.2041]];
+
+/// The `side`×`side` face-recognition crop of `face`: the similarity transform (rotation,
+/// uniform scale, shift) that best carries its landmarks onto [`IDENTITY_TEMPLATE`] (least
+/// squares), applied by sampling.
+pub fn identity_crop(image: &RgbImage, face: &Face, side: u32) -> RgbImage {
+    let k = side as f32 / 112.0;
+    let dst: Vec<[f32; 2]> = IDENTITY_TEMPLATE.iter().map(|p| [p[0] * k, p[1] * k]).collect();
+    let mean = |pts: &[[f32; 2]]| {
+        let n = pts.len() as f32;
+        pts.iter().fold([0.0, 0.0], |m, p| [m[0] + p[0] / n, m[1] + p[1] / n])
+    };
+    let (ms, md) = (mean(&face.landmarks), mean(&dst));
+    // Output → source: source = s·R·(out − md) + ms, fitted on centred points.
+    let (mut dot, mut cross, mut norm) = (0.0, 0.0, 0.0);
+    for (p, q) in face.landmarks.iter().zip(&dst) {
+        let (px, py, qx, qy) = (p[0] - ms[0], p[1] - ms[1], q[0] - md[0], q[1] - md[1]);
+        dot += qx * px + qy * py;
+        cross += qx * py - qy * px;
+        norm += qx * qx + qy * qy;
+    }
+    let (a, c) = (dot / norm.max(f32::EPSILON), cross / norm.max(f32::EPSILON));
+    let m = [a, -c, ms[0] - a * md[0] + c * md[1], c, a, ms[1] - c * md[0] - a * md[1]];
+    warp_affine(image, m, side)
 }
 
 fn bilinear(image: &RgbImage, x: f32, y: f32) -> [u8; 3] {

@@ -9,7 +9,7 @@ pub mod tracker;
 
 use serde::{Deserialize, Serialize};
 
-pub use align::{AlignedCrop, aligned_crop, warp_square};
+pub use align::{AlignedCrop, aligned_crop, identity_crop, warp_affine, warp_square};
 pub use mtcnn::{DetectorOptions, Mtcnn};
 pub use tracker::{IouTracker, Track};
 

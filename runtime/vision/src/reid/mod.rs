@@ -1,0 +1,3 @@
+//! People, not tracks (issue 24): which faces are worth embedding ([`quality`]).
+
+pub mod quality;
