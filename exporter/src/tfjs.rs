@@ -142,11 +142,13 @@ pub(crate) fn read_weights(manifest: &[WeightGroup], origin: &Path) -> anyhow::R
                 "float32" | "int32" => 4,
                 "uint16" | "float16" => 2,
                 "uint8" => 1,
-                other => bail!("weight {} of {} is stored as {other}, which is not translated", w.name, origin.display()),
+                other => {
+                    bail!("weight {} of {} is stored as {other}, which is not translated", w.name, origin.display())
+                }
             };
-            let chunk = bytes.get(at..at + width * n).with_context(|| {
-                format!("the weight files of {} end inside weight {}", origin.display(), w.name)
-            })?;
+            let chunk = bytes
+                .get(at..at + width * n)
+                .with_context(|| format!("the weight files of {} end inside weight {}", origin.display(), w.name))?;
             at += width * n;
             let values = decode(chunk, stored, w.quantization.as_ref());
             consts.insert(w.name.clone(), Const { shape: w.shape.clone(), values });
@@ -305,7 +307,11 @@ impl Translator<'_> {
         let strides = ints(node, "strides");
         let stride = strides.get(1).copied().unwrap_or(1) as usize;
         ensure!(strides.get(2).copied().unwrap_or(1) as usize == stride, "{}: unequal strides", node.name);
-        ensure!(ints(node, "dilations").iter().all(|&d| d == 1), "{}: dilated convolutions are not translated", node.name);
+        ensure!(
+            ints(node, "dilations").iter().all(|&d| d == 1),
+            "{}: dilated convolutions are not translated",
+            node.name
+        );
         let mode = text(node, "padding");
         let (top, bottom, out_h) = padding(&mode, h, kh, stride)?;
         let (left, right, out_w) = padding(&mode, width, kw, stride)?;
@@ -390,7 +396,8 @@ impl Translator<'_> {
         match node.op.as_str() {
             "Sum" => {
                 let axes = Self::axes(&x, &axes_of(&self.constant(&node.input[1])?));
-                let keep = node.attr.get("keep_dims").and_then(|a| a.get("b")).and_then(Value::as_bool).unwrap_or(false);
+                let keep =
+                    node.attr.get("keep_dims").and_then(|a| a.get("b")).and_then(Value::as_bool).unwrap_or(false);
                 let axes = self.g.int64s(&axes);
                 let name = self.g.node("ReduceSum", &[&x.name, &axes], vec![attr_int("keepdims", keep as i64)]);
                 ensure!(keep || x.rank != 4, "{}: a 4-D sum without keep_dims is not translated", node.name);
@@ -451,7 +458,13 @@ pub fn embedder(
 ) -> anyhow::Result<ModelProto> {
     let (nodes, consts) = read_model(model_json)?;
     let io = EmbedderIo::new(shape.side, shape.size);
-    let mut t = Translator { g: GraphBuilder::new("embedder", arithmetic), consts: &consts, values: HashMap::new(), consts_made: 0, pre_relu: HashMap::new() };
+    let mut t = Translator {
+        g: GraphBuilder::new("embedder", arithmetic),
+        consts: &consts,
+        values: HashMap::new(),
+        consts_made: 0,
+        pre_relu: HashMap::new(),
+    };
     let placeholder = nodes.iter().find(|n| n.op == "Placeholder").context("the graph has no input")?;
     let nchw = pixels_in(&mut t.g, &io, norm);
     let input = Tensor { name: nchw, rank: 4, spatial: Some((shape.side, shape.side)) };

@@ -176,7 +176,10 @@ pub struct EmbedderIo {
 
 impl EmbedderIo {
     pub fn new(side: usize, size: usize) -> Self {
-        Self { faces: TensorSpec::new(EMBEDDER_FACES, &[side, side, 3]), embeddings: TensorSpec::new(EMBEDDINGS, &[size]) }
+        Self {
+            faces: TensorSpec::new(EMBEDDER_FACES, &[side, side, 3]),
+            embeddings: TensorSpec::new(EMBEDDINGS, &[size]),
+        }
     }
 
     pub fn inputs(&self) -> [&TensorSpec; 1] {

@@ -229,6 +229,9 @@ pub struct EmbedderManifest {
     pub side: usize,
     /// Length E of the unit-length embeddings it returns.
     pub size: usize,
+    /// Where the crop puts the eyes, the nose tip and the mouth corners (image left to right),
+    /// as fractions of the side: the alignment the net was trained on.
+    pub template: [[f32; 2]; 5],
     /// `fp32` and `fp16` graphs.
     pub variants: std::collections::BTreeMap<Variant, FileEntry>,
     /// TensorRT optimisation profile shared by both variants.

@@ -110,6 +110,43 @@ impl DetectorArgs {
     }
 }
 
+/// Re-identification: a person id per track, across the tracks and streams of a run.
+#[derive(Args, Debug, Clone)]
+pub struct ReidArgs {
+    /// Turn re-identification off (no person ids, no face embeddings computed).
+    #[arg(long)]
+    pub no_reid: bool,
+    /// Seconds a person nobody sees is remembered; after it a return is a new person.
+    #[arg(long, value_name = "SECONDS", default_value_t = emoedge_vision::reid::DEFAULT_WINDOW.as_secs() as u32,
+          value_parser = int_in(ranges::REID_WINDOW))]
+    pub reid_window: u32,
+    /// Cosine similarity a new track's face must reach to take a remembered person's id.
+    #[arg(long, default_value_t = emoedge_vision::reid::DEFAULT_THRESHOLD,
+          value_parser = float_in(ranges::REID_THRESHOLD))]
+    pub reid_threshold: f32,
+    /// Keep the people's face embeddings in FILE (mode 0600) so ids last across runs; without it
+    /// they live in memory only. `emoedge forget FILE` deletes it.
+    #[arg(long, value_name = "FILE")]
+    pub gallery: Option<PathBuf>,
+    /// The face embedder folder (default: assets/reid/embedder from scripts/setup).
+    #[arg(long, value_name = "DIR")]
+    pub embedder: Option<PathBuf>,
+}
+
+impl ReidArgs {
+    /// The embedder folder, found where not given (when re-identification is on).
+    pub fn resolve(&mut self) -> anyhow::Result<()> {
+        if !self.no_reid {
+            self.embedder = Some(assets::given_or(
+                self.embedder.as_deref(),
+                assets::embedder_dir,
+                "pass --embedder DIR or --no-reid",
+            )?);
+        }
+        Ok(())
+    }
+}
+
 /// How to log in to an MQTT broker, beside its URL.
 #[derive(Args, Debug, Clone)]
 pub struct MqttArgs {

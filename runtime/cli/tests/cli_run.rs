@@ -32,7 +32,7 @@ fn run_writes_results_timelines_and_an_annotated_video() {
     assert!(stdout.contains("72 frames in") && stdout.contains("on cpu; 1 track(s) with results"), "{stdout}");
     assert!(stdout.contains("time in ONNX Runtime: face detector"), "{stdout}");
     assert!(
-        stdout.lines().any(|l| l.starts_with("track 1: 0.")),
+        stdout.lines().any(|l| l.starts_with("track 1 (person 1): 0.")),
         "the text timeline starts at the 8th frame:\n{stdout}"
     );
 

@@ -45,6 +45,11 @@ pub fn detector_dir(fix: &str) -> Result<PathBuf, Missing> {
     bundled("the MTCNN face detector", "assets/mtcnn", fix)
 }
 
+/// The face embedder folder that `scripts/setup` writes (`emoedge-export embedder`).
+pub fn embedder_dir(fix: &str) -> Result<PathBuf, Missing> {
+    bundled("the face embedder for re-identification", "assets/reid/embedder", fix)
+}
+
 /// The bundled default model (`models/default/bundle` of a checkout or an install).
 pub fn default_bundle(fix: &str) -> Result<PathBuf, Missing> {
     bundled("the bundled default model", "models/default/bundle", fix)

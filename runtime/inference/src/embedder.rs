@@ -44,7 +44,8 @@ impl FaceEmbedder {
         let env = onnx::environment(None)?;
         let path = dir.join(EmbedderManifest::FILE);
         let shown = path.display().to_string();
-        let text = std::fs::read_to_string(&path).map_err(|source| ManifestError::Read { path: shown.clone(), source })?;
+        let text =
+            std::fs::read_to_string(&path).map_err(|source| ManifestError::Read { path: shown.clone(), source })?;
         let manifest: EmbedderManifest =
             serde_json::from_str(&text).map_err(|source| ManifestError::Parse { path: shown, source })?;
         let variant = match precision.choose(options.provider) {
@@ -65,6 +66,11 @@ impl FaceEmbedder {
         check_io(&session, &file, &io.inputs(), &io.outputs())?;
         let max_faces = manifest.profile.max_batch().unwrap_or(usize::MAX);
         Ok(Self { manifest, variant, session, dir: dir.to_path_buf(), io, max_faces })
+    }
+
+    /// Where its crops put the five landmarks (fractions of the side).
+    pub fn template(&self) -> [[f32; 2]; 5] {
+        self.manifest.template
     }
 
     /// Side S of the `[S, S, 3]` pixel crops it takes.

@@ -33,6 +33,7 @@ impl Attached {
         let b = face.bbox;
         let record = EmotionRecord {
             track: face.track.track,
+            person: face.person,
             pts_ns: pts.map(gst::ClockTime::nseconds),
             label: emotion.label.clone(),
             confidence: emotion.confidence,
@@ -88,6 +89,7 @@ mod tests {
     fn record() -> EmotionRecord {
         EmotionRecord {
             track: 3,
+            person: Some(2),
             pts_ns: Some(41_708_333),
             label: "happy".into(),
             confidence: 0.7,

@@ -28,6 +28,9 @@ pub struct DetectStats {
     pub frame_model_calls: u64,
     pub frame_model_faces: u64,
     pub clip_model_calls: u64,
+    /// Face embeddings computed for re-identification (this stream) and their time.
+    pub embeddings: u64,
+    pub embedder_ort_ns: u64,
     /// Where each session's nodes ran (after its first call), `; `-separated.
     pub placement: String,
 }

@@ -9,6 +9,11 @@ use serde::{Deserialize, Serialize};
 pub struct EmotionRecord {
     /// Track id, unique within its stream.
     pub track: u64,
+    /// The person the track shows (re-identification): the same id on every track and stream
+    /// of the run that shows them; absent until the track's face was identified, and with
+    /// re-identification off.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub person: Option<u64>,
     /// Presentation time of the frame in its stream, when it has one.
     pub pts_ns: Option<u64>,
     pub label: String,

@@ -73,7 +73,7 @@ fn main() {
     let assets = emoedge_tests::assets();
     let mut embedder = FaceEmbedder::open(Path::new(&dir), Precision::Fp32, &SessionOptions::default()).unwrap();
     let mut capture = FaceCapture::open(&CaptureOptions::new(assets.join("mtcnn"), 64)).unwrap();
-    let side = embedder.side() as u32;
+    let (side, template) = (embedder.side() as u32, embedder.template());
     let (mut samples, mut busy, mut faces) = (Vec::new(), Duration::ZERO, 0u32);
     for &(file, label, step) in MEDIA {
         let mut source = VideoSource::open(&assets.join("media").join(file).display().to_string()).unwrap();
@@ -83,7 +83,7 @@ fn main() {
                 continue;
             }
             for (k, face) in found.iter().enumerate() {
-                let crop = identity_crop(&frame.image, &face.face, side);
+                let crop = identity_crop(&frame.image, &face.face, &template, side);
                 let quality = FaceQuality::of(&face.face, &crop);
                 let good = quality.passes(&QualityGate::default());
                 println!("{file} frame {} face {k}: {quality:?} good {good}", frame.index);
@@ -118,6 +118,18 @@ fn pairs(title: &str, samples: &[Sample]) {
         }
     }
     summary("same person", same);
+    if std::env::var_os("REID_PAIRS_WORST").is_some() {
+        let mut worst: Vec<(f32, &str, &str)> = Vec::new();
+        for (i, a) in samples.iter().enumerate() {
+            for b in &samples[i + 1..] {
+                if a.person != b.person && (a.group == b.group || a.group == "labelled" || b.group == "labelled") {
+                    worst.push((cosine(&a.embedding, &b.embedding), &a.person, &b.person));
+                }
+            }
+        }
+        worst.sort_by(|a, b| b.0.total_cmp(&a.0));
+        println!("closest different people: {:?}", &worst[..worst.len().min(12)]);
+    }
     let mut people: Vec<&str> = samples.iter().map(|s| s.person.as_str()).collect();
     people.dedup();
     for person in people {

@@ -13,6 +13,7 @@ use emoedge_inference::shared::{BatchStats, SharedModel};
 use crate::capture::{CaptureError, CaptureOptions, CropTracker, FaceCapture};
 use crate::face::tracker::TrackerOptions;
 use crate::face::{AlignedCrop, BBox, DetectorOptions, Face};
+use crate::reid::{GalleryError, ReidError, ReidSettings, Reidentifier};
 use crate::video::Frame;
 
 /// The runtime's default `detect_interval` (element property `detect-interval`, CLI
@@ -39,6 +40,10 @@ pub mod ranges {
     pub const CLIP_LENGTH: RangeInclusive<u32> = 0..=1024;
     /// Side of the square face crops `emoedge faces` writes.
     pub const CROP_SIZE: RangeInclusive<u32> = 16..=1024;
+    /// Seconds a person nobody sees is remembered (up to a week).
+    pub const REID_WINDOW: RangeInclusive<u32> = 1..=604_800;
+    /// Cosine a new track must reach to take a remembered person's id.
+    pub const REID_THRESHOLD: RangeInclusive<f64> = 0.0..=1.0;
 }
 
 /// Where faces come from.
@@ -71,6 +76,8 @@ pub struct AnalyzerFiles {
     pub bundle: PathBuf,
     /// The MTCNN detector folder; the built-in face source needs it.
     pub detector_dir: Option<PathBuf>,
+    /// The face embedder folder; re-identification needs it.
+    pub embedder_dir: Option<PathBuf>,
 }
 
 /// Everything else the element's properties and `emoedge run`'s options set.
@@ -89,6 +96,8 @@ pub struct AnalyzerSettings {
     /// Share one emotion model (and batch its calls) with the other analyzers of this process
     /// that open the same bundle, precision and sessions — several streams, one model.
     pub share_model: bool,
+    /// Re-identification: a person id per track, shared across the process's streams.
+    pub reid: ReidSettings,
 }
 
 impl Default for AnalyzerSettings {
@@ -102,6 +111,7 @@ impl Default for AnalyzerSettings {
             detect_interval: DEFAULT_DETECT_INTERVAL,
             clip_length: 0,
             share_model: true,
+            reid: ReidSettings::default(),
         }
     }
 }
@@ -114,6 +124,10 @@ pub enum AnalyzerError {
     ClipLength { requested: usize, model: usize, bundle: String },
     #[error("face-source builtin needs the MTCNN detector folder, and none was given")]
     NoDetector,
+    #[error("re-identification needs the face embedder folder, and none was given")]
+    NoEmbedder,
+    #[error(transparent)]
+    Reid(#[from] ReidError),
     #[error(transparent)]
     Bundle(#[from] BundleError),
     #[error(transparent)]
@@ -127,6 +141,8 @@ pub struct FaceResult {
     pub upstream: Option<usize>,
     pub bbox: BBox,
     pub track: TrackEmotion,
+    /// The person the track shows (re-identification on and the track identified).
+    pub person: Option<u64>,
 }
 
 enum Capture {
@@ -137,6 +153,7 @@ enum Capture {
 pub struct Analyzer {
     capture: Capture,
     engine: EmotionEngine<SharedModel>,
+    reid: Option<Reidentifier>,
     source: FaceSource,
     min_face_size: f32,
     /// Sessions whose placement was already handed out by [`Analyzer::new_placements`].
@@ -180,6 +197,9 @@ pub struct Timing {
     pub engine: EngineStats,
     /// Calls of the (shared) emotion model and what they carried: all streams together.
     pub batches: BatchStats,
+    /// Face embeddings computed for re-identification, and the time they took.
+    pub embeddings: u64,
+    pub embedder: Duration,
 }
 
 impl Analyzer {
@@ -216,9 +236,16 @@ impl Analyzer {
             // A pre-cropped frame is the face: no context margin around it.
             FaceSource::FullFrame => Capture::Boxes(CropTracker::new(AlignedCrop { margin: 0.0, ..crop }, tracker)),
         };
+        let reid = if settings.reid.enabled {
+            let dir = files.embedder_dir.as_deref().ok_or(AnalyzerError::NoEmbedder)?;
+            Some(Reidentifier::open(dir, &settings.reid, &settings.session)?)
+        } else {
+            None
+        };
         Ok(Self {
             capture,
             engine: EmotionEngine::new(model, settings.engine),
+            reid,
             source: settings.face_source,
             min_face_size: settings.min_face_size,
             placed: Vec::new(),
@@ -257,7 +284,21 @@ impl Analyzer {
             Capture::Detector(capture) => (capture.detector().busy(), capture.detections()),
             Capture::Boxes(_) => (Duration::ZERO, 0),
         };
-        Timing { detector, detections, engine: self.engine.stats(), batches: self.model().batch_stats() }
+        let (embeddings, embedder) = self.reid.as_ref().map_or((0, Duration::ZERO), Reidentifier::cost);
+        Timing {
+            detector,
+            detections,
+            engine: self.engine.stats(),
+            batches: self.model().batch_stats(),
+            embeddings,
+            embedder,
+        }
+    }
+
+    /// Ends re-identification for this stream: its tracks end, and a gallery kept in a file
+    /// is saved.
+    pub fn finish(&mut self) -> Result<(), GalleryError> {
+        self.reid.as_mut().map_or(Ok(()), Reidentifier::finish)
     }
 
     /// Finds (or takes) the faces of `frame` and returns each with its track's emotion. With
@@ -283,14 +324,26 @@ impl Analyzer {
         };
         let crops: Vec<_> = captured.iter().map(|c| c.tracked_crop()).collect();
         let emotions = self.engine.process(frame.index, &crops)?;
+        let persons = match &mut self.reid {
+            Some(reid) => {
+                let live = match &self.capture {
+                    Capture::Detector(capture) => capture.live_tracks(),
+                    Capture::Boxes(tracks) => tracks.live_tracks(),
+                };
+                reid.observe(frame, &captured, &live)?
+            }
+            None => vec![None; captured.len()],
+        };
         Ok(captured
             .iter()
             .zip(emotions)
+            .zip(persons)
             .enumerate()
-            .map(|(i, (face, track))| FaceResult {
+            .map(|(i, ((face, track), person))| FaceResult {
                 upstream: origin.get(i).copied().flatten(),
                 bbox: face.face.bbox,
                 track,
+                person,
             })
             .collect())
     }

@@ -57,6 +57,11 @@ impl CropTracker {
             .collect()
     }
 
+    /// The ids of the tracks alive now (seen, or missed for fewer frames than the tracker waits).
+    pub fn live_tracks(&self) -> Vec<u64> {
+        self.tracker.tracks().iter().map(|t| t.id).collect()
+    }
+
     /// The boxes of the tracks that had a face in the last frame.
     pub fn current_boxes(&self) -> Vec<BBox> {
         self.tracker.tracks().iter().filter(|t| t.missed == 0).map(|t| t.bbox).collect()
@@ -129,6 +134,11 @@ impl FaceCapture {
 
     pub fn detector(&self) -> &Mtcnn {
         &self.detector
+    }
+
+    /// The ids of the tracks alive now.
+    pub fn live_tracks(&self) -> Vec<u64> {
+        self.tracks.live_tracks()
     }
 
     /// Frames on which the full detector ran so far.

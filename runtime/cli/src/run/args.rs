@@ -9,7 +9,7 @@ use emoedge_inference::model::Precision;
 use emoedge_vision::analyzer::{AnalyzerSettings, FaceSource, ranges};
 
 use super::stream::Lease;
-use crate::args::{DetectorArgs, ModelArgs, MqttArgs, OrtArgs, StreamArgs, float_in, int_in, uint_in};
+use crate::args::{DetectorArgs, ModelArgs, MqttArgs, OrtArgs, ReidArgs, StreamArgs, float_in, int_in, uint_in};
 
 #[derive(Args, Debug)]
 pub struct RunArgs {
@@ -22,6 +22,8 @@ pub struct RunArgs {
     pub model: ModelArgs,
     #[command(flatten)]
     pub detector: DetectorArgs,
+    #[command(flatten)]
+    pub reid: ReidArgs,
     /// auto: fp16 on TensorRT/CUDA, fp32 on the CPU.
     #[arg(long, value_enum, default_value_t = AnalyzerSettings::default().precision)]
     pub precision: Precision,
@@ -51,6 +53,9 @@ pub struct RunArgs {
     /// Also write this MP4 with boxes and labels drawn in (one input only).
     #[arg(long)]
     pub annotate: Option<PathBuf>,
+    /// Blur every face in the --annotate video (boxes and labels stay).
+    #[arg(long, requires = "annotate")]
+    pub blur_faces: bool,
     #[command(flatten)]
     pub ort: OrtArgs,
     #[command(flatten)]
@@ -89,7 +94,7 @@ impl RunArgs {
         if self.face_source == FaceSource::Builtin {
             self.detector.detector = Some(self.detector.dir()?);
         }
-        Ok(())
+        self.reid.resolve()
     }
 }
 

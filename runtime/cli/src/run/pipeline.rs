@@ -32,12 +32,21 @@ fn emotiondetect(args: &RunArgs, stream: usize, first_track: u64) -> anyhow::Res
         .property("detect-interval", args.detect_interval)
         .property("smoothing", f64::from(args.smoothing))
         .property("face-source", args.face_source)
-        .property("async", args.asynchronous);
+        .property("async", args.asynchronous)
+        .property("reid", !args.reid.no_reid)
+        .property("reid-window", args.reid.reid_window)
+        .property("reid-threshold", f64::from(args.reid.reid_threshold));
     if let Some(model) = &args.model.model {
         detect = detect.property("model", model.display().to_string());
     }
     if let Some(dir) = &args.detector.detector {
         detect = detect.property("detector-dir", dir.display().to_string());
+    }
+    if let Some(dir) = &args.reid.embedder {
+        detect = detect.property("embedder-dir", dir.display().to_string());
+    }
+    if let Some(file) = &args.reid.gallery {
+        detect = detect.property("reid-gallery", file.display().to_string());
     }
     if let Some(dir) = &session.tensorrt.engine_cache_dir {
         detect = detect.property("engine-cache-dir", dir.display().to_string());

@@ -69,25 +69,30 @@ impl Summary<'_> {
     }
 
     fn print_time(&self) {
-        // The detectors are the streams' own: their times add up.
+        // The detectors and re-identification are the streams' own: their times add up.
         let detector = seconds(self.detect().map(|s| s.detector_ort_ns).sum());
+        let embedder = seconds(self.detect().map(|s| s.embedder_ort_ns).sum());
+        let embeddings: u64 = self.detect().map(|s| s.embeddings).sum();
         let frame = seconds(self.model(|s| s.frame_model_ort_ns));
         let clip = seconds(self.model(|s| s.clip_model_ort_ns));
+        let reid = format!("face embedder {embedder:.2} s for {embeddings} faces");
         if self.streams() > 1 {
             // The streams run side by side: their times add up to more than the wall time.
             println!(
-                "time in ONNX Runtime, summed over the streams' threads: face detectors {detector:.2} s, emotion frame model {frame:.2} s, clip model {clip:.3} s"
+                "time in ONNX Runtime, summed over the streams' threads: face detectors {detector:.2} s, emotion frame model {frame:.2} s, clip model {clip:.3} s, {reid}"
             );
             return;
         }
         let share = |t: f64| 100.0 * t / self.wall();
+        let inside = detector + frame + clip + embedder;
         println!(
-            "time in ONNX Runtime: face detector {detector:.2} s ({:.0}%), emotion frame model {frame:.2} s ({:.0}%), clip model {clip:.3} s ({:.1}%); the rest {:.2} s ({:.0}%: decoding, colour conversion, detector pyramid and NMS, crops, tracking, annotation)",
+            "time in ONNX Runtime: face detector {detector:.2} s ({:.0}%), emotion frame model {frame:.2} s ({:.0}%), clip model {clip:.3} s ({:.1}%), {reid} ({:.1}%); the rest {:.2} s ({:.0}%: decoding, colour conversion, detector pyramid and NMS, crops, tracking, annotation)",
             share(detector),
             share(frame),
             share(clip),
-            (self.wall.as_secs_f64() - detector - frame - clip).max(0.0),
-            100.0 - share(detector) - share(frame) - share(clip)
+            share(embedder),
+            (self.wall.as_secs_f64() - inside).max(0.0),
+            100.0 - share(inside)
         );
     }
 

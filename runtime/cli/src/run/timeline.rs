@@ -1,7 +1,8 @@
 //! What `emoedge run` keeps in memory of each track for its timeline PNG and text summary,
 //! bounded whatever the stream's length: an endless live source must not grow the process.
 //! `results.jsonl` (streamed to disk) holds every result; these are views of it. A track that
-//! has ended gets its PNG at once and leaves memory but for its one-line summary.
+//! has ended gets its PNG at once and leaves memory but for its one-line summary. A person
+//! (re-identification) gets a timeline of all their tracks, `timeline-person-<id>.png`.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::path::{Path, PathBuf};
@@ -30,6 +31,8 @@ pub struct Timelines {
     ended_after: u64,
     /// Tracks still going, with the frame (of their stream) of their latest result.
     active: BTreeMap<TrackKey, (TrackTimeline, u64)>,
+    /// Every person's tracks on one time axis (the latest `MAX_SUMMARIES` people).
+    persons: BTreeMap<u64, TrackTimeline>,
     summaries: VecDeque<(String, String)>,
     dropped_summaries: u64,
     /// PNG files this run wrote.
@@ -48,6 +51,7 @@ impl Timelines {
             streams,
             ended_after: 2 * u64::from(interval) + 300,
             active: BTreeMap::new(),
+            persons: BTreeMap::new(),
             summaries: VecDeque::new(),
             dropped_summaries: 0,
             written: BTreeSet::new(),
@@ -58,6 +62,14 @@ impl Timelines {
     /// A track's name in messages: `track 3`, or `stream 1 track 3` with several streams.
     fn title(&self, (stream, track): TrackKey) -> String {
         if self.streams > 1 { format!("stream {stream} track {track}") } else { format!("track {track}") }
+    }
+
+    /// A track's name with the person it shows, when known: `track 3 (person 2)`.
+    fn title_with_person(&self, key: TrackKey, timeline: &TrackTimeline) -> String {
+        match timeline.person {
+            Some(person) => format!("{} (person {person})", self.title(key)),
+            None => self.title(key),
+        }
     }
 
     /// A track's PNG: `timeline-3.png`, or `timeline-1-3.png` (stream 1) with several streams.
@@ -73,7 +85,27 @@ impl Timelines {
         }
         let seconds = record.pts_ns.unwrap_or(0) as f64 / 1e9;
         timeline.push(seconds, &record.probabilities, &record.label, record.confidence);
+        timeline.person = record.person.or(timeline.person);
         *last_frame = frame;
+        if let Some(person) = record.person {
+            let timeline = self.persons.entry(person).or_default();
+            if timeline.names.is_empty() {
+                timeline.names = record.labels.clone();
+            }
+            timeline.push(seconds, &record.probabilities, &record.label, record.confidence);
+            if self.persons.len() > MAX_SUMMARIES {
+                self.end_person();
+            }
+        }
+    }
+
+    /// Writes the oldest person's timeline and lets it go (memory stays bounded).
+    fn end_person(&mut self) {
+        if let Some((person, timeline)) = self.persons.pop_first() {
+            let name = format!("timeline-person-{person}.png");
+            self.plot(&name, &format!("person {person}"), &timeline);
+            self.push_summary(format!("person {person}"), timeline.summary());
+        }
     }
 
     /// Ends the tracks of stream `stream` without a result for a while (as of its frame `frame`).
@@ -102,15 +134,22 @@ impl Timelines {
         self.active
             .iter()
             .filter_map(|(key, (t, _))| {
-                t.last.as_ref().map(|(label, p)| format!("{}: {label} {:.0}%", self.title(*key), p * 100.0))
+                let title = self.title_with_person(*key, t);
+                t.last.as_ref().map(|(label, p)| format!("{title}: {label} {:.0}%", p * 100.0))
             })
             .collect()
     }
 
     fn end(&mut self, key: TrackKey) {
         let Some((timeline, _)) = self.active.remove(&key) else { return };
-        let (title, name) = (self.title(key), self.file_name(key));
-        let path = self.out.join(&name);
+        let (title, name) = (self.title_with_person(key, &timeline), self.file_name(key));
+        self.plot(&name, &title, &timeline);
+        self.push_summary(title, timeline.summary());
+    }
+
+    /// Writes `timeline`'s PNG `name` (the first failure is kept for the end).
+    fn plot(&mut self, name: &str, title: &str, timeline: &TrackTimeline) {
+        let path = self.out.join(name);
         let points = timeline.points();
         let series: Vec<Series> = timeline
             .names
@@ -120,17 +159,20 @@ impl Timelines {
             .collect();
         match curves(&path, &format!("{title}: emotion probabilities"), "seconds", &series) {
             Ok(()) => {
-                self.written.insert(name);
+                self.written.insert(name.to_string());
             }
             Err(e) => {
                 self.plot_error.get_or_insert(e.context(format!("cannot write {}", path.display())));
             }
         }
+    }
+
+    fn push_summary(&mut self, title: String, summary: String) {
         if self.summaries.len() == MAX_SUMMARIES {
             self.summaries.pop_front();
             self.dropped_summaries += 1;
         }
-        self.summaries.push_back((title, timeline.summary()));
+        self.summaries.push_back((title, summary));
     }
 
     /// Ends every track, removes the timelines of earlier runs that this one did not rewrite
@@ -142,6 +184,9 @@ impl Timelines {
             self.end(key);
         }
         let tracks = self.summaries.len() + self.dropped_summaries as usize;
+        while !self.persons.is_empty() {
+            self.end_person();
+        }
         if tracks == 0 {
             println!("no face was found long enough for a result");
         }
@@ -182,6 +227,8 @@ pub struct TrackTimeline {
     dropped_segments: u64,
     /// The latest label and its confidence.
     pub last: Option<(String, f32)>,
+    /// The person the track shows, once known.
+    pub person: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -318,6 +365,7 @@ mod tests {
         EmotionRecord {
             pts_ns: Some(frame * 33_000_000),
             track,
+            person: Some(7),
             bbox: [0.0, 0.0, 10.0, 10.0],
             label: label.into(),
             confidence: 0.9,
@@ -341,9 +389,10 @@ mod tests {
         timelines.record(0, 400, &record(2, 400, "b"));
         timelines.end_idle(0, 400);
         assert!(out.path().join("timeline-1.png").is_file(), "track 1 ended: its PNG is written");
-        assert_eq!(timelines.live(), ["track 2: b 90%"]);
+        assert_eq!(timelines.live(), ["track 2 (person 7): b 90%"]);
         assert_eq!(timelines.finish().unwrap(), 2);
         assert!(out.path().join("timeline-2.png").is_file());
+        assert!(out.path().join("timeline-person-7.png").is_file(), "both tracks show person 7: one timeline");
         assert!(!out.path().join("timeline-9.png").exists(), "the earlier run's timeline is gone");
     }
 }

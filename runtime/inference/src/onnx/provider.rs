@@ -97,4 +97,8 @@ pub struct SessionOptions {
     pub tensorrt: TensorRtOptions,
     /// CPU threads for one session's operators; 0 lets ONNX Runtime decide.
     pub intra_threads: usize,
+    /// Do not profile the first call to learn where its nodes ran: profiling means opening the
+    /// model a second time, which for a small model called rarely (the face embedder) costs
+    /// more than all its calls in a short run.
+    pub skip_placement_profile: bool,
 }

@@ -123,7 +123,9 @@ pub fn open_session(
     for &candidate in options.provider.chain() {
         // ONNX Runtime profiles the first call, to tell where its nodes ran; the profile goes
         // into a private temporary folder, deleted after it is read.
-        let profiling = tempfile::Builder::new().prefix("emoedge-ort-profile").tempdir().ok();
+        let profiling = (!options.skip_placement_profile)
+            .then(|| tempfile::Builder::new().prefix("emoedge-ort-profile").tempdir().ok())
+            .flatten();
         let mut options = options.clone();
         let engines = (profiling.is_some()
             && candidate == ActiveProvider::TensorRt

@@ -60,6 +60,8 @@ struct Settings {
     model: Option<PathBuf>,
     /// The `detector-dir` property; unset: `assets/mtcnn` from scripts/setup, found at start.
     detector_dir: Option<PathBuf>,
+    /// The `embedder-dir` property; unset: `assets/reid/embedder` from scripts/setup.
+    embedder_dir: Option<PathBuf>,
     analyzer: AnalyzerSettings,
     asynchronous: bool,
     /// Added to every track id (a restarted stream continues after its last id).
@@ -82,7 +84,15 @@ impl Settings {
             )?),
             _ => self.detector_dir.clone(),
         };
-        Ok(AnalyzerFiles { bundle, detector_dir })
+        let embedder_dir = match self.analyzer.reid.enabled {
+            true => Some(assets::given_or(
+                self.embedder_dir.as_deref(),
+                assets::embedder_dir,
+                "set the embedder-dir property to a folder written by `emoedge-export embedder`, or set reid=false",
+            )?),
+            false => self.embedder_dir.clone(),
+        };
+        Ok(AnalyzerFiles { bundle, detector_dir, embedder_dir })
     }
 }
 
@@ -127,6 +137,11 @@ fn model_properties(d: &AnalyzerSettings) -> Vec<glib::ParamSpec> {
         glib::ParamSpecString::builder("detector-dir")
             .nick("Face detector folder")
             .blurb("Folder of the MTCNN face detector (pnet.onnx, rnet.onnx, onet.onnx) for face-source=builtin; empty = assets/mtcnn from scripts/setup")
+            .mutable_ready()
+            .build(),
+        glib::ParamSpecString::builder("embedder-dir")
+            .nick("Face embedder folder")
+            .blurb("Folder of the face embedder for re-identification (embedder.json + ONNX files); empty = assets/reid/embedder from scripts/setup")
             .mutable_ready()
             .build(),
         glib::ParamSpecEnum::builder_with_default("precision", d.precision)
@@ -217,6 +232,33 @@ fn analysis_properties(d: &AnalyzerSettings) -> Vec<glib::ParamSpec> {
             .default_value(d.share_model)
             .mutable_ready()
             .build(),
+        glib::ParamSpecBoolean::builder("reid")
+            .nick("Re-identification")
+            .blurb("Give each track a person id: a face that returns, in this stream or another of this process, takes its earlier id (embeddings stay in memory)")
+            .default_value(d.reid.enabled)
+            .mutable_ready()
+            .build(),
+        glib::ParamSpecUInt::builder("reid-window")
+            .nick("Re-identification window")
+            .blurb("Seconds a person nobody sees is remembered; then their embeddings are dropped and a return is a new person")
+            .minimum(*ranges::REID_WINDOW.start())
+            .maximum(*ranges::REID_WINDOW.end())
+            .default_value(d.reid.matching.window.as_secs() as u32)
+            .mutable_ready()
+            .build(),
+        glib::ParamSpecDouble::builder("reid-threshold")
+            .nick("Re-identification threshold")
+            .blurb("Cosine similarity a new track's face must reach to take a remembered person's id")
+            .minimum(*ranges::REID_THRESHOLD.start())
+            .maximum(*ranges::REID_THRESHOLD.end())
+            .default_value(d.reid.matching.threshold.into())
+            .mutable_ready()
+            .build(),
+        glib::ParamSpecString::builder("reid-gallery")
+            .nick("Re-identification gallery file")
+            .blurb("Keep the people's embeddings in this file (mode 0600) across runs; empty = in memory only, forgotten after reid-window")
+            .mutable_ready()
+            .build(),
         glib::ParamSpecUInt64::builder("track-id-base")
             .nick("Track id base")
             .blurb("Added to every track id: a stream restarted with the last id it used keeps its ids unique")
@@ -261,6 +303,14 @@ impl ObjectImpl for EmotionDetect {
         match pspec.name() {
             "model" => settings.model = path(value),
             "detector-dir" => settings.detector_dir = path(value),
+            "embedder-dir" => settings.embedder_dir = path(value),
+            "reid" => a.reid.enabled = value.get().expect("type checked upstream"),
+            "reid-window" => {
+                a.reid.matching.window =
+                    std::time::Duration::from_secs(value.get::<u32>().expect("type checked upstream").into())
+            }
+            "reid-threshold" => a.reid.matching.threshold = value.get::<f64>().expect("type checked upstream") as f32,
+            "reid-gallery" => a.reid.gallery_file = path(value),
             "precision" => a.precision = value.get().expect("type checked upstream"),
             "execution-provider" => a.session.provider = value.get::<Provider>().expect("type checked upstream"),
             "engine-cache-dir" => a.session.tensorrt.cache_in(path(value)),
@@ -286,6 +336,11 @@ impl ObjectImpl for EmotionDetect {
         match pspec.name() {
             "model" => path(&settings.model),
             "detector-dir" => path(&settings.detector_dir),
+            "embedder-dir" => path(&settings.embedder_dir),
+            "reid" => a.reid.enabled.to_value(),
+            "reid-window" => (a.reid.matching.window.as_secs() as u32).to_value(),
+            "reid-threshold" => f64::from(a.reid.matching.threshold).to_value(),
+            "reid-gallery" => path(&a.reid.gallery_file),
             "precision" => a.precision.to_value(),
             "execution-provider" => a.session.provider.to_value(),
             "engine-cache-dir" => path(&a.session.tensorrt.engine_cache_dir),
@@ -481,10 +536,13 @@ impl BaseTransformImpl for EmotionDetect {
     }
 
     fn stop(&self) -> Result<(), gst::ErrorMessage> {
-        if let Some(State { mode: Mode::Async(mut worker), .. }) = lock(&self.state).take() {
-            worker.stop();
-        }
-        Ok(())
+        let finished = match lock(&self.state).take().map(|s| s.mode) {
+            Some(Mode::Async(mut worker)) => worker.stop(),
+            Some(Mode::Sync(mut analyzer)) => analyzer.finish().map_err(|e| e.to_string()),
+            None => Ok(()),
+        };
+        finished
+            .map_err(|e| gst::error_msg!(gst::ResourceError::Write, ("emotiondetect cannot keep its gallery: {}", e)))
     }
 
     fn set_caps(&self, incaps: &gst::Caps, _outcaps: &gst::Caps) -> Result<(), gst::LoggableError> {

@@ -31,6 +31,8 @@ pub struct Stats {
     frame_model_calls: AtomicU64,
     frame_model_faces: AtomicU64,
     clip_model_calls: AtomicU64,
+    embeddings: AtomicU64,
+    embedder_ns: AtomicU64,
     /// Every session's placement known so far, in the order they became known.
     placements: Mutex<Vec<SessionPlacement>>,
     /// How many of `placements` the element has logged.
@@ -65,6 +67,8 @@ impl Stats {
         self.frame_model_calls.store(timing.batches.frame_calls, Ordering::Relaxed);
         self.frame_model_faces.store(timing.batches.faces, Ordering::Relaxed);
         self.clip_model_calls.store(timing.batches.clip_calls, Ordering::Relaxed);
+        self.embeddings.store(timing.embeddings, Ordering::Relaxed);
+        self.embedder_ns.store(ns(timing.embedder), Ordering::Relaxed);
     }
 
     /// The placements not reported yet; each is handed out once.
@@ -90,6 +94,8 @@ impl Stats {
             frame_model_calls: get(&self.frame_model_calls),
             frame_model_faces: get(&self.frame_model_faces),
             clip_model_calls: get(&self.clip_model_calls),
+            embeddings: get(&self.embeddings),
+            embedder_ort_ns: get(&self.embedder_ns),
             placement: lock(&self.placements).iter().map(ToString::to_string).collect::<Vec<_>>().join("; "),
         }
     }
@@ -124,7 +130,8 @@ pub struct AsyncWorker {
     /// analysing frames (without even converting them) instead of waiting.
     busy: Arc<AtomicBool>,
     latest: Arc<Mutex<Latest>>,
-    thread: Option<JoinHandle<()>>,
+    /// Returns how the analyzer finished (a gallery file that could not be saved).
+    thread: Option<JoinHandle<Result<(), String>>>,
 }
 
 impl AsyncWorker {
@@ -157,6 +164,7 @@ impl AsyncWorker {
                     break;
                 }
             }
+            analyzer.finish().map_err(|e| e.to_string())
         })?;
         Ok(Self { jobs: Some(jobs), busy, latest, thread: Some(thread) })
     }
@@ -198,17 +206,21 @@ impl AsyncWorker {
         )
     }
 
-    pub fn stop(&mut self) {
+    /// Ends the worker; the error says why its analyzer could not finish.
+    pub fn stop(&mut self) -> Result<(), String> {
         self.jobs.take();
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
+        match self.thread.take().map(JoinHandle::join) {
+            Some(Ok(finished)) => finished,
+            Some(Err(panic)) => Err(format!("the inference thread panicked: {}", panic_message(&*panic))),
+            None => Ok(()),
         }
     }
 }
 
 impl Drop for AsyncWorker {
     fn drop(&mut self) {
-        self.stop();
+        // Whatever could not be finished was already reported by an explicit stop.
+        let _ = self.stop();
     }
 }
 

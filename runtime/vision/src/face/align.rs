@@ -58,17 +58,13 @@ pub fn warp_affine(image: &RgbImage, m: [f32; 6], size: u32) -> RgbImage {
     out
 }
 
-/// Where the five landmarks (eyes, nose, mouth corners) sit in a 112×112 face-recognition crop:
-/// the layout ArcFace-family embedders (MobileFaceNet among them) were trained on.
-const IDENTITY_TEMPLATE: [[f32; 2]; 5] =
-    [[38.2946, 51.6963], [73.5318, 51.5014], [56.0252, 71.7366], [41.5493, 92.3655], [70.7299, 92.2041]];
-
 /// The `side`×`side` face-recognition crop of `face`: the similarity transform (rotation,
-/// uniform scale, shift) that best carries its landmarks onto [`IDENTITY_TEMPLATE`] (least
+/// uniform scale, shift) that best carries its landmarks onto `template` (where the embedder
+/// was trained to see the eyes, nose and mouth corners, as fractions of the side; least
 /// squares), applied by sampling.
-pub fn identity_crop(image: &RgbImage, face: &Face, side: u32) -> RgbImage {
-    let k = side as f32 / 112.0;
-    let dst: Vec<[f32; 2]> = IDENTITY_TEMPLATE.iter().map(|p| [p[0] * k, p[1] * k]).collect();
+pub fn identity_crop(image: &RgbImage, face: &Face, template: &[[f32; 2]; 5], side: u32) -> RgbImage {
+    let k = side as f32;
+    let dst: Vec<[f32; 2]> = template.iter().map(|p| [p[0] * k, p[1] * k]).collect();
     let mean = |pts: &[[f32; 2]]| {
         let n = pts.len() as f32;
         pts.iter().fold([0.0, 0.0], |m, p| [m[0] + p[0] / n, m[1] + p[1] / n])

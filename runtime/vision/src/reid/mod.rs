@@ -1,3 +1,231 @@
-//! People, not tracks (issue 24): which faces are worth embedding ([`quality`]).
+//! People, not tracks (issue 24): each track gets an identity embedding from its good frames
+//! ([`quality`]), at most one per track per `interval` of stream time, and a person id from the
+//! [`gallery`] that the streams of a process share by name. Embeddings stay in memory: they are
+//! in no result, message, log or file unless the user names a gallery file.
 
+pub mod gallery;
 pub mod quality;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::{Duration, Instant};
+
+use emoedge_inference::bundle::BundleError;
+use emoedge_inference::embedder::FaceEmbedder;
+use emoedge_inference::model::Precision;
+use emoedge_inference::onnx::{OnnxError, SessionOptions};
+use emoedge_support::sync::lock;
+
+use crate::capture::CapturedFace;
+use crate::face::identity_crop;
+use crate::video::Frame;
+pub use gallery::{Gallery, GalleryError, MatchSettings};
+use quality::{FaceQuality, QualityGate};
+
+/// The default cosine threshold, from the pair measurements in the README (`reid_pairs`).
+pub const DEFAULT_THRESHOLD: f32 = 0.925;
+/// The default margin over the second-best person.
+pub const DEFAULT_MARGIN: f32 = 0.01;
+/// The default window (`reid-window`, `--reid-window`): 10 minutes.
+pub const DEFAULT_WINDOW: Duration = Duration::from_secs(600);
+/// Stream time between two embeddings of one identified track.
+const INTERVAL_NS: u64 = 1_000_000_000;
+/// Frame duration assumed for streams without timestamps.
+const FALLBACK_FRAME_NS: u64 = 40_000_000;
+
+/// Re-identification as the element's properties and `emoedge run`'s flags set it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReidSettings {
+    /// On by default: it costs about 1% of a default run (README, speed table).
+    pub enabled: bool,
+    pub matching: MatchSettings,
+    /// Keep the gallery in this file across runs (opt-in, 0600).
+    pub gallery_file: Option<PathBuf>,
+}
+
+impl Default for ReidSettings {
+    fn default() -> Self {
+        let matching = MatchSettings { threshold: DEFAULT_THRESHOLD, margin: DEFAULT_MARGIN, window: DEFAULT_WINDOW };
+        Self { enabled: true, matching, gallery_file: None }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReidError {
+    #[error(transparent)]
+    Embedder(#[from] BundleError),
+    #[error(transparent)]
+    Gallery(#[from] GalleryError),
+}
+
+type Shared<T> = Arc<Mutex<T>>;
+
+/// The embedders and galleries of this process, by folder and by gallery (file or window): the
+/// streams of one `emoedge run` share both, so a person keeps the id from camera to camera.
+static EMBEDDERS: Mutex<Vec<((PathBuf, SessionOptions), Weak<Mutex<FaceEmbedder>>)>> = Mutex::new(Vec::new());
+static GALLERIES: Mutex<Vec<(String, Weak<Mutex<Gallery>>)>> = Mutex::new(Vec::new());
+static STREAMS: AtomicU64 = AtomicU64::new(1);
+
+/// The entry of `registry` under `key` while anyone holds it, else a new one from `open`.
+fn shared<K: PartialEq, T>(
+    registry: &Mutex<Vec<(K, Weak<Mutex<T>>)>>,
+    key: K,
+    open: impl FnOnce() -> Result<T, ReidError>,
+) -> Result<Shared<T>, ReidError> {
+    let mut entries = lock(registry);
+    entries.retain(|(_, held)| held.strong_count() > 0);
+    if let Some(found) = entries.iter().find(|(k, _)| *k == key).and_then(|(_, held)| held.upgrade()) {
+        return Ok(found);
+    }
+    let made = Arc::new(Mutex::new(open()?));
+    entries.push((key, Arc::downgrade(&made)));
+    Ok(made)
+}
+
+fn shared_embedder(dir: &Path, session: &SessionOptions) -> Result<Shared<FaceEmbedder>, ReidError> {
+    shared(&EMBEDDERS, (dir.to_path_buf(), session.clone()), || Ok(FaceEmbedder::open(dir, Precision::Auto, session)?))
+}
+
+fn shared_gallery(settings: &ReidSettings, embedder: &str, size: usize) -> Result<Shared<Gallery>, ReidError> {
+    let m = settings.matching;
+    let key = match &settings.gallery_file {
+        Some(file) => format!("file:{}", file.display()),
+        None => format!("memory:{}:{}:{:?}:{embedder}", m.threshold, m.margin, m.window),
+    };
+    shared(&GALLERIES, key, || match &settings.gallery_file {
+        Some(file) => Ok(Gallery::open(m, embedder, file, size)?),
+        None => Ok(Gallery::new(m, embedder)),
+    })
+}
+
+/// Per-track identity state.
+#[derive(Default)]
+struct TrackIdentity {
+    person: Option<u64>,
+    /// Stream time of its last embedding.
+    embedded_ns: Option<u64>,
+}
+
+/// One stream's re-identification.
+pub struct Reidentifier {
+    embedder: Shared<FaceEmbedder>,
+    gallery: Shared<Gallery>,
+    stream: u64,
+    tracks: HashMap<u64, TrackIdentity>,
+    gate: QualityGate,
+    embeddings: u64,
+    busy: Duration,
+}
+
+impl Reidentifier {
+    /// Opens (or joins) the embedder in `embedder_dir` and the gallery `settings` name.
+    pub fn open(embedder_dir: &Path, settings: &ReidSettings, session: &SessionOptions) -> Result<Self, ReidError> {
+        let dir = embedder_dir.canonicalize().unwrap_or_else(|_| embedder_dir.to_path_buf());
+        let session = SessionOptions { skip_placement_profile: true, ..session.clone() };
+        let embedder = shared_embedder(&dir, &session)?;
+        let (source, size) = {
+            let e = lock(&embedder);
+            (e.manifest.source.clone(), e.manifest.size)
+        };
+        let gallery = shared_gallery(settings, &source, size)?;
+        Ok(Self {
+            embedder,
+            gallery,
+            stream: STREAMS.fetch_add(1, Ordering::Relaxed),
+            tracks: HashMap::new(),
+            gate: QualityGate::default(),
+            embeddings: 0,
+            busy: Duration::ZERO,
+        })
+    }
+
+    /// Embeddings computed so far and the time spent in the embedder.
+    pub fn cost(&self) -> (u64, Duration) {
+        (self.embeddings, self.busy)
+    }
+
+    /// The person of each face of `frame` (`None` until its track had a good frame); `live`
+    /// are the tracks the tracker still follows (the others ended).
+    pub fn observe(
+        &mut self,
+        frame: &Frame,
+        faces: &[CapturedFace],
+        live: &[u64],
+    ) -> Result<Vec<Option<u64>>, OnnxError> {
+        let now = Instant::now();
+        let time_ns = frame.pts_ns.unwrap_or(frame.index * FALLBACK_FRAME_NS);
+        let (pixels, wanted) = self.wanted(frame, faces, time_ns);
+        let embeddings = if wanted.is_empty() {
+            Vec::new()
+        } else {
+            let start = Instant::now();
+            let mut embedder = lock(&self.embedder);
+            let out = embedder.embed(&pixels, wanted.len())?;
+            self.busy += start.elapsed();
+            self.embeddings += wanted.len() as u64;
+            out
+        };
+        let mut gallery = lock(&self.gallery);
+        for (i, embedding) in wanted.into_iter().zip(embeddings) {
+            let track = faces[i].track;
+            let busy: Vec<u64> =
+                faces.iter().filter(|f| f.track != track).filter_map(|f| self.tracks.get(&f.track)?.person).collect();
+            let state = self.tracks.entry(track).or_default();
+            state.embedded_ns = Some(time_ns);
+            match state.person {
+                Some(person) => gallery.learn(person, embedding),
+                None => state.person = Some(gallery.identify(embedding, (self.stream, track), &busy, now)),
+            }
+        }
+        let persons: Vec<Option<u64>> =
+            faces.iter().map(|f| self.tracks.get(&f.track).and_then(|t| t.person)).collect();
+        persons.iter().flatten().for_each(|&p| gallery.seen(p, now));
+        let ended: Vec<u64> = self.tracks.keys().copied().filter(|t| !live.contains(t)).collect();
+        for track in ended {
+            if let Some(person) = self.tracks.remove(&track).and_then(|t| t.person) {
+                gallery.end_track(person, (self.stream, track), now);
+            }
+        }
+        gallery.expire(now);
+        Ok(persons)
+    }
+
+    /// The identity crops (interleaved pixels) of the faces that need an embedding now, and
+    /// their indices: good faces of tracks without a person, or whose last embedding is older
+    /// than the interval.
+    fn wanted(&self, frame: &Frame, faces: &[CapturedFace], time_ns: u64) -> (Vec<f32>, Vec<usize>) {
+        let (side, template) = {
+            let embedder = lock(&self.embedder);
+            (embedder.side() as u32, embedder.template())
+        };
+        let (mut pixels, mut wanted) = (Vec::new(), Vec::new());
+        for (i, face) in faces.iter().enumerate() {
+            let due = self.tracks.get(&face.track).is_none_or(|t| {
+                t.person.is_none() || t.embedded_ns.is_none_or(|at| time_ns.saturating_sub(at) >= INTERVAL_NS)
+            });
+            if !due {
+                continue;
+            }
+            let crop = identity_crop(&frame.image, &face.face, &template, side);
+            if FaceQuality::of(&face.face, &crop).passes(&self.gate) {
+                pixels.extend(crop.as_raw().iter().map(|&p| p as f32));
+                wanted.push(i);
+            }
+        }
+        (pixels, wanted)
+    }
+
+    /// Ends this stream's tracks and saves a gallery kept in a file.
+    pub fn finish(&mut self) -> Result<(), GalleryError> {
+        let now = Instant::now();
+        let mut gallery = lock(&self.gallery);
+        for (track, state) in self.tracks.drain() {
+            if let Some(person) = state.person {
+                gallery.end_track(person, (self.stream, track), now);
+            }
+        }
+        gallery.save()
+    }
+}

@@ -41,7 +41,11 @@ impl FaceQuality {
         let mid = [(left[0] + right[0]) / 2.0, (left[1] + right[1]) / 2.0];
         // The nose's offset along the eye line: sideways whatever the head's roll.
         let along = ((nose[0] - mid[0]) * eye[0] + (nose[1] - mid[1]) * eye[1]) / distance;
-        Self { side: face.bbox.width().min(face.bbox.height()), yaw: (along / distance).abs(), sharpness: sharpness(crop) }
+        Self {
+            side: face.bbox.width().min(face.bbox.height()),
+            yaw: (along / distance).abs(),
+            sharpness: sharpness(crop),
+        }
     }
 
     pub fn passes(&self, gate: &QualityGate) -> bool {
@@ -86,7 +90,9 @@ mod tests {
 
     #[test]
     fn a_turned_head_and_a_flat_crop_fail_the_gate() {
-        let checker = RgbImage::from_fn(112, 112, |x, y| if (x / 4 + y / 4) % 2 == 0 { image::Rgb([0; 3]) } else { image::Rgb([255; 3]) });
+        let checker = RgbImage::from_fn(112, 112, |x, y| {
+            if (x / 4 + y / 4) % 2 == 0 { image::Rgb([0; 3]) } else { image::Rgb([255; 3]) }
+        });
         let flat = RgbImage::from_pixel(112, 112, image::Rgb([128; 3]));
         let gate = QualityGate::default();
         assert!(FaceQuality::of(&face(50.0), &checker).passes(&gate));

@@ -1,0 +1,138 @@
+//! People, not tracks (issue 24), end to end as a user feeds stills: a PNG sequence of the
+//! sample media's people, each shown, then gone for a second of empty frames, then back with
+//! another frame or expression, through `emoedge run --source "multifilesrc … ! pngdec"`.
+
+// Tests and their helpers stop loudly on a failed precondition.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::process::Command;
+
+use emoedge_tests::media;
+use emoedge_vision::video::VideoSource;
+use image::{RgbImage, imageops};
+
+const W: u32 = 960;
+const H: u32 = 640;
+/// Frames of one appearance and of the empty gap after it (the tracker lets a track go after
+/// 15 missed frames).
+const SHOWN: u64 = 20;
+const GAP: u64 = 25;
+
+/// Frame `index` of the sample video (or the still, frame 0) `name`.
+fn video_frame(name: &str, index: u64) -> RgbImage {
+    let mut source = VideoSource::open(&media(name)).unwrap();
+    loop {
+        let frame = source.next_frame().unwrap().expect("the video has that frame");
+        if frame.index == index {
+            return frame.image;
+        }
+    }
+}
+
+fn still(name: &str) -> RgbImage {
+    video_frame(name, 0)
+}
+
+/// `picture` scaled by `scale` of what fits the canvas, placed with its left edge at `left`
+/// (a fraction of the free width).
+fn canvas(picture: &RgbImage, scale: f32, left: f32) -> RgbImage {
+    let fit = (W as f32 / picture.width() as f32).min(H as f32 / picture.height() as f32) * scale;
+    let (w, h) = ((picture.width() as f32 * fit) as u32, (picture.height() as f32 * fit) as u32);
+    let resized = imageops::resize(picture, w, h, imageops::FilterType::Triangle);
+    let mut out = RgbImage::new(W, H);
+    imageops::replace(&mut out, &resized, ((W - w) as f32 * left) as i64, ((H - h) / 2) as i64);
+    out
+}
+
+/// The appearances, in order: (who, picture). The five of multi_face.jpg are one appearance.
+fn appearances() -> Vec<(&'static str, RgbImage)> {
+    let five = still("multi_face.jpg");
+    vec![
+        ("man", canvas(&still("single_face.jpg"), 0.8, 0.5)),
+        ("woman", canvas(&video_frame("WolfgangLanger_Pexels.mp4", 25), 1.0, 0.5)),
+        ("five", canvas(&five, 1.0, 0.5)),
+        ("man", canvas(&video_frame("face_noface.mov", 40), 1.0, 0.5)),
+        ("woman", canvas(&video_frame("WolfgangLanger_Pexels.mp4", 400), 1.0, 0.5)),
+        ("five", canvas(&five, 0.9, 0.2)),
+        ("unseen", canvas(&still("0-f1-su-ph.jpg"), 0.8, 0.5)),
+    ]
+}
+
+/// Writes the sequence as numbered PNGs; returns the first frame of each appearance.
+fn write_sequence(dir: &Path) -> Vec<(&'static str, u64)> {
+    let (mut index, mut starts) = (0u64, Vec::new());
+    let black = RgbImage::new(W, H);
+    for (who, picture) in appearances() {
+        starts.push((who, index));
+        for frame in 0..SHOWN + GAP {
+            let image = if frame < SHOWN { &picture } else { &black };
+            image.save(dir.join(format!("{index:05}.png"))).unwrap();
+            index += 1;
+        }
+    }
+    starts
+}
+
+/// The persons of each appearance, from `results.jsonl`: per face (left to right), the set of
+/// person ids its lines carried.
+fn persons(results: &str, starts: &[(&str, u64)]) -> Vec<Vec<BTreeSet<u64>>> {
+    let mut seen: Vec<BTreeMap<u64, (f64, BTreeSet<u64>)>> = vec![BTreeMap::new(); starts.len()];
+    for line in results.lines() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        let frame = v["pts_ns"].as_u64().unwrap() / 40_000_000;
+        let appearance = starts.iter().rposition(|&(_, start)| start <= frame).unwrap();
+        let Some(person) = v["person"].as_u64() else { continue };
+        let entry = seen[appearance].entry(v["track"].as_u64().unwrap()).or_insert((f64::MAX, BTreeSet::new()));
+        entry.0 = entry.0.min(v["bbox"][0].as_f64().unwrap());
+        entry.1.insert(person);
+    }
+    seen.into_iter()
+        .map(|tracks| {
+            let mut faces: Vec<(f64, BTreeSet<u64>)> = tracks.into_values().collect();
+            faces.sort_by(|a, b| a.0.total_cmp(&b.0));
+            faces.into_iter().map(|(_, persons)| persons).collect()
+        })
+        .collect()
+}
+
+/// The one person of each face of an appearance (a face whose tracks carried two ids fails).
+fn single(appearance: &[BTreeSet<u64>], what: &str) -> Vec<u64> {
+    appearance
+        .iter()
+        .map(|ids| {
+            assert_eq!(ids.len(), 1, "{what}: one face got person ids {ids:?}");
+            ids.iter().copied().next().unwrap()
+        })
+        .collect()
+}
+
+#[test]
+fn every_return_takes_its_earlier_person_id_and_no_two_people_share_one() {
+    let frames = tempfile::tempdir().unwrap();
+    let starts = write_sequence(frames.path());
+    let out = tempfile::tempdir().unwrap();
+    let source = format!(
+        "multifilesrc location={}/%05d.png index=0 caps=image/png,framerate=25/1 ! pngdec ! videoconvert",
+        frames.path().display()
+    );
+    let output = Command::new(env!("CARGO_BIN_EXE_emoedge"))
+        .args(["run", "--source", &source, "--out", out.path().to_str().unwrap(), "--execution-provider", "cpu"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}{}", String::from_utf8_lossy(&output.stderr));
+    let results = std::fs::read_to_string(out.path().join("results.jsonl")).unwrap();
+    let found = persons(&results, &starts);
+    let ids: Vec<Vec<u64>> = found.iter().zip(&starts).map(|(a, (who, _))| single(a, who)).collect();
+    assert_eq!(ids.iter().map(Vec::len).collect::<Vec<_>>(), [1, 1, 5, 1, 1, 5, 1], "faces per appearance: {ids:?}");
+    assert_eq!(ids[3], ids[0], "the man returns as himself: {ids:?}");
+    assert_eq!(ids[4], ids[1], "the woman returns as herself: {ids:?}");
+    assert_eq!(ids[5], ids[2], "each of the five returns as themself, in the same order: {ids:?}");
+    let distinct: BTreeSet<u64> = ids[..3].iter().flatten().chain(&ids[6]).copied().collect();
+    assert_eq!(distinct.len(), 8, "eight people, eight ids: {ids:?}");
+    for person in &distinct {
+        assert!(out.path().join(format!("timeline-person-{person}.png")).is_file(), "person {person}'s timeline");
+    }
+}
