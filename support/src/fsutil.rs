@@ -38,12 +38,22 @@ impl AtomicFile {
     /// Starts writing `target`. The temp name keeps `target`'s extension, for writers that pick
     /// a format by it (plotters, GStreamer sinks).
     pub fn create(target: &Path) -> std::io::Result<Self> {
+        Self::with_mode(target, 0o666)
+    }
+
+    /// Starts writing `target` readable by its owner only (0600 whatever the umask): files that
+    /// hold what identifies people.
+    pub fn private(target: &Path) -> std::io::Result<Self> {
+        Self::with_mode(target, 0o600)
+    }
+
+    fn with_mode(target: &Path, mode: u32) -> std::io::Result<Self> {
         let stem = target.file_stem().map_or("file".into(), |s| s.to_string_lossy().into_owned());
         let suffix = target.extension().map_or(String::new(), |e| format!(".{}", e.to_string_lossy()));
         let temp = tempfile::Builder::new()
             .prefix(&format!(".{stem}."))
             .suffix(&format!(".partial{suffix}"))
-            .permissions(everyone(0o666))
+            .permissions(everyone(mode))
             .tempfile_in(folder_for(target)?)?;
         Ok(Self { temp, target: target.to_path_buf() })
     }

@@ -39,6 +39,9 @@ pub struct FacesArgs {
     /// Stop after this many processed frames (live sources run until stopped otherwise).
     #[arg(long)]
     pub max_frames: Option<u64>,
+    /// Write only index.jsonl (boxes, landmarks, tracks): no face images.
+    #[arg(long)]
+    pub no_crops: bool,
     #[command(flatten)]
     pub ort: OrtArgs,
 }
@@ -52,7 +55,9 @@ struct IndexLine<'a> {
     bbox: [f32; 4],
     score: f32,
     landmarks: &'a [[f32; 2]; 5],
-    crop: String,
+    /// The crop's PNG, relative to the output folder (absent with `--no-crops`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    crop: Option<String>,
 }
 
 pub fn execute(args: FacesArgs) -> anyhow::Result<()> {
@@ -71,16 +76,18 @@ pub fn execute(args: FacesArgs) -> anyhow::Result<()> {
         eprintln!("emoedge:   passed over {reason}");
     }
     let mut video = args.input.open(SourceOptions::default())?;
-    let crops_dir = args.out.join("crops");
-    std::fs::create_dir_all(&crops_dir)
-        .with_context(|| format!("cannot create output folder {}; check permissions", crops_dir.display()))?;
+    let crops_dir = (!args.no_crops).then(|| args.out.join("crops"));
+    let folder = crops_dir.clone().unwrap_or_else(|| args.out.clone());
+    std::fs::create_dir_all(&folder)
+        .with_context(|| format!("cannot create output folder {}; check permissions", folder.display()))?;
     let index_path = args.out.join("index.jsonl");
     let mut index =
         AtomicFile::create(&index_path).with_context(|| format!("cannot write {}", index_path.display()))?;
     let interrupts = Interrupts::install()?;
     let mut writer = BufWriter::new(index.file());
     let mut summary = Summary { frames: 0, faces: 0, tracks: 0, seconds: 1e-9 };
-    let streamed = write_index(&args, &mut video, &mut capture, &interrupts, &mut writer, &crops_dir, &mut summary);
+    let streamed =
+        write_index(&args, &mut video, &mut capture, &interrupts, &mut writer, crops_dir.as_deref(), &mut summary);
     writer.flush().with_context(|| format!("cannot write {}", index_path.display()))?;
     drop(writer);
     // Whatever ended the stream, the crops written so far and their index lines stay together.
@@ -119,7 +126,7 @@ fn write_index(
     capture: &mut FaceCapture,
     interrupts: &Interrupts,
     index: &mut impl Write,
-    crops_dir: &Path,
+    crops_dir: Option<&Path>,
     summary: &mut Summary,
 ) -> anyhow::Result<()> {
     let progress = ProgressBar::no_length().with_style(
@@ -162,12 +169,19 @@ fn write_index(
     Ok(())
 }
 
-fn write_face(index: &mut impl Write, crops_dir: &Path, captured: &CapturedFace) -> anyhow::Result<()> {
-    let name = format!("{:06}_t{}.png", captured.frame, captured.track);
-    let mut png = Vec::new();
-    captured.crop.write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)?;
-    let path = crops_dir.join(&name);
-    emoedge_support::write_atomic(&path, &png).with_context(|| format!("cannot write {}", path.display()))?;
+/// Writes `captured`'s crop into `crops_dir` (none: no image) and its index line.
+fn write_face(index: &mut impl Write, crops_dir: Option<&Path>, captured: &CapturedFace) -> anyhow::Result<()> {
+    let crop = match crops_dir {
+        Some(dir) => {
+            let name = format!("{:06}_t{}.png", captured.frame, captured.track);
+            let mut png = Vec::new();
+            captured.crop.write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)?;
+            let path = dir.join(&name);
+            emoedge_support::write_atomic(&path, &png).with_context(|| format!("cannot write {}", path.display()))?;
+            Some(format!("crops/{name}"))
+        }
+        None => None,
+    };
     let b = captured.face.bbox;
     let line = IndexLine {
         frame: captured.frame,
@@ -176,7 +190,7 @@ fn write_face(index: &mut impl Write, crops_dir: &Path, captured: &CapturedFace)
         bbox: [b.x1, b.y1, b.x2, b.y2],
         score: captured.face.score,
         landmarks: &captured.face.landmarks,
-        crop: format!("crops/{name}"),
+        crop,
     };
     serde_json::to_writer(&mut *index, &line)?;
     index.write_all(b"\n")?;

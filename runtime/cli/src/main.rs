@@ -41,6 +41,12 @@ pub enum Command {
     /// The fleet view: subscribe to an MQTT broker and show every device's and stream's latest
     /// results as a live table.
     Watch(watch::WatchArgs),
+    /// Delete a re-identification gallery file (`emoedge run --gallery FILE`): checked to be one,
+    /// overwritten, then removed.
+    Forget {
+        /// The gallery file.
+        file: PathBuf,
+    },
     /// Check this machine: load ONNX Runtime and the model on the provider chain, run one seeded
     /// clip, print the probabilities and the latency.
     Selftest(selftest::SelftestArgs),
@@ -64,6 +70,11 @@ fn execute(cli: Cli) -> anyhow::Result<()> {
         Command::Run(args) => run::execute(args),
         Command::Selftest(args) => selftest::execute(args),
         Command::Watch(args) => watch::execute(args),
+        Command::Forget { file } => {
+            let people = emoedge_vision::reid::Gallery::forget(&file)?;
+            println!("forgot {people} people: {} is deleted", file.display());
+            Ok(())
+        }
     }
 }
 

@@ -37,6 +37,23 @@ fn writes_crops_and_an_index_line_per_face() {
     assert!(!out_dir.path().join("index.jsonl.partial").exists());
 }
 
+#[test]
+fn no_crops_writes_the_index_without_a_face_image() {
+    let out_dir = tempfile::tempdir().unwrap();
+    let out = out_dir.path().to_str().unwrap();
+    let output = emoedge(&["faces", &media("single_face.mp4"), "--out", out, "--every", "8", "--no-crops"]);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let index = std::fs::read_to_string(out_dir.path().join("index.jsonl")).unwrap();
+    assert_eq!(index.lines().count(), 9);
+    for line in index.lines() {
+        let line: serde_json::Value = serde_json::from_str(line).unwrap();
+        assert!(line["box"].is_array() && line.get("crop").is_none(), "{line}");
+    }
+    let mut files: Vec<_> = std::fs::read_dir(out_dir.path()).unwrap().flatten().map(|e| e.file_name()).collect();
+    files.sort();
+    assert_eq!(files, [".emoedge.lock", "index.jsonl"], "no crops folder, no image");
+}
+
 /// The command fails with exit code 1 and one error line that contains every `needle`, and
 /// leaves no index behind.
 fn fails_clearly(args: &[&str], out: &Path, needles: &[&str]) {

@@ -27,6 +27,15 @@ const MAX_SEQ_JUMP: u64 = 1_000_000;
 /// No publisher counts this far (2⁵³, the largest integer every JSON reader keeps exact).
 const MAX_SEQ: u64 = 1 << 53;
 
+/// One track's latest result as the table shows it.
+#[derive(Debug)]
+pub struct TrackView {
+    pub label: String,
+    pub confidence: f32,
+    pub person: Option<u64>,
+    pub at_ms: u64,
+}
+
 /// One stream as seen from the broker.
 #[derive(Debug, Default)]
 pub struct StreamView {
@@ -34,8 +43,8 @@ pub struct StreamView {
     pub duplicates: u64,
     /// Results missing between two that arrived (a spool that overflowed, or a broker's loss).
     pub missing: u64,
-    /// Each track's latest label, confidence and time.
-    pub tracks: BTreeMap<u64, (String, f32, u64)>,
+    /// Each track's latest result.
+    pub tracks: BTreeMap<u64, TrackView>,
     pub last_ms: u64,
     /// Per publishing session: the highest sequence number seen and when (our count of
     /// messages taken, for forgetting the quietest).
@@ -141,11 +150,17 @@ impl Fleet {
         view.sessions.insert(m.session.clone(), (m.seq, now));
         view.results += 1;
         view.last_ms = view.last_ms.max(m.time_ms);
-        view.tracks.retain(|_, (_, _, at)| m.time_ms.saturating_sub(*at) <= TRACK_TIMEOUT_MS);
+        view.tracks.retain(|_, t| m.time_ms.saturating_sub(t.at_ms) <= TRACK_TIMEOUT_MS);
         if view.tracks.len() >= MAX_TRACKS && !view.tracks.contains_key(&m.record.track) {
             view.tracks.pop_first();
         }
-        view.tracks.insert(m.record.track, (m.record.label, m.record.confidence, m.time_ms));
+        let track = TrackView {
+            label: m.record.label,
+            confidence: m.record.confidence,
+            person: m.record.person,
+            at_ms: m.time_ms,
+        };
+        view.tracks.insert(m.record.track, track);
         Taken::Result
     }
 
@@ -157,14 +172,15 @@ impl Fleet {
     /// The table, one row per stream (every text escaped); tracks quiet for 10 s are left out.
     pub fn table(&self, now_ms: u64) -> String {
         let mut out = format!(
-            "{:<20} {:<10} {:>8} {:>5} {:>7} {:>9}  tracks (label confidence)\n",
+            "{:<20} {:<10} {:>8} {:>5} {:>7} {:>9}  tracks (person, label, confidence)\n",
             "device", "stream", "results", "dups", "missing", "last (s)"
         );
         for ((device, stream), view) in &self.streams {
             let mut tracks = String::new();
-            for (track, (label, confidence, at)) in &view.tracks {
-                if now_ms.saturating_sub(*at) <= TRACK_TIMEOUT_MS {
-                    let _ = write!(tracks, "{track}: {} {confidence:.2}  ", printable(label));
+            for (track, t) in &view.tracks {
+                if now_ms.saturating_sub(t.at_ms) <= TRACK_TIMEOUT_MS {
+                    let person = t.person.map(|p| format!(" (person {p})")).unwrap_or_default();
+                    let _ = write!(tracks, "{track}{person}: {} {:.2}  ", printable(&t.label), t.confidence);
                 }
             }
             let age = now_ms.saturating_sub(view.last_ms) as f64 / 1000.0;
@@ -288,6 +304,7 @@ mod tests {
             frame_time_ms: None,
             record: EmotionRecord {
                 track,
+                person: (track == 2).then_some(5),
                 pts_ns: None,
                 label: label.into(),
                 confidence: 0.5,
@@ -316,7 +333,7 @@ mod tests {
         assert_eq!((view.results, view.duplicates, view.missing), (3, 1, 2));
         assert_eq!(fleet.results(), 4);
         let table = fleet.table(1_010);
-        assert!(table.contains("1: happy 0.50  2: fear 0.50"), "{table}");
+        assert!(table.contains("1: happy 0.50  2 (person 5): fear 0.50"), "{table}");
         assert_eq!(table.lines().count(), 3, "{table}");
         assert!(!fleet.table(100_000).contains("happy"), "quiet tracks leave the table");
     }

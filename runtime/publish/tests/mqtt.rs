@@ -24,6 +24,7 @@ fn config(url: &str, spool: &Path, limit: u64) -> PublisherConfig {
 fn record(track: u64) -> EmotionRecord {
     EmotionRecord {
         track,
+        person: Some(track + 100),
         pts_ns: Some(track * 41_708_333),
         label: "happy".into(),
         confidence: 0.8,

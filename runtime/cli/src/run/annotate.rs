@@ -14,15 +14,19 @@ use gstreamer_video as gst_video;
 use plotters::backend::BGRXPixel;
 use plotters::prelude::*;
 
+use gstemoedge::meta::FACE;
+
 pub struct Annotator {
     pipeline: gst::Pipeline,
     src: gst_app::AppSrc,
     info: gst_video::VideoInfo,
     file: AtomicFile,
+    /// Pixelate every face (`--blur-faces`).
+    blur: bool,
 }
 
 impl Annotator {
-    pub fn start(path: &Path, caps: &gst::CapsRef) -> anyhow::Result<Self> {
+    pub fn start(path: &Path, caps: &gst::CapsRef, blur: bool) -> anyhow::Result<Self> {
         emoedge_plot::ensure_font()?;
         let info = gst_video::VideoInfo::from_caps(caps).context("annotation needs raw video caps")?;
         anyhow::ensure!(info.format() == gst_video::VideoFormat::Bgrx, "annotation draws on BGRx frames");
@@ -47,7 +51,7 @@ impl Annotator {
         pipeline.add_many(chain)?;
         gst::Element::link_many(chain)?;
         pipeline.set_state(gst::State::Playing).context("cannot start the annotation pipeline")?;
-        Ok(Self { pipeline, src, info, file })
+        Ok(Self { pipeline, src, info, file, blur })
     }
 
     /// Draws `records` onto a copy of `buffer` and encodes it.
@@ -58,6 +62,12 @@ impl Annotator {
         // plotters draws on packed rows; copy the frame without row padding, draw, copy back.
         let mut packed: Vec<u8> =
             map.chunks(stride).take(h as usize).flat_map(|row| row[..w as usize * 4].iter().copied()).collect();
+        if self.blur {
+            // Every face the element found, with a result yet or not.
+            for meta in buffer.iter_meta::<gst_video::VideoRegionOfInterestMeta>().filter(|m| m.roi_type() == FACE) {
+                pixelate(&mut packed, (w, h), meta.rect());
+            }
+        }
         {
             let root = BitMapBackend::<BGRXPixel>::with_buffer_and_format(&mut packed, (w, h))?.into_drawing_area();
             for r in records {
@@ -95,6 +105,30 @@ impl Annotator {
             Some(gst::MessageView::Eos(_)) => Ok(self.file.commit().context("cannot write the annotated video")?),
             Some(gst::MessageView::Error(e)) => anyhow::bail!("annotation encoding failed: {}", e.error()),
             _ => anyhow::bail!("annotation encoding did not finish within 60 s"),
+        }
+    }
+}
+
+/// Replaces the face box `(x, y, w, h)` of a packed BGRx frame of `size` (and a sixth of its
+/// side around it, for hair and ears) by blocks of their mean colour, an eighth of the face
+/// wide: nothing of the face can be recognised, its place and size stay visible.
+fn pixelate(frame: &mut [u8], (width, height): (u32, u32), (x, y, w, h): (u32, u32, u32, u32)) {
+    let grow = w.max(h) / 6;
+    let (x0, y0) = (x.saturating_sub(grow), y.saturating_sub(grow));
+    let (x1, y1) = ((x + w + grow).min(width), (y + h + grow).min(height));
+    let block = (w.max(h) / 8).max(4);
+    for by in (y0..y1).step_by(block as usize) {
+        for bx in (x0..x1).step_by(block as usize) {
+            let (ex, ey) = ((bx + block).min(x1), (by + block).min(y1));
+            let pixels = || (by..ey).flat_map(move |py| (bx..ex).map(move |px| ((py * width + px) * 4) as usize));
+            let mut sum = [0u64; 3];
+            for i in pixels() {
+                (0..3).for_each(|c| sum[c] += u64::from(frame[i + c]));
+            }
+            let n = u64::from((ex - bx) * (ey - by)).max(1);
+            for i in pixels() {
+                (0..3).for_each(|c| frame[i + c] = (sum[c] / n) as u8);
+            }
         }
     }
 }

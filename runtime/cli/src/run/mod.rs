@@ -51,7 +51,7 @@ pub fn execute(mut args: RunArgs) -> anyhow::Result<()> {
     let results = ResultsFile::create(&args.out)?;
     let timelines = Timelines::new(&args.out, args.interval, inputs.len());
     let names: Vec<String> = inputs.iter().map(|i| i.name().to_string()).collect();
-    let mut session = Session::new(names, results, timelines, args.annotate.clone());
+    let mut session = Session::new(names, results, timelines, args.annotate.clone(), args.blur_faces);
     let args = Arc::new(args);
     // The annotator draws on BGRx; otherwise RGB, which the element reads without a shuffle.
     let format =

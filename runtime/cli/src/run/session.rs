@@ -22,6 +22,8 @@ use crate::interrupt::Interrupts;
 struct Annotation {
     path: PathBuf,
     annotator: Option<Annotator>,
+    /// Faces pixelated (`--blur-faces`).
+    blur: bool,
     error: Option<anyhow::Error>,
 }
 
@@ -43,7 +45,13 @@ pub struct Session {
 }
 
 impl Session {
-    pub fn new(names: Vec<String>, results: ResultsFile, timelines: Timelines, annotate: Option<PathBuf>) -> Self {
+    pub fn new(
+        names: Vec<String>,
+        results: ResultsFile,
+        timelines: Timelines,
+        annotate: Option<PathBuf>,
+        blur: bool,
+    ) -> Self {
         let streams = names.len();
         let bar = ProgressBar::new(1000).with_style(
             ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {percent:>3}% {msg}")
@@ -53,7 +61,7 @@ impl Session {
             names,
             results,
             timelines,
-            annotation: annotate.map(|path| Annotation { path, annotator: None, error: None }),
+            annotation: annotate.map(|path| Annotation { path, annotator: None, blur, error: None }),
             frames: vec![0; streams],
             progress: vec![0.0; streams],
             outcomes: (0..streams).map(|_| None).collect(),
@@ -153,7 +161,7 @@ impl Session {
         let mut push = || -> anyhow::Result<()> {
             if annotation.annotator.is_none() {
                 let caps = sample.caps().context("sample without caps")?;
-                annotation.annotator = Some(Annotator::start(&annotation.path, caps)?);
+                annotation.annotator = Some(Annotator::start(&annotation.path, caps, annotation.blur)?);
             }
             match annotation.annotator.as_mut() {
                 Some(a) => a.push(buffer, records),

@@ -129,7 +129,9 @@ impl Gallery {
         };
         let write = |message: String| GalleryError::Write { path: file.display().to_string(), message };
         let text = serde_json::to_vec(&stored).map_err(|e| write(e.to_string()))?;
-        emoedge_support::write_atomic(file, &text).map_err(|e| write(e.to_string()))
+        let mut out = emoedge_support::AtomicFile::private(file).map_err(|e| write(e.to_string()))?;
+        std::io::Write::write_all(out.file(), &text).map_err(|e| write(e.to_string()))?;
+        out.commit().map_err(|e| write(e.to_string()))
     }
 
     /// The person `embedding` shows, for the new track `track`: the best-matching person not
@@ -194,6 +196,31 @@ impl Gallery {
             let window = self.settings.window;
             self.persons.retain(|_, p| !p.live.is_empty() || now.saturating_duration_since(p.last_seen) < window);
         }
+    }
+
+    /// Deletes the gallery file `file` after checking that it is one (a regular file, not a
+    /// link, in the gallery format) and overwriting its bytes; returns how many people it held.
+    pub fn forget(file: &Path) -> Result<usize, GalleryError> {
+        use std::io::Write;
+        let shown = file.display().to_string();
+        let invalid = |problem: String| GalleryError::Invalid { path: shown.clone(), problem };
+        let meta = std::fs::symlink_metadata(file)
+            .map_err(|e| GalleryError::Read { path: shown.clone(), message: e.to_string() })?;
+        if !meta.is_file() || meta.len() > MAX_FILE_BYTES {
+            return Err(invalid("not a regular file of a gallery's size; nothing was deleted".into()));
+        }
+        let bytes =
+            std::fs::read(file).map_err(|e| GalleryError::Read { path: shown.clone(), message: e.to_string() })?;
+        let stored: GalleryFile =
+            serde_json::from_slice(&bytes).map_err(|e| invalid(format!("{e}; nothing was deleted")))?;
+        if stored.format != FORMAT {
+            return Err(invalid(format!("format {:?}; nothing was deleted", stored.format)));
+        }
+        let write = |e: std::io::Error| GalleryError::Write { path: shown.clone(), message: e.to_string() };
+        let mut out = std::fs::OpenOptions::new().write(true).open(file).map_err(write)?;
+        out.write_all(&vec![0; bytes.len()]).and_then(|()| out.sync_all()).map_err(write)?;
+        std::fs::remove_file(file).map_err(write)?;
+        Ok(stored.persons.len())
     }
 
     /// The ids remembered now.
