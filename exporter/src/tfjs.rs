@@ -258,9 +258,9 @@ impl Translator<'_> {
     }
 
     /// `input` before a Relu the converter folded into it (see `pre_relu`), else `input`.
-    fn before_relu(&self, input: &str) -> anyhow::Result<Tensor> {
+    fn before_relu(&self, input: &str) -> anyhow::Result<Operand> {
         let name = input.split(':').next().unwrap_or(input);
-        self.pre_relu.get(name).cloned().map_or_else(|| self.tensor(input), Ok)
+        self.pre_relu.get(name).cloned().map_or_else(|| self.operand(input), |t| Ok(Operand::Tensor(t)))
     }
 
     fn constant(&self, input: &str) -> anyhow::Result<Const> {
@@ -286,8 +286,8 @@ impl Translator<'_> {
         }
     }
 
-    fn binary(&mut self, op: &str, a: &str, b: &str) -> anyhow::Result<Tensor> {
-        let (a, b) = (self.operand(a)?, self.operand(b)?);
+    /// `op` of operands `a` and `b` (a constant one broadcast against the other).
+    fn binary(&mut self, op: &str, a: Operand, b: Operand) -> anyhow::Result<Tensor> {
         let (x, y, like) = match (&a, &b) {
             (Operand::Tensor(x), Operand::Tensor(y)) => (x.name.clone(), y.name.clone(), x.clone()),
             (Operand::Tensor(x), Operand::Const(c)) => (x.name.clone(), self.broadcast_weight(c, x), x.clone()),
@@ -363,21 +363,17 @@ impl Translator<'_> {
             "Conv2D" | "_FusedConv2D" => self.conv(node, false)?,
             "DepthwiseConv2dNative" | "FusedDepthwiseConv2dNative" => self.conv(node, true)?,
             "Relu" => unary(self, "Relu")?,
-            "Abs" => {
-                let x = self.before_relu(input(0))?;
-                Tensor { name: self.g.node("Abs", &[&x.name], vec![]), ..x }
-            }
+            "Abs" => match self.before_relu(input(0))? {
+                Operand::Tensor(x) => Tensor { name: self.g.node("Abs", &[&x.name], vec![]), ..x },
+                Operand::Const(_) => bail!("Abs of a constant (node {}) is not translated", node.name),
+            },
             "Sqrt" => unary(self, "Sqrt")?,
-            "Add" | "AddV2" => self.binary("Add", input(0), input(1))?,
-            "Sub" => {
-                let x = self.before_relu(input(0))?;
-                let y = self.tensor(input(1))?;
-                Tensor { name: self.g.node("Sub", &[&x.name, &y.name], vec![]), ..x }
-            }
-            "Mul" => self.binary("Mul", input(0), input(1))?,
-            "Maximum" => self.binary("Max", input(0), input(1))?,
-            "Minimum" => self.binary("Min", input(0), input(1))?,
-            "Square" => self.binary("Mul", input(0), input(0))?,
+            "Add" | "AddV2" => self.binary("Add", self.operand(input(0))?, self.operand(input(1))?)?,
+            "Sub" => self.binary("Sub", self.before_relu(input(0))?, self.operand(input(1))?)?,
+            "Mul" => self.binary("Mul", self.operand(input(0))?, self.operand(input(1))?)?,
+            "Maximum" => self.binary("Max", self.operand(input(0))?, self.operand(input(1))?)?,
+            "Minimum" => self.binary("Min", self.operand(input(0))?, self.operand(input(1))?)?,
+            "Square" => self.binary("Mul", self.operand(input(0))?, self.operand(input(0))?)?,
             "Rsqrt" => {
                 let root = unary(self, "Sqrt")?;
                 let one = self.g.scalar(1.0);

@@ -103,14 +103,16 @@ fn detect_only(video: &Path) -> (u64, u64, Duration) {
     (frames, faces, started.elapsed())
 }
 
-/// (c) `emoedge run` at `interval`: wall time and its results.
-fn emoedge(video: &Path, interval: u32, out: &Path) -> (Duration, Vec<Labelled>) {
+/// (c) `emoedge run` at `interval` (and `extra` arguments): wall time, its results, and its
+/// face embeddings with their time in ONNX Runtime (re-identification on).
+fn emoedge(video: &Path, interval: u32, extra: &[&str], out: &Path) -> (Duration, Vec<Labelled>, Embedded) {
     let started = Instant::now();
     let output = Command::new(env!("CARGO_BIN_EXE_emoedge"))
         .arg("run")
         .arg(video)
         .args(["--execution-provider", "cpu", "--detect-interval", &interval.to_string(), "--out"])
         .arg(out)
+        .args(extra)
         .output()
         .unwrap();
     let wall = started.elapsed();
@@ -123,7 +125,21 @@ fn emoedge(video: &Path, interval: u32, out: &Path) -> (Duration, Vec<Labelled>)
             label: v["label"].as_str().unwrap().into(),
         }
     });
-    (wall, results)
+    (wall, results, embedded(&String::from_utf8_lossy(&output.stdout)))
+}
+
+/// Faces embedded and the seconds it took, as `emoedge run` reports them.
+#[derive(Debug, Clone, Copy, Default)]
+struct Embedded {
+    faces: u64,
+    seconds: f64,
+}
+
+/// Reads `face embedder 0.22 s for 20 faces` from `emoedge run`'s summary.
+fn embedded(stdout: &str) -> Embedded {
+    let Some(at) = stdout.find("face embedder ") else { return Embedded::default() };
+    let words: Vec<&str> = stdout[at..].split_whitespace().collect();
+    Embedded { seconds: words[2].parse().unwrap_or(0.0), faces: words[5].parse().unwrap_or(0) }
 }
 
 /// (d) The Python baseline: wall time and its result count.
@@ -202,18 +218,23 @@ fn main() {
             fps(d),
             detected as f64 / d
         );
-        // Paired rounds: Python, emoedge by default, emoedge detecting every frame.
-        let (mut py, mut every, mut by_default) = (Vec::new(), Vec::new(), Vec::new());
+        // Paired rounds: Python, emoedge by default, without re-identification, detecting
+        // every frame.
+        let (mut py, mut every, mut by_default, mut no_reid) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         let (mut py_results, mut reference, mut default_results) = (0, Vec::new(), Vec::new());
+        let (mut no_reid_results, mut embeddings) = (Vec::new(), Embedded::default());
         for _ in 0..rounds {
             let out = tempfile::tempdir().unwrap();
             let (wall, results) = python(video, out.path());
             py.push(wall.as_secs_f64());
             py_results = results;
-            let (wall, results) = emoedge(video, default, out.path());
+            let (wall, results, embedded) = emoedge(video, default, &[], out.path());
             by_default.push(wall.as_secs_f64());
-            default_results = results;
-            let (wall, results) = emoedge(video, 1, out.path());
+            (default_results, embeddings) = (results, embedded);
+            let (wall, results, _) = emoedge(video, default, &["--no-reid"], out.path());
+            no_reid.push(wall.as_secs_f64());
+            no_reid_results = results;
+            let (wall, results, _) = emoedge(video, 1, &[], out.path());
             every.push(wall.as_secs_f64());
             reference = results;
         }
@@ -233,13 +254,21 @@ fn main() {
         row("(c) `emoedge run --detect-interval 1`, median".into(), median(every), &reference);
         for interval in [2, 10] {
             let out = tempfile::tempdir().unwrap();
-            let (wall, results) = emoedge(video, interval, out.path());
+            let (wall, results, _) = emoedge(video, interval, &[], out.path());
             row(format!("(c) `emoedge run --detect-interval {interval}`"), wall.as_secs_f64(), &results);
         }
+        let (on, off) = (median(by_default), median(no_reid));
         row(
-            format!("(c) `emoedge run` (default: `--detect-interval {default}`), median"),
-            median(by_default),
+            format!("(c) `emoedge run` (default: `--detect-interval {default}`, re-identification on), median"),
+            on,
             &default_results,
+        );
+        row("(c) `emoedge run --no-reid`, median".into(), off, &no_reid_results);
+        println!(
+            "| | re-identification: {:+.1}% wall; {} faces embedded, {:.1} ms each in ONNX Runtime | | | | | | | |",
+            100.0 * (on - off) / off,
+            embeddings.faces,
+            1e3 * embeddings.seconds / embeddings.faces.max(1) as f64
         );
         println!(
             "| | (d) Python baseline, median | {:.0} | {:.0} | {python_wall:.2} | {py_results} | | | 1.0× |",

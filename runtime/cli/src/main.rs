@@ -37,7 +37,7 @@ pub enum Command {
     Faces(faces::FacesArgs),
     /// The main job: emotion per face track over a video — live summary, DIR/results.jsonl,
     /// DIR/timeline-<track>.png, optionally an annotated MP4.
-    Run(run::RunArgs),
+    Run(Box<run::RunArgs>),
     /// The fleet view: subscribe to an MQTT broker and show every device's and stream's latest
     /// results as a live table.
     Watch(watch::WatchArgs),
@@ -67,7 +67,7 @@ fn execute(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Faces(args) => faces::execute(args),
-        Command::Run(args) => run::execute(args),
+        Command::Run(args) => run::execute(*args),
         Command::Selftest(args) => selftest::execute(args),
         Command::Watch(args) => watch::execute(args),
         Command::Forget { file } => {

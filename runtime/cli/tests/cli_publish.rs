@@ -140,7 +140,9 @@ fn watch_shows_the_fleet_table_of_what_a_run_published() {
     let cells: Vec<&str> = row.split_whitespace().collect();
     assert_eq!(&cells[..5], ["test-rig", "0", "65", "0", "0"], "device, stream, results, dups, missing: {table}");
     let last = results(out.path()).pop().unwrap();
-    let expected = format!("1: {} {:.2}", last["label"].as_str().unwrap(), last["confidence"].as_f64().unwrap());
+    let (person, label, confidence) =
+        (last["person"].as_u64().unwrap(), last["label"].as_str().unwrap(), last["confidence"].as_f64().unwrap());
+    let expected = format!("1 (person {person}): {label} {confidence:.2}");
     assert!(row.contains(&expected), "the track's latest result {expected:?} in {row:?}");
 }
 

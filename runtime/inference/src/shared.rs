@@ -6,12 +6,12 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Condvar, LazyLock, Mutex, PoisonError, Weak};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::Duration;
 
 use emoedge_models::Preprocessing;
 use emoedge_models::manifest::Variant;
-use emoedge_support::sync::lock;
+use emoedge_support::sync::{WeakRegistry, lock};
 
 use crate::bundle::BundleError;
 use crate::engine::EmotionBackend;
@@ -64,9 +64,23 @@ struct Inner {
     clip_length: usize,
 }
 
+impl Inner {
+    fn of(model: EmotionModel) -> Self {
+        Self {
+            labels: model.manifest.labels.clone(),
+            preprocessing: model.manifest.preprocessing.clone(),
+            crop_size: model.manifest.crop_size,
+            clip_length: model.manifest.clip_length,
+            model: Mutex::new(model),
+            queue: Mutex::default(),
+            finished: Condvar::new(),
+        }
+    }
+}
+
 /// What makes two requests one model: the bundle's canonical path (two spellings of one folder
 /// are one model), the variant and the sessions' options.
-#[derive(PartialEq, Eq, Hash)]
+#[derive(PartialEq, Eq)]
 struct ModelKey {
     bundle: PathBuf,
     variant: Variant,
@@ -74,7 +88,7 @@ struct ModelKey {
 }
 
 /// Open models by what opened them: a second stream asking for the same model gets it.
-static OPEN: LazyLock<Mutex<HashMap<ModelKey, Weak<Inner>>>> = LazyLock::new(Mutex::default);
+static OPEN: WeakRegistry<ModelKey, Inner> = WeakRegistry::new();
 
 /// A handle on a model shared by streams; cloning it is cheap.
 #[derive(Clone)]
@@ -92,29 +106,14 @@ impl SharedModel {
             variant: precision.choose(options.provider),
             options: options.clone(),
         };
-        let mut open = lock(&OPEN);
-        if let Some(inner) = open.get(&key).and_then(Weak::upgrade) {
-            return Ok(Self { inner });
-        }
-        let shared = Self::new(EmotionModel::open(bundle, precision, options)?);
-        open.retain(|_, weak| weak.strong_count() > 0);
-        open.insert(key, Arc::downgrade(&shared.inner));
-        Ok(shared)
+        let inner =
+            OPEN.get_or_open(key, || Ok::<_, BundleError>(Inner::of(EmotionModel::open(bundle, precision, options)?)))?;
+        Ok(Self { inner })
     }
 
     /// A model not shared through [`SharedModel::open`] (tests, tools).
     pub fn new(model: EmotionModel) -> Self {
-        Self {
-            inner: Arc::new(Inner {
-                labels: model.manifest.labels.clone(),
-                preprocessing: model.manifest.preprocessing.clone(),
-                crop_size: model.manifest.crop_size,
-                clip_length: model.manifest.clip_length,
-                model: Mutex::new(model),
-                queue: Mutex::default(),
-                finished: Condvar::new(),
-            }),
-        }
+        Self { inner: Arc::new(Inner::of(model)) }
     }
 
     /// Reads the model (waits while a batch runs).

@@ -19,7 +19,7 @@ fn settings() -> MatchSettings {
 
 /// A unit vector along axis `axis`, tilted towards the next axis by `tilt`.
 fn face(axis: usize, tilt: f32) -> Vec<f32> {
-    let mut v = vec![0.0; SIZE];
+    let mut v = [0.0; SIZE];
     v[axis] = 1.0;
     v[(axis + 1) % SIZE] = tilt;
     let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();

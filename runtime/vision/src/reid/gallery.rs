@@ -70,6 +70,8 @@ pub enum GalleryError {
         "{path} is not a usable emoedge gallery: {problem}; point --gallery at a file emoedge wrote, or delete it with `emoedge forget {path}`"
     )]
     Invalid { path: String, problem: String },
+    #[error("{path} is not an emoedge gallery ({problem}); nothing was deleted")]
+    NotAGallery { path: String, problem: String },
     #[error("cannot write the gallery {path}: {message}; check that its folder exists and is writable")]
     Write { path: String, message: String },
 }
@@ -83,24 +85,11 @@ impl Gallery {
     /// The gallery kept in `file` (created on the first save when it does not exist yet).
     pub fn open(settings: MatchSettings, embedder: &str, file: &Path, size: usize) -> Result<Self, GalleryError> {
         let mut gallery = Self { file: Some(file.to_path_buf()), ..Self::new(settings, embedder) };
-        let shown = file.display().to_string();
-        let read = |message: String| GalleryError::Read { path: shown.clone(), message };
-        let meta = match std::fs::metadata(file) {
-            Ok(meta) => meta,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(gallery),
-            Err(e) => return Err(read(e.to_string())),
-        };
-        let invalid = |problem: String| GalleryError::Invalid { path: shown.clone(), problem };
-        if !meta.is_file() || meta.len() > MAX_FILE_BYTES {
-            return Err(invalid(format!("not a regular file of at most {MAX_FILE_BYTES} bytes")));
-        }
-        let bytes = std::fs::read(file).map_err(|e| read(e.to_string()))?;
-        let stored: GalleryFile = serde_json::from_slice(&bytes).map_err(|e| invalid(e.to_string()))?;
-        if stored.format != FORMAT || stored.embedder != embedder {
-            let (format, from) = (&stored.format, &stored.embedder);
-            return Err(invalid(format!(
-                "format {format:?} of embedder {from:?}; this run reads {FORMAT} of {embedder:?}"
-            )));
+        let Some((stored, _)) = read_stored(file)? else { return Ok(gallery) };
+        let invalid = |problem: String| GalleryError::Invalid { path: file.display().to_string(), problem };
+        if stored.embedder != embedder {
+            let from = &stored.embedder;
+            return Err(invalid(format!("its embeddings come from {from:?}; this run's embedder is {embedder:?}")));
         }
         let now = Instant::now();
         for person in stored.persons {
@@ -198,27 +187,21 @@ impl Gallery {
         }
     }
 
-    /// Deletes the gallery file `file` after checking that it is one (a regular file, not a
-    /// link, in the gallery format) and overwriting its bytes; returns how many people it held.
+    /// Deletes the gallery file `file` after checking that it is one and overwriting its
+    /// bytes; returns how many people it held.
     pub fn forget(file: &Path) -> Result<usize, GalleryError> {
         use std::io::Write;
         let shown = file.display().to_string();
-        let invalid = |problem: String| GalleryError::Invalid { path: shown.clone(), problem };
-        let meta = std::fs::symlink_metadata(file)
-            .map_err(|e| GalleryError::Read { path: shown.clone(), message: e.to_string() })?;
-        if !meta.is_file() || meta.len() > MAX_FILE_BYTES {
-            return Err(invalid("not a regular file of a gallery's size; nothing was deleted".into()));
-        }
-        let bytes =
-            std::fs::read(file).map_err(|e| GalleryError::Read { path: shown.clone(), message: e.to_string() })?;
-        let stored: GalleryFile =
-            serde_json::from_slice(&bytes).map_err(|e| invalid(format!("{e}; nothing was deleted")))?;
-        if stored.format != FORMAT {
-            return Err(invalid(format!("format {:?}; nothing was deleted", stored.format)));
-        }
+        let untouched = |e: GalleryError| match e {
+            GalleryError::Invalid { path, problem } => GalleryError::NotAGallery { path, problem },
+            other => other,
+        };
+        let (stored, bytes) = read_stored(file)
+            .map_err(untouched)?
+            .ok_or_else(|| GalleryError::Read { path: shown.clone(), message: "it does not exist".into() })?;
         let write = |e: std::io::Error| GalleryError::Write { path: shown.clone(), message: e.to_string() };
         let mut out = std::fs::OpenOptions::new().write(true).open(file).map_err(write)?;
-        out.write_all(&vec![0; bytes.len()]).and_then(|()| out.sync_all()).map_err(write)?;
+        out.write_all(&vec![0; bytes]).and_then(|()| out.sync_all()).map_err(write)?;
         std::fs::remove_file(file).map_err(write)?;
         Ok(stored.persons.len())
     }
@@ -227,4 +210,27 @@ impl Gallery {
     pub fn persons(&self) -> Vec<u64> {
         self.persons.keys().copied().collect()
     }
+}
+
+/// The gallery file `file` and its size, checked to be one — a regular file (not a link) of at
+/// most `MAX_FILE_BYTES` in the gallery format — before it is trusted or deleted; `None` when it
+/// does not exist.
+fn read_stored(file: &Path) -> Result<Option<(GalleryFile, usize)>, GalleryError> {
+    let shown = file.display().to_string();
+    let read = |message: String| GalleryError::Read { path: shown.clone(), message };
+    let invalid = |problem: String| GalleryError::Invalid { path: shown.clone(), problem };
+    let meta = match std::fs::symlink_metadata(file) {
+        Ok(meta) => meta,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(read(e.to_string())),
+    };
+    if !meta.is_file() || meta.len() > MAX_FILE_BYTES {
+        return Err(invalid(format!("not a regular file of at most {MAX_FILE_BYTES} bytes")));
+    }
+    let bytes = std::fs::read(file).map_err(|e| read(e.to_string()))?;
+    let stored: GalleryFile = serde_json::from_slice(&bytes).map_err(|e| invalid(e.to_string()))?;
+    if stored.format != FORMAT {
+        return Err(invalid(format!("format {:?}, not {FORMAT}", stored.format)));
+    }
+    Ok(Some((stored, bytes.len())))
 }

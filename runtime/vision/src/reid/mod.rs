@@ -9,14 +9,14 @@ pub mod quality;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use emoedge_inference::bundle::BundleError;
 use emoedge_inference::embedder::FaceEmbedder;
 use emoedge_inference::model::Precision;
 use emoedge_inference::onnx::{OnnxError, SessionOptions};
-use emoedge_support::sync::lock;
+use emoedge_support::sync::{WeakRegistry, lock};
 
 use crate::capture::CapturedFace;
 use crate::face::identity_crop;
@@ -64,28 +64,14 @@ type Shared<T> = Arc<Mutex<T>>;
 
 /// The embedders and galleries of this process, by folder and by gallery (file or window): the
 /// streams of one `emoedge run` share both, so a person keeps the id from camera to camera.
-static EMBEDDERS: Mutex<Vec<((PathBuf, SessionOptions), Weak<Mutex<FaceEmbedder>>)>> = Mutex::new(Vec::new());
-static GALLERIES: Mutex<Vec<(String, Weak<Mutex<Gallery>>)>> = Mutex::new(Vec::new());
+static EMBEDDERS: WeakRegistry<(PathBuf, SessionOptions), Mutex<FaceEmbedder>> = WeakRegistry::new();
+static GALLERIES: WeakRegistry<String, Mutex<Gallery>> = WeakRegistry::new();
 static STREAMS: AtomicU64 = AtomicU64::new(1);
 
-/// The entry of `registry` under `key` while anyone holds it, else a new one from `open`.
-fn shared<K: PartialEq, T>(
-    registry: &Mutex<Vec<(K, Weak<Mutex<T>>)>>,
-    key: K,
-    open: impl FnOnce() -> Result<T, ReidError>,
-) -> Result<Shared<T>, ReidError> {
-    let mut entries = lock(registry);
-    entries.retain(|(_, held)| held.strong_count() > 0);
-    if let Some(found) = entries.iter().find(|(k, _)| *k == key).and_then(|(_, held)| held.upgrade()) {
-        return Ok(found);
-    }
-    let made = Arc::new(Mutex::new(open()?));
-    entries.push((key, Arc::downgrade(&made)));
-    Ok(made)
-}
-
 fn shared_embedder(dir: &Path, session: &SessionOptions) -> Result<Shared<FaceEmbedder>, ReidError> {
-    shared(&EMBEDDERS, (dir.to_path_buf(), session.clone()), || Ok(FaceEmbedder::open(dir, Precision::Auto, session)?))
+    EMBEDDERS.get_or_open((dir.to_path_buf(), session.clone()), || {
+        Ok(Mutex::new(FaceEmbedder::open(dir, Precision::Auto, session)?))
+    })
 }
 
 fn shared_gallery(settings: &ReidSettings, embedder: &str, size: usize) -> Result<Shared<Gallery>, ReidError> {
@@ -94,9 +80,9 @@ fn shared_gallery(settings: &ReidSettings, embedder: &str, size: usize) -> Resul
         Some(file) => format!("file:{}", file.display()),
         None => format!("memory:{}:{}:{:?}:{embedder}", m.threshold, m.margin, m.window),
     };
-    shared(&GALLERIES, key, || match &settings.gallery_file {
-        Some(file) => Ok(Gallery::open(m, embedder, file, size)?),
-        None => Ok(Gallery::new(m, embedder)),
+    GALLERIES.get_or_open(key, || match &settings.gallery_file {
+        Some(file) => Ok(Mutex::new(Gallery::open(m, embedder, file, size)?)),
+        None => Ok(Mutex::new(Gallery::new(m, embedder))),
     })
 }
 
