@@ -360,8 +360,15 @@ fn files_it_cannot_find_are_errors_that_name_the_flag_that_gives_them() {
             && stderr.contains("pass --detector DIR"),
         "{stderr}"
     );
+    let detector = emoedge_tests::detector_dir();
+    let stderr = run(&["--model", bundle.to_str().unwrap(), "--detector", detector.to_str().unwrap()]);
+    assert!(
+        stderr.contains("the face embedder for re-identification (assets/reid/embedder) was not found")
+            && stderr.contains("pass --embedder DIR or --no-reid"),
+        "{stderr}"
+    );
     let empty = away.path().join("no-detector");
     std::fs::create_dir(&empty).unwrap();
-    let stderr = run(&["--model", bundle.to_str().unwrap(), "--detector", empty.to_str().unwrap()]);
+    let stderr = run(&["--model", bundle.to_str().unwrap(), "--detector", empty.to_str().unwrap(), "--no-reid"]);
     assert!(stderr.contains(&empty.join("pnet.onnx").display().to_string()), "the given folder is used: {stderr}");
 }

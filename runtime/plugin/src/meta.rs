@@ -113,7 +113,7 @@ mod tests {
         gst::init().unwrap();
         let record = record();
         let expected = fields(serde_json::to_value(&record).unwrap(), &[]);
-        assert_eq!(expected.len(), 9, "{expected:?}");
+        assert_eq!(expected.len(), 10, "{expected:?}");
 
         let attached = Attached { record: record.clone(), fresh: true };
         let structure = attached.to_structure();

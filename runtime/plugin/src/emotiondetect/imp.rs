@@ -232,6 +232,18 @@ fn analysis_properties(d: &AnalyzerSettings) -> Vec<glib::ParamSpec> {
             .default_value(d.share_model)
             .mutable_ready()
             .build(),
+        glib::ParamSpecUInt64::builder("track-id-base")
+            .nick("Track id base")
+            .blurb("Added to every track id: a stream restarted with the last id it used keeps its ids unique")
+            .maximum(MAX_TRACK_ID_BASE)
+            .mutable_ready()
+            .build(),
+    ]
+}
+
+/// Re-identification: who the tracks are.
+fn reid_properties(d: &AnalyzerSettings) -> Vec<glib::ParamSpec> {
+    vec![
         glib::ParamSpecBoolean::builder("reid")
             .nick("Re-identification")
             .blurb("Give each track a person id: a face that returns, in this stream or another of this process, takes its earlier id (embeddings stay in memory)")
@@ -259,12 +271,6 @@ fn analysis_properties(d: &AnalyzerSettings) -> Vec<glib::ParamSpec> {
             .blurb("Keep the people's embeddings in this file (mode 0600) across runs; empty = in memory only, forgotten after reid-window")
             .mutable_ready()
             .build(),
-        glib::ParamSpecUInt64::builder("track-id-base")
-            .nick("Track id base")
-            .blurb("Added to every track id: a stream restarted with the last id it used keeps its ids unique")
-            .maximum(MAX_TRACK_ID_BASE)
-            .mutable_ready()
-            .build(),
     ]
 }
 
@@ -288,7 +294,7 @@ impl ObjectImpl for EmotionDetect {
     fn properties() -> &'static [glib::ParamSpec] {
         static PROPERTIES: LazyLock<Vec<glib::ParamSpec>> = LazyLock::new(|| {
             let d = &*DEFAULTS;
-            [model_properties(d), analysis_properties(d), read_only_properties()].concat()
+            [model_properties(d), analysis_properties(d), reid_properties(d), read_only_properties()].concat()
         });
         PROPERTIES.as_ref()
     }
