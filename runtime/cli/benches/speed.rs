@@ -220,20 +220,20 @@ fn main() {
         );
         // Paired rounds: Python, emoedge by default, without re-identification, detecting
         // every frame.
-        let (mut py, mut every, mut by_default, mut no_reid) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let (mut py, mut every, mut by_default, mut with_reid) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         let (mut py_results, mut reference, mut default_results) = (0, Vec::new(), Vec::new());
-        let (mut no_reid_results, mut embeddings) = (Vec::new(), Embedded::default());
+        let (mut reid_results, mut embeddings) = (Vec::new(), Embedded::default());
         for _ in 0..rounds {
             let out = tempfile::tempdir().unwrap();
             let (wall, results) = python(video, out.path());
             py.push(wall.as_secs_f64());
             py_results = results;
-            let (wall, results, embedded) = emoedge(video, default, &[], out.path());
+            let (wall, results, _) = emoedge(video, default, &[], out.path());
             by_default.push(wall.as_secs_f64());
-            (default_results, embeddings) = (results, embedded);
-            let (wall, results, _) = emoedge(video, default, &["--no-reid"], out.path());
-            no_reid.push(wall.as_secs_f64());
-            no_reid_results = results;
+            default_results = results;
+            let (wall, results, embedded) = emoedge(video, default, &["--reid"], out.path());
+            with_reid.push(wall.as_secs_f64());
+            (reid_results, embeddings) = (results, embedded);
             let (wall, results, _) = emoedge(video, 1, &[], out.path());
             every.push(wall.as_secs_f64());
             reference = results;
@@ -257,13 +257,9 @@ fn main() {
             let (wall, results, _) = emoedge(video, interval, &[], out.path());
             row(format!("(c) `emoedge run --detect-interval {interval}`"), wall.as_secs_f64(), &results);
         }
-        let (on, off) = (median(by_default), median(no_reid));
-        row(
-            format!("(c) `emoedge run` (default: `--detect-interval {default}`, re-identification on), median"),
-            on,
-            &default_results,
-        );
-        row("(c) `emoedge run --no-reid`, median".into(), off, &no_reid_results);
+        let (off, on) = (median(by_default), median(with_reid));
+        row(format!("(c) `emoedge run` (default: `--detect-interval {default}`), median"), off, &default_results);
+        row("(c) `emoedge run --reid` (re-identification on), median".into(), on, &reid_results);
         println!(
             "| | re-identification: {:+.1}% wall; {} faces embedded, {:.1} ms each in ONNX Runtime | | | | | | | |",
             100.0 * (on - off) / off,

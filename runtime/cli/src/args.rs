@@ -113,35 +113,34 @@ impl DetectorArgs {
 /// Re-identification: a person id per track, across the tracks and streams of a run.
 #[derive(Args, Debug, Clone)]
 pub struct ReidArgs {
-    /// Turn re-identification off (no person ids, no face embeddings computed).
+    /// Re-identification: each track also gets a person id, the same on all of that person's
+    /// tracks and on every stream of the run (face embeddings stay in memory). Off by default:
+    /// it made the sample video's run 34% slower (README, Speed).
     #[arg(long)]
-    pub no_reid: bool,
+    pub reid: bool,
     /// Seconds a person nobody sees is remembered; after it a return is a new person.
-    #[arg(long, value_name = "SECONDS", default_value_t = emoedge_vision::reid::DEFAULT_WINDOW.as_secs() as u32,
+    #[arg(long, requires = "reid", value_name = "SECONDS", default_value_t = emoedge_vision::reid::DEFAULT_WINDOW.as_secs() as u32,
           value_parser = int_in(ranges::REID_WINDOW))]
     pub reid_window: u32,
     /// Cosine similarity a new track's face must reach to take a remembered person's id.
-    #[arg(long, default_value_t = emoedge_vision::reid::DEFAULT_THRESHOLD,
+    #[arg(long, requires = "reid", default_value_t = emoedge_vision::reid::DEFAULT_THRESHOLD,
           value_parser = float_in(ranges::REID_THRESHOLD))]
     pub reid_threshold: f32,
     /// Keep the people's face embeddings in FILE (mode 0600) so ids last across runs; without it
     /// they live in memory only. `emoedge forget FILE` deletes it.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, requires = "reid", value_name = "FILE")]
     pub gallery: Option<PathBuf>,
     /// The face embedder folder (default: assets/reid/embedder from scripts/setup).
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, requires = "reid", value_name = "DIR")]
     pub embedder: Option<PathBuf>,
 }
 
 impl ReidArgs {
     /// The embedder folder, found where not given (when re-identification is on).
     pub fn resolve(&mut self) -> anyhow::Result<()> {
-        if !self.no_reid {
-            self.embedder = Some(assets::given_or(
-                self.embedder.as_deref(),
-                assets::embedder_dir,
-                "pass --embedder DIR or --no-reid",
-            )?);
+        if self.reid {
+            self.embedder =
+                Some(assets::given_or(self.embedder.as_deref(), assets::embedder_dir, "pass --embedder DIR")?);
         }
         Ok(())
     }

@@ -131,7 +131,8 @@ fn watch_shows_the_fleet_table_of_what_a_run_published() {
     let url = broker.url("site");
     let (mut watch, mut stdout) = start_watch(&url, 65, 120);
     let out = tempfile::tempdir().unwrap();
-    let output = run(out.path(), &["--publish", &url], None);
+    // With re-identification: the table shows the person of each track.
+    let output = run(out.path(), &["--publish", &url, "--reid"], None);
     assert!(output.status.success(), "{}", text(&output));
     let mut table = String::new();
     std::io::Read::read_to_string(&mut stdout, &mut table).unwrap();

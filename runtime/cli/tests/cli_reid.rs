@@ -118,7 +118,16 @@ fn every_return_takes_its_earlier_person_id_and_no_two_people_share_one() {
         frames.path().display()
     );
     let output = Command::new(env!("CARGO_BIN_EXE_emoedge"))
-        .args(["run", "--source", &source, "--out", out.path().to_str().unwrap(), "--execution-provider", "cpu"])
+        .args([
+            "run",
+            "--source",
+            &source,
+            "--out",
+            out.path().to_str().unwrap(),
+            "--execution-provider",
+            "cpu",
+            "--reid",
+        ])
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
@@ -187,6 +196,7 @@ fn one_person_on_two_cameras_keeps_one_id_and_a_kept_gallery_stays_private_until
         &media("noface_face.mov"),
         "--out",
         out_dir,
+        "--reid",
         "--gallery",
         gallery_file,
     ]));
@@ -220,6 +230,7 @@ fn one_person_on_two_cameras_keeps_one_id_and_a_kept_gallery_stays_private_until
         &media("noface_face.mov"),
         "--out",
         again.path().to_str().unwrap(),
+        "--reid",
         "--gallery",
         gallery_file,
     ]));
@@ -251,8 +262,7 @@ fn blur_faces_leaves_nothing_of_the_face_in_the_annotated_video() {
     for blur in [false, true] {
         let out = tempfile::tempdir().unwrap();
         let video = out.path().join("annotated.mp4");
-        let mut args =
-            vec!["run", "--out", out.path().to_str().unwrap(), "--annotate", video.to_str().unwrap(), "--no-reid"];
+        let mut args = vec!["run", "--out", out.path().to_str().unwrap(), "--annotate", video.to_str().unwrap()];
         let input = media("single_face.mp4");
         args.insert(1, &input);
         if blur {

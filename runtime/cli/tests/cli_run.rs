@@ -32,7 +32,7 @@ fn run_writes_results_timelines_and_an_annotated_video() {
     assert!(stdout.contains("72 frames in") && stdout.contains("on cpu; 1 track(s) with results"), "{stdout}");
     assert!(stdout.contains("time in ONNX Runtime: face detector"), "{stdout}");
     assert!(
-        stdout.lines().any(|l| l.starts_with("track 1 (person 1): 0.")),
+        stdout.lines().any(|l| l.starts_with("track 1: 0.")),
         "the text timeline starts at the 8th frame:\n{stdout}"
     );
 
@@ -361,14 +361,14 @@ fn files_it_cannot_find_are_errors_that_name_the_flag_that_gives_them() {
         "{stderr}"
     );
     let detector = emoedge_tests::detector_dir();
-    let stderr = run(&["--model", bundle.to_str().unwrap(), "--detector", detector.to_str().unwrap()]);
+    let stderr = run(&["--model", bundle.to_str().unwrap(), "--detector", detector.to_str().unwrap(), "--reid"]);
     assert!(
         stderr.contains("the face embedder for re-identification (assets/reid/embedder) was not found")
-            && stderr.contains("pass --embedder DIR or --no-reid"),
+            && stderr.contains("pass --embedder DIR"),
         "{stderr}"
     );
     let empty = away.path().join("no-detector");
     std::fs::create_dir(&empty).unwrap();
-    let stderr = run(&["--model", bundle.to_str().unwrap(), "--detector", empty.to_str().unwrap(), "--no-reid"]);
+    let stderr = run(&["--model", bundle.to_str().unwrap(), "--detector", empty.to_str().unwrap()]);
     assert!(stderr.contains(&empty.join("pnet.onnx").display().to_string()), "the given folder is used: {stderr}");
 }

@@ -33,7 +33,7 @@ fn emotiondetect(args: &RunArgs, stream: usize, first_track: u64) -> anyhow::Res
         .property("smoothing", f64::from(args.smoothing))
         .property("face-source", args.face_source)
         .property("async", args.asynchronous)
-        .property("reid", !args.reid.no_reid)
+        .property("reid", args.reid.reid)
         .property("reid-window", args.reid.reid_window)
         .property("reid-threshold", f64::from(args.reid.reid_threshold));
     if let Some(model) = &args.model.model {

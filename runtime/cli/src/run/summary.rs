@@ -75,22 +75,26 @@ impl Summary<'_> {
         let embeddings: u64 = self.detect().map(|s| s.embeddings).sum();
         let frame = seconds(self.model(|s| s.frame_model_ort_ns));
         let clip = seconds(self.model(|s| s.clip_model_ort_ns));
-        let reid = format!("face embedder {embedder:.2} s for {embeddings} faces");
+        // Re-identification's share, when it ran.
+        let reid = if embeddings > 0 {
+            format!(", face embedder {embedder:.2} s for {embeddings} faces ({:.1}%)", 100.0 * embedder / self.wall())
+        } else {
+            String::new()
+        };
         if self.streams() > 1 {
             // The streams run side by side: their times add up to more than the wall time.
             println!(
-                "time in ONNX Runtime, summed over the streams' threads: face detectors {detector:.2} s, emotion frame model {frame:.2} s, clip model {clip:.3} s, {reid}"
+                "time in ONNX Runtime, summed over the streams' threads: face detectors {detector:.2} s, emotion frame model {frame:.2} s, clip model {clip:.3} s{reid}"
             );
             return;
         }
         let share = |t: f64| 100.0 * t / self.wall();
         let inside = detector + frame + clip + embedder;
         println!(
-            "time in ONNX Runtime: face detector {detector:.2} s ({:.0}%), emotion frame model {frame:.2} s ({:.0}%), clip model {clip:.3} s ({:.1}%), {reid} ({:.1}%); the rest {:.2} s ({:.0}%: decoding, colour conversion, detector pyramid and NMS, crops, tracking, annotation)",
+            "time in ONNX Runtime: face detector {detector:.2} s ({:.0}%), emotion frame model {frame:.2} s ({:.0}%), clip model {clip:.3} s ({:.1}%){reid}; the rest {:.2} s ({:.0}%: decoding, colour conversion, detector pyramid and NMS, crops, tracking, annotation)",
             share(detector),
             share(frame),
             share(clip),
-            share(embedder),
             (self.wall.as_secs_f64() - inside).max(0.0),
             100.0 - share(inside)
         );

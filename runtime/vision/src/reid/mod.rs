@@ -38,7 +38,8 @@ const FALLBACK_FRAME_NS: u64 = 40_000_000;
 /// Re-identification as the element's properties and `emoedge run`'s flags set it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ReidSettings {
-    /// On by default: it costs about 1% of a default run (README, speed table).
+    /// Off by default: opening the embedder and its calls made the default run of the sample
+    /// video 34% slower (README, speed table) — over the 10% a default may cost.
     pub enabled: bool,
     pub matching: MatchSettings,
     /// Keep the gallery in this file across runs (opt-in, 0600).
@@ -48,7 +49,7 @@ pub struct ReidSettings {
 impl Default for ReidSettings {
     fn default() -> Self {
         let matching = MatchSettings { threshold: DEFAULT_THRESHOLD, margin: DEFAULT_MARGIN, window: DEFAULT_WINDOW };
-        Self { enabled: true, matching, gallery_file: None }
+        Self { enabled: false, matching, gallery_file: None }
     }
 }
 
