@@ -54,7 +54,7 @@ fn frozen_video(still: &Path, frames: i32, out: &Path) {
         .property("caps", gst::Caps::builder("video/x-raw").field("framerate", gst::Fraction::new(30, 1)).build())
         .build()
         .unwrap();
-    let encode = gst::ElementFactory::make("avenc_mpeg4").property("bitrate", 4_000_000).build().unwrap();
+    let encode = emoedge_vision::video::mpeg4_encoder(4_000_000).unwrap();
     let sink = gst::ElementFactory::make("filesink").property("location", out.to_str().unwrap()).build().unwrap();
     let chain = [
         &src,

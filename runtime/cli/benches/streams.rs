@@ -9,7 +9,8 @@
 //! delivered all its frames and the p99 delay stays under one second: a stream that cannot keep
 //! up piles its frames up and its delay grows with the video. The delay is the subscriber's
 //! arrival time minus the message's `frame_time_ms` (the wall-clock time its frame entered the
-//! pipeline). `EMOEDGE_BENCH_STREAMS="1 2 3"` picks the counts tried (default 1 2 3 4 6).
+//! pipeline). `EMOEDGE_BENCH_STREAMS="1 2 3"` picks the counts tried (default 1 2 3 4 6);
+//! `EMOEDGE_BENCH_ARGS="--reid"` adds options to `emoedge run` (split at white space).
 //!
 //! `cargo bench -p emoedge-cli --bench streams` (after `bash scripts/setup`)
 
@@ -34,20 +35,23 @@ fn main() {
         .split_whitespace()
         .map(|n| n.parse().unwrap())
         .collect();
+    let extra = std::env::var("EMOEDGE_BENCH_ARGS").unwrap_or_default();
+    let extra: Vec<&str> = extra.split_whitespace().collect();
     let video = media("WolfgangLanger_Pexels.mp4");
     // The user's own live source: the file decoded and released at its frames' real times.
     let source = format!("filesrc location={video} ! qtdemux ! h264parse ! avdec_h264 ! clocksync");
+    println!("`emoedge run` with the default settings{}", extra.iter().map(|a| format!(" {a}")).collect::<String>());
     println!(
-        "| streams | frames per stream | results published = received | delay median | delay p99 | delay max | wall | sustained |"
+        "| streams | frames per stream | results published = received | delay median | delay p99 | delay max | wall | faces embedded | sustained |"
     );
-    println!("|---:|---|---:|---:|---:|---:|---:|---|");
+    println!("|---:|---|---:|---:|---:|---:|---:|---:|---|");
     for n in counts {
         let broker = Mosquitto::start();
         let mut subscriber = Subscriber::start(&broker, "bench/#", None);
         let out = tempfile::tempdir().unwrap();
         let mut command = Command::new(env!("CARGO_BIN_EXE_emoedge"));
         command.args(["run", "--out", out.path().to_str().unwrap(), "--execution-provider", "cpu"]);
-        command.args(["--publish", &broker.url("bench"), "--device-name", "bench"]);
+        command.args(["--publish", &broker.url("bench"), "--device-name", "bench"]).args(&extra);
         for _ in 0..n {
             command.args(["--source", &source]);
         }
@@ -84,9 +88,11 @@ fn main() {
         delays.sort_unstable();
         assert!(!delays.is_empty(), "no delays measured: {stdout}");
         let (median, p99, max) = (percentile(&delays, 0.5), percentile(&delays, 0.99), *delays.last().unwrap());
+        // `face embedder 0.22 s for 20 faces` in the summary when re-identification ran.
+        let embedded = stdout.split("face embedder ").nth(1).and_then(|s| s.split_whitespace().nth(3)).unwrap_or("0");
         let sustained = frames.iter().all(|&f| f == FRAMES) && p99 < 1000;
         println!(
-            "| {n} | {} | {results} = {} | {median} ms | {p99} ms | {max} ms | {:.1} s | {} |",
+            "| {n} | {} | {results} = {} | {median} ms | {p99} ms | {max} ms | {:.1} s | {embedded} | {} |",
             frames.iter().map(u64::to_string).collect::<Vec<_>>().join(", "),
             subscriber.messages.len(),
             wall.as_secs_f64(),

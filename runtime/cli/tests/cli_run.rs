@@ -47,13 +47,22 @@ fn run_writes_results_timelines_and_an_annotated_video() {
     }
     let png = std::fs::read(out.path().join("timeline-1.png")).unwrap();
     assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
-    // The annotated MP4 decodes to as many frames as the input.
-    let mut video = emoedge_vision::video::VideoSource::open(annotated.to_str().unwrap()).unwrap();
-    let mut frames = 0;
-    while video.next_frame().unwrap().is_some() {
-        frames += 1;
+    // The annotated MP4 decodes to the input's frames at the input's times (Debian's
+    // avenc_mpeg4 drops timestamps: every frame would sit at 0 s).
+    let times = |path: &str| {
+        let mut video = emoedge_vision::video::VideoSource::open(path).unwrap();
+        let mut times = Vec::new();
+        while let Some(frame) = video.next_frame().unwrap() {
+            times.push(frame.pts_ns.expect("every frame has a timestamp") as i64);
+        }
+        times.iter().map(|t| t - times[0]).collect::<Vec<i64>>()
+    };
+    let (input, output) = (times(&media("single_face.mp4")), times(annotated.to_str().unwrap()));
+    assert_eq!(output.len(), 72);
+    assert!(output[71] > 2_000_000_000, "the annotated video lasts as long as the input: {output:?}");
+    for (i, (a, b)) in input.iter().zip(&output).enumerate() {
+        assert!((a - b).abs() < 1_000_000, "frame {i}: input at {a} ns, annotated at {b} ns");
     }
-    assert_eq!(frames, 72);
     let leftovers = temp_entries(out.path());
     assert!(leftovers.is_empty(), "no temp files remain: {leftovers:?}");
 }

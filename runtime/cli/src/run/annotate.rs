@@ -42,8 +42,11 @@ impl Annotator {
             })
         };
         let src = gst_app::AppSrc::builder().caps(&caps.to_owned()).format(gst::Format::Time).build();
-        let encoder = make("avenc_mpeg4")?;
-        encoder.set_property("bitrate", 4_000_000i32);
+        let encoder = emoedge_vision::video::mpeg4_encoder(4_000_000).map_err(|e| {
+            anyhow::anyhow!(
+                "GStreamer's MPEG-4 encoder is unusable ({e}; annotation needs gstreamer1.0-libav); run scripts/setup"
+            )
+        })?;
         let sink = make("filesink")?;
         sink.set_property("location", file.temp_path());
         let chain = [src.upcast_ref(), &make("videoconvert")?, &encoder, &make("mp4mux")?, &sink];

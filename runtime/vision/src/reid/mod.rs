@@ -102,6 +102,9 @@ pub struct Reidentifier {
     stream: u64,
     tracks: HashMap<u64, TrackIdentity>,
     gate: QualityGate,
+    /// The embedder's crop: side in pixels and landmark template.
+    side: u32,
+    template: [[f32; 2]; 5],
     embeddings: u64,
     busy: Duration,
 }
@@ -112,9 +115,9 @@ impl Reidentifier {
         let dir = embedder_dir.canonicalize().unwrap_or_else(|_| embedder_dir.to_path_buf());
         let session = SessionOptions { skip_placement_profile: true, ..session.clone() };
         let embedder = shared_embedder(&dir, &session)?;
-        let (source, size) = {
+        let (source, size, side, template) = {
             let e = lock(&embedder);
-            (e.manifest.source.clone(), e.manifest.size)
+            (e.manifest.source.clone(), e.manifest.size, e.side() as u32, e.template())
         };
         let gallery = shared_gallery(settings, &source, size)?;
         Ok(Self {
@@ -123,6 +126,8 @@ impl Reidentifier {
             stream: STREAMS.fetch_add(1, Ordering::Relaxed),
             tracks: HashMap::new(),
             gate: QualityGate::default(),
+            side,
+            template,
             embeddings: 0,
             busy: Duration::ZERO,
         })
@@ -183,19 +188,15 @@ impl Reidentifier {
     /// their indices: good faces of tracks without a person, or whose last embedding is older
     /// than the interval.
     fn wanted(&self, frame: &Frame, faces: &[CapturedFace], time_ns: u64) -> (Vec<f32>, Vec<usize>) {
-        let (side, template) = {
-            let embedder = lock(&self.embedder);
-            (embedder.side() as u32, embedder.template())
-        };
         let (mut pixels, mut wanted) = (Vec::new(), Vec::new());
         for (i, face) in faces.iter().enumerate() {
             let due = self.tracks.get(&face.track).is_none_or(|t| {
                 t.person.is_none() || t.embedded_ns.is_none_or(|at| time_ns.saturating_sub(at) >= INTERVAL_NS)
             });
-            if !due {
+            if !due || !self.gate.frames(&face.face) {
                 continue;
             }
-            let crop = identity_crop(&frame.image, &face.face, &template, side);
+            let crop = identity_crop(&frame.image, &face.face, &self.template, self.side);
             if FaceQuality::of(&face.face, &crop).passes(&self.gate) {
                 pixels.extend(crop.as_raw().iter().map(|&p| p as f32));
                 wanted.push(i);

@@ -32,30 +32,36 @@ pub struct FaceQuality {
     pub sharpness: f32,
 }
 
+impl QualityGate {
+    /// Whether `face` is large and frontal enough to be worth an identity crop: its box and
+    /// landmarks only, before the crop's sharpness is measured.
+    pub fn frames(&self, face: &Face) -> bool {
+        let (side, yaw) = pose(face);
+        side >= self.min_side && yaw <= self.max_yaw
+    }
+}
+
 impl FaceQuality {
     /// Measures `face` and its identity crop `crop`.
     pub fn of(face: &Face, crop: &RgbImage) -> Self {
-        let [left, right, nose, ..] = face.landmarks;
-        let eye = [right[0] - left[0], right[1] - left[1]];
-        let distance = (eye[0] * eye[0] + eye[1] * eye[1]).sqrt().max(1.0);
-        let mid = [(left[0] + right[0]) / 2.0, (left[1] + right[1]) / 2.0];
-        // The nose's offset along the eye line: sideways whatever the head's roll.
-        let along = ((nose[0] - mid[0]) * eye[0] + (nose[1] - mid[1]) * eye[1]) / distance;
-        Self {
-            side: face.bbox.width().min(face.bbox.height()),
-            yaw: (along / distance).abs(),
-            sharpness: sharpness(crop),
-        }
+        let (side, yaw) = pose(face);
+        Self { side, yaw, sharpness: sharpness(crop) }
     }
 
     pub fn passes(&self, gate: &QualityGate) -> bool {
         self.side >= gate.min_side && self.yaw <= gate.max_yaw && self.sharpness >= gate.min_sharpness
     }
+}
 
-    /// Higher is better, for picking a track's best frames: frontal first, then size.
-    pub fn rank(&self) -> f32 {
-        (1.0 - self.yaw).max(0.0) * self.side.min(160.0)
-    }
+/// The face box's smaller side and the nose's sideways offset from the eyes' midpoint, along
+/// the eye line (whatever the head's roll), as a fraction of the eye distance.
+fn pose(face: &Face) -> (f32, f32) {
+    let [left, right, nose, ..] = face.landmarks;
+    let eye = [right[0] - left[0], right[1] - left[1]];
+    let distance = (eye[0] * eye[0] + eye[1] * eye[1]).sqrt().max(1.0);
+    let mid = [(left[0] + right[0]) / 2.0, (left[1] + right[1]) / 2.0];
+    let along = ((nose[0] - mid[0]) * eye[0] + (nose[1] - mid[1]) * eye[1]) / distance;
+    (face.bbox.width().min(face.bbox.height()), (along / distance).abs())
 }
 
 /// Variance of the 4-neighbour Laplacian of the crop's grey values.
@@ -98,6 +104,7 @@ mod tests {
         assert!(FaceQuality::of(&face(50.0), &checker).passes(&gate));
         let turned = FaceQuality::of(&face(68.0), &checker);
         assert!(turned.yaw > 0.4 && !turned.passes(&gate), "{turned:?}");
+        assert!(gate.frames(&face(50.0)) && !gate.frames(&face(68.0)));
         assert!(!FaceQuality::of(&face(50.0), &flat).passes(&gate));
     }
 }

@@ -5,8 +5,10 @@
 //! a complete file from a truncated one, and gives up on a file that stalls.
 
 mod convert;
+mod encode;
 
 pub use convert::{FORMATS, Frame, to_frame};
+pub use encode::mpeg4_encoder;
 
 use std::path::Path;
 use std::time::{Duration, Instant};
