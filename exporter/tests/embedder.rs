@@ -1,6 +1,6 @@
 //! The face embedders as `emoedge-export embedder` writes them, opened by the runtime: FP16
-//! agrees with FP32 on real faces, embeddings are unit length, and what cannot be translated
-//! is an error naming it.
+//! agrees with FP32 on real faces, embeddings are unit length, face-api's net computes what
+//! face-api's own TensorFlow.js code computes, and what cannot be translated is an error naming it.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -44,6 +44,52 @@ fn each_embedder_runs_in_fp32_and_fp16_alike_with_unit_length_embeddings() {
         for i in 0..n {
             for j in i + 1..n {
                 assert!(cosine(&a[i], &a[j]) < 0.99, "{net}: faces {i} and {j} are different people");
+            }
+        }
+    }
+}
+
+/// face-api's own code (`@vladmandic/face-api` on TensorFlow.js's CPU backend, installed by
+/// `scripts/setup` into `assets/reid/node`) on the five faces of `multi_face.jpg`: the
+/// translation gives each face face-api's descriptor (up to length: ours are unit length), and
+/// another face's descriptor it does not.
+#[test]
+fn the_faceapi_translation_computes_what_face_api_itself_computes() {
+    let cpu = SessionOptions { provider: Provider::Cpu, ..Default::default() };
+    let out = tempfile::tempdir().unwrap();
+    write_embedder(&source("faceapi").unwrap(), &assets().join("reid/faceapi"), out.path()).unwrap();
+    let mut ours = FaceEmbedder::open(out.path(), Precision::Fp32, &cpu).unwrap();
+    let (pixels, n) = faces(&ours);
+    let side = ours.side();
+    let crops: Vec<_> = pixels
+        .chunks(side * side * 3)
+        .enumerate()
+        .map(|(i, crop)| {
+            let path = out.path().join(format!("crop{i}.rgb"));
+            std::fs::write(&path, crop.iter().map(|&p| p as u8).collect::<Vec<u8>>()).unwrap();
+            path
+        })
+        .collect();
+    let output = std::process::Command::new("node")
+        .arg(emoedge_tests::workspace_root().join("exporter/node/faceapi_reference.cjs"))
+        .arg(assets().join("reid/node/node_modules"))
+        .arg(assets().join("reid/faceapi"))
+        .arg(side.to_string())
+        .args(&crops)
+        .output()
+        .expect("Node.js runs face-api (scripts/setup installs it)");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let reference: Vec<Vec<f32>> = serde_json::from_slice(&output.stdout).unwrap();
+    let embedded = ours.embed(&pixels, n).unwrap();
+    assert_eq!(reference.len(), n);
+    for (i, mine) in embedded.iter().enumerate() {
+        for (j, theirs) in reference.iter().enumerate() {
+            let length = theirs.iter().map(|v| v * v).sum::<f32>().sqrt();
+            let c = cosine(mine, &theirs.iter().map(|v| v / length).collect::<Vec<f32>>());
+            if i == j {
+                assert!(c > 0.99999, "face {i}: ours and face-api's agree ({c})");
+            } else {
+                assert!(c < 0.99, "face {i} is not face {j} ({c})");
             }
         }
     }
