@@ -82,17 +82,20 @@ fn the_faceapi_translation_computes_what_face_api_itself_computes() {
     let reference: Vec<Vec<f32>> = serde_json::from_slice(&output.stdout).unwrap();
     let embedded = ours.embed(&pixels, n).unwrap();
     assert_eq!(reference.len(), n);
+    let mut agreement = f32::INFINITY;
     for (i, mine) in embedded.iter().enumerate() {
         for (j, theirs) in reference.iter().enumerate() {
             let length = theirs.iter().map(|v| v * v).sum::<f32>().sqrt();
             let c = cosine(mine, &theirs.iter().map(|v| v / length).collect::<Vec<f32>>());
             if i == j {
+                agreement = agreement.min(c);
                 assert!(c > 0.99999, "face {i}: ours and face-api's agree ({c})");
             } else {
                 assert!(c < 0.99, "face {i} is not face {j} ({c})");
             }
         }
     }
+    eprintln!("ours vs face-api, lowest cosine of the {n} faces: {agreement:.7}");
 }
 
 #[test]

@@ -37,6 +37,10 @@ impl QualityGate {
     /// landmarks only, before the crop's sharpness is measured.
     pub fn frames(&self, face: &Face) -> bool {
         let (side, yaw) = pose(face);
+        self.admits_pose(side, yaw)
+    }
+
+    fn admits_pose(&self, side: f32, yaw: f32) -> bool {
         side >= self.min_side && yaw <= self.max_yaw
     }
 }
@@ -49,7 +53,7 @@ impl FaceQuality {
     }
 
     pub fn passes(&self, gate: &QualityGate) -> bool {
-        self.side >= gate.min_side && self.yaw <= gate.max_yaw && self.sharpness >= gate.min_sharpness
+        gate.admits_pose(self.side, self.yaw) && self.sharpness >= gate.min_sharpness
     }
 }
 
