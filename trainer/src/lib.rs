@@ -8,6 +8,7 @@ pub mod augment;
 pub mod data;
 pub mod eval;
 pub mod figures;
+pub mod finetune;
 pub mod labelled;
 pub mod leakage;
 pub mod metrics;

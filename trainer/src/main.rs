@@ -6,7 +6,8 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use emoedge_models::manifest::Variant;
 use emoedge_trainer::data::Split;
 use emoedge_trainer::eval::{LabelledSet, Scored, recipe_set, score_set, write_results};
-use emoedge_trainer::labelled::{Faces, LabelNames, LabelledOptions, SplitBy, read_labelled};
+use emoedge_trainer::finetune::{FinetuneSpec, Holdout, finetune};
+use emoedge_trainer::labelled::{Faces, LabelNames, LabelledFaces, LabelledOptions, SplitBy, read_labelled};
 use emoedge_trainer::predict::predict;
 use emoedge_trainer::prepare::{Source, prepare};
 use emoedge_trainer::quant::Calibration;
@@ -131,6 +132,8 @@ impl RunOptions {
             online_teacher: self.online_teacher,
             general: self.general,
             emotion: self.emotion,
+            emotion_examples: Vec::new(),
+            label_weight: 0.0,
             epochs: self.epochs,
             batch_size: self.batch_size,
             lr: self.lr,
@@ -151,6 +154,10 @@ enum Command {
     /// never trained on; `--teachers` adds the teachers) or your own (`--images`):
     /// OUT/eval.json, eval.md, confusion-<set>.png.
     Eval(EvalArgs),
+    /// Adapt a finished model to your labelled faces (a folder per class): trains the emotion
+    /// path and the gate on some people, scores before and after on the people held out, and
+    /// writes a bundle for `emoedge run --model OUT/bundle`.
+    Finetune(FinetuneArgs),
     /// Render the README's and the model card's evaluation tables from their committed
     /// eval.json files (`--check`: fail if a document differs).
     Figures(FiguresArgs),
@@ -201,6 +208,7 @@ fn execute(cli: Cli) -> anyhow::Result<()> {
         Command::Data(args) => args.execute(),
         Command::Train(args) => args.execute(),
         Command::Eval(args) => args.execute(),
+        Command::Finetune(args) => args.execute(),
         Command::Figures(args) => args.execute(),
         Command::EncoderInit(args) => args.execute(),
         Command::Predict(args) => args.execute(),
@@ -294,6 +302,34 @@ impl TrainArgs {
     }
 }
 
+/// How `--images` is read (eval and finetune).
+#[derive(Args)]
+struct LabelledArgs {
+    /// Class folder names → emotions, for folders not named after them: `glad=happy,calm=neutral`.
+    #[arg(long, requires = "images")]
+    labels: Option<LabelNames>,
+    /// Whether the folder holds photos (faces found by the detector) or face crops.
+    #[arg(long, value_enum, default_value_t = Faces::Detect)]
+    faces: Faces,
+    /// Where a face's person is read from (the bootstrap resamples whole people, fine-tuning
+    /// holds them out); default: a person folder if there is one, else each photo is its own.
+    #[arg(long, value_enum, requires = "images")]
+    split_by: Option<SplitBy>,
+}
+
+impl LabelledArgs {
+    fn read(&self, images: &std::path::Path, assets: &std::path::Path) -> anyhow::Result<LabelledFaces> {
+        let options = LabelledOptions {
+            faces: self.faces,
+            labels: self.labels.clone().unwrap_or_default(),
+            split_by: self.split_by,
+            detector_dir: Some(assets.join("mtcnn")),
+            size: emoedge_models::Config::default().crop_size as u32,
+        };
+        read_labelled(images, &options)
+    }
+}
+
 #[derive(Args)]
 struct EvalArgs {
     /// A finished run folder (scored with the burn reference, gated).
@@ -310,16 +346,8 @@ struct EvalArgs {
     /// or a clip manifest (`.jsonl`). Faces not found are listed, not fatal.
     #[arg(long)]
     images: Option<PathBuf>,
-    /// Class folder names → emotions, for folders not named after them: `glad=happy,calm=neutral`.
-    #[arg(long, requires = "images")]
-    labels: Option<LabelNames>,
-    /// Whether the folder holds photos (faces found by the detector) or face crops.
-    #[arg(long, value_enum, default_value_t = Faces::Detect)]
-    faces: Faces,
-    /// Where a face's person is read from (the bootstrap resamples whole people); default: a
-    /// person folder if there is one, else each photo is its own.
-    #[arg(long, value_enum, requires = "images")]
-    split_by: Option<SplitBy>,
+    #[command(flatten)]
+    labelled: LabelledArgs,
     /// Also score the teachers (fer, face-api, facex, their ensemble) on the recipe's sets, on
     /// the same clips (needs the teachers' Python, which scripts/setup installs).
     #[arg(long, conflicts_with = "images")]
@@ -348,14 +376,7 @@ impl EvalArgs {
     fn sets(&self, assets: &std::path::Path) -> anyhow::Result<Vec<LabelledSet>> {
         let config = emoedge_models::Config::default();
         if let Some(images) = &self.images {
-            let options = LabelledOptions {
-                faces: self.faces,
-                labels: self.labels.clone().unwrap_or_default(),
-                split_by: self.split_by,
-                detector_dir: Some(assets.join("mtcnn")),
-                size: config.crop_size as u32,
-            };
-            let faces = read_labelled(images, &options)?;
+            let faces = self.labelled.read(images, assets)?;
             let name = images.file_stem().map_or("images".into(), |n| n.to_string_lossy().into_owned());
             let people = faces.people.iter().collect::<std::collections::BTreeSet<_>>().len();
             let about = format!(
@@ -404,6 +425,121 @@ impl EvalArgs {
             }
         }
         println!("wrote {}/eval.json, eval.md and a confusion-<set>.png per set", self.out.display());
+        Ok(())
+    }
+}
+
+#[derive(Args)]
+struct FinetuneArgs {
+    /// Your labelled faces: a folder per class (`DIR/<emotion>/<person>/<photo>`, or with
+    /// `--split-by prefix` `DIR/<emotion>/<person>_<n>.jpg`), a FER2013-style `.csv` or a clip
+    /// manifest.
+    #[arg(long)]
+    images: PathBuf,
+    #[command(flatten)]
+    labelled: LabelledArgs,
+    /// These people are held out (never trained on) and scored before and after:
+    /// `--holdout-people anna,ben`.
+    #[arg(long, value_delimiter = ',', conflicts_with = "holdout")]
+    holdout_people: Vec<String>,
+    /// Else this share of the people, drawn with `--seed`.
+    #[arg(long, default_value_t = 0.25)]
+    holdout: f64,
+    /// The finished run to adapt (default: the checkout's `models/default`).
+    #[arg(long)]
+    init: Option<PathBuf>,
+    /// fer's classifier (`encoder-init`'s file) as the online teacher; by default it is written
+    /// into OUT with the teachers' Python (scripts/setup installs it). Not needed with
+    /// `--label-weight 1`.
+    #[arg(long)]
+    online_teacher: Option<PathBuf>,
+    /// The share of a labelled face's loss that its label carries; the online teacher's
+    /// logits carry the rest (they keep what the model knows of faces you have few of).
+    #[arg(long, default_value_t = 0.5)]
+    label_weight: f32,
+    /// The general task's digits, replayed so that the gate keeps its routes.
+    #[arg(long)]
+    general: Option<PathBuf>,
+    #[arg(long, default_value_t = 8)]
+    epochs: usize,
+    #[arg(long, default_value_t = 16)]
+    batch_size: usize,
+    #[arg(long, default_value_t = 5e-4)]
+    lr: f64,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Recorded in the bundle's manifest and in every result it gives.
+    #[arg(long, default_value = "finetuned")]
+    model_version: String,
+    #[arg(long)]
+    out: PathBuf,
+    /// The folder scripts/setup filled (default: `assets/` of the checkout).
+    #[arg(long)]
+    assets: Option<PathBuf>,
+}
+
+impl FinetuneArgs {
+    fn execute(self) -> anyhow::Result<()> {
+        anyhow::ensure!(
+            (0.0..=1.0).contains(&self.label_weight),
+            "--label-weight {} is not in [0, 1]",
+            self.label_weight
+        );
+        let assets = assets_dir(self.assets.clone())?;
+        let faces = self.labelled.read(&self.images, &assets)?;
+        for missing in &faces.not_found {
+            println!("not used, {}", emoedge_support::printable(missing));
+        }
+        let online_teacher = match (&self.online_teacher, self.label_weight < 1.0) {
+            (Some(file), _) => Some(file.clone()),
+            (None, false) => None,
+            (None, true) => {
+                let file = self.out.join("fer-encoder.safetensors");
+                emoedge_support::private_dir(&self.out)?;
+                Teachers::from_assets(&assets)?.export_fer_encoder(&file).context(
+                    "the online teacher is written with the teachers' Python: run scripts/setup, or give --online-teacher FILE or --label-weight 1",
+                )?;
+                Some(file)
+            }
+        };
+        let holdout = if self.holdout_people.is_empty() {
+            Holdout::Share(self.holdout)
+        } else {
+            Holdout::People(self.holdout_people)
+        };
+        let init = match self.init {
+            Some(dir) => dir,
+            None => emoedge_inference::assets::find(std::path::Path::new("models/default"))
+                .context("the default model (models/default) was not found from here; pass --init RUN")?,
+        };
+        let spec = FinetuneSpec {
+            faces,
+            holdout,
+            init,
+            online_teacher,
+            label_weight: self.label_weight,
+            general: self.general.unwrap_or_else(|| assets.join("digits/digits.csv.gz")),
+            epochs: self.epochs,
+            batch_size: self.batch_size,
+            lr: self.lr,
+            seed: self.seed,
+            model_version: self.model_version,
+            out: self.out.clone(),
+        };
+        let done = finetune(spec)?;
+        print!("{}", emoedge_trainer::eval::table(&done.results));
+        let pct = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{:.1}%", 100.0 * v));
+        println!(
+            "held out: {}; digits through the gate {} → {}",
+            emoedge_support::printable(&done.report.held_out_people.join(", ")),
+            pct(done.report.general_accuracy_before),
+            pct(done.report.general_accuracy_after)
+        );
+        println!(
+            "wrote {0}/run, {0}/eval, {0}/finetune.json; run it with `emoedge run --model {1}`",
+            self.out.display(),
+            done.bundle.display()
+        );
         Ok(())
     }
 }

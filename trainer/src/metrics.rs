@@ -49,9 +49,10 @@ pub const BOOTSTRAP_RESAMPLES: usize = 2000;
 ///
 /// Whole groups are resampled, not single answers: the windows of one video second, or the
 /// photos of one person, are not independent evidence, and resampling them one by one would
-/// claim a confidence the data do not have. `None` when there is nothing to resample.
+/// claim a confidence the data do not have. `None` with fewer than two groups: one person's
+/// photos, resampled, would show a spread of zero that says nothing of other people.
 pub fn bootstrap_accuracy(groups: &[(u64, u64)], seed: u64) -> Option<[f64; 2]> {
-    if groups.is_empty() || groups.iter().all(|&(_, total)| total == 0) {
+    if groups.iter().filter(|&&(_, total)| total > 0).count() < 2 {
         return None;
     }
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);

@@ -3,7 +3,7 @@
 //! samples — calibration and report never share a sample. (`emoedge-train eval --bundle
 //! --variant int8` scores the exported variants on the evaluation sets.)
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use emoedge_models::reference::Routing;
 
@@ -34,8 +34,7 @@ pub struct VariantReport {
 }
 
 pub fn quantize_run(spec: &QuantizeSpec) -> anyhow::Result<Vec<VariantReport>> {
-    let (config, model) = load_model(Some(&spec.run), None, 0)?;
-    let size = config.crop_size as u32;
+    let size = emoedge_models::Config::load(spec.run.join("config.json"))?.crop_size as u32;
     let general: Vec<Example> = match &spec.general {
         Some(p) => read_digits(p, size)?,
         None => Vec::new(),
@@ -44,13 +43,26 @@ pub fn quantize_run(spec: &QuantizeSpec) -> anyhow::Result<Vec<VariantReport>> {
         Some(p) => crate::run::read_emotion(p, size, spec.detector_dir.clone())?,
         None => Vec::new(),
     };
+    quantize_examples(&spec.run, &general, &emotion, spec.calibration, spec.samples)
+}
+
+/// [`quantize_run`] on examples read already: calibrates on up to `samples` training items of
+/// `emotion` and `general`, checks on their held-out items.
+pub fn quantize_examples(
+    run: &Path,
+    general: &[Example],
+    emotion: &[Example],
+    calibration_rule: Calibration,
+    samples: usize,
+) -> anyhow::Result<Vec<VariantReport>> {
+    let (config, model) = load_model(Some(run), None, 0)?;
     fn items(examples: &[Example], task: Task, train: bool) -> Vec<Item<'_>> {
         examples.iter().filter(|e| (e.split == Split::Train) == train).map(|example| Item { task, example }).collect()
     }
-    let (emotion_items, general_items) = (items(&emotion, Task::Emotion, false), items(&general, Task::General, false));
+    let (emotion_items, general_items) = (items(emotion, Task::Emotion, false), items(general, Task::General, false));
     anyhow::ensure!(
         !emotion_items.is_empty(),
-        "quantization is checked on held-out faces: give --emotion with a val split"
+        "quantization is checked on held-out faces: the emotion set has no val or test split"
     );
 
     // Calibrate on up to `samples` training faces and digits, through the gated route, spread
@@ -59,45 +71,42 @@ pub fn quantize_run(spec: &QuantizeSpec) -> anyhow::Result<Vec<VariantReport>> {
         let step = (pool.len() / n.max(1)).max(1);
         pool.into_iter().step_by(step).take(n).collect()
     }
-    let (emotion_pool, general_pool) = (items(&emotion, Task::Emotion, true), items(&general, Task::General, true));
+    let (emotion_pool, general_pool) = (items(emotion, Task::Emotion, true), items(general, Task::General, true));
     anyhow::ensure!(
         !emotion_pool.is_empty(),
-        "quantization is calibrated on training faces: --emotion has no train split"
+        "quantization is calibrated on training faces: the emotion set has no train split"
     );
-    let n_general = general_pool.len().min(spec.samples / 2);
-    let n_emotion = emotion_pool.len().min(spec.samples - n_general);
+    let n_general = general_pool.len().min(samples / 2);
+    let n_emotion = emotion_pool.len().min(samples - n_general);
     let mut calibration_items = spread(emotion_pool, n_emotion);
     calibration_items.extend(spread(general_pool, n_general));
     let calibration = CalibrationTap::default();
     evaluate_tapped(&model, &config, &calibration_items, Routing::Gated, config.general_classes, Some(&calibration));
-    let quantized = quantize(&config, &model, &calibration, spec.calibration, calibration_items.len())?;
+    let quantized = quantize(&config, &model, &calibration, calibration_rule, calibration_items.len())?;
 
-    emoedge_support::write_atomic(
-        &spec.run.join("quant.json"),
-        serde_json::to_string_pretty(&quantized.spec)?.as_bytes(),
-    )?;
-    emoedge_support::write_atomic(&spec.run.join("weights-int8.safetensors"), &quantized.int8_safetensors)?;
-    emoedge_support::write_atomic(&spec.run.join("weights-fp16.safetensors"), &quantized.fp16_safetensors)?;
+    emoedge_support::write_atomic(&run.join("quant.json"), serde_json::to_string_pretty(&quantized.spec)?.as_bytes())?;
+    emoedge_support::write_atomic(&run.join("weights-int8.safetensors"), &quantized.int8_safetensors)?;
+    emoedge_support::write_atomic(&run.join("weights-fp16.safetensors"), &quantized.fp16_safetensors)?;
 
-    let run = |m, tap: Option<&dyn emoedge_models::reference::Tap>, items: &[Item]| -> EvalReport {
+    let score = |m, tap: Option<&dyn emoedge_models::reference::Tap>, items: &[Item]| -> EvalReport {
         evaluate_tapped(m, &config, items, Routing::Gated, config.general_classes, tap)
     };
-    let fp32 = (run(&model, None, &emotion_items), run(&model, None, &general_items));
+    let fp32 = (score(&model, None, &emotion_items), score(&model, None, &general_items));
     let int8_tap = Int8Tap::from_spec(&quantized.spec);
     let variants: [(&'static str, (EvalReport, EvalReport)); 3] = [
         ("fp32", fp32.clone()),
         (
             "fp16",
             (
-                run(&quantized.fp16_model, Some(&Fp16Tap), &emotion_items),
-                run(&quantized.fp16_model, Some(&Fp16Tap), &general_items),
+                score(&quantized.fp16_model, Some(&Fp16Tap), &emotion_items),
+                score(&quantized.fp16_model, Some(&Fp16Tap), &general_items),
             ),
         ),
         (
             "int8",
             (
-                run(&quantized.int8_model, Some(&int8_tap), &emotion_items),
-                run(&quantized.int8_model, Some(&int8_tap), &general_items),
+                score(&quantized.int8_model, Some(&int8_tap), &emotion_items),
+                score(&quantized.int8_model, Some(&int8_tap), &general_items),
             ),
         ),
     ];
@@ -114,9 +123,6 @@ pub fn quantize_run(spec: &QuantizeSpec) -> anyhow::Result<Vec<VariantReport>> {
             general_accuracy: general.general.map(|c| c.war()),
         })
         .collect();
-    emoedge_support::write_atomic(
-        &spec.run.join("quant-report.json"),
-        serde_json::to_string_pretty(&reports)?.as_bytes(),
-    )?;
+    emoedge_support::write_atomic(&run.join("quant-report.json"), serde_json::to_string_pretty(&reports)?.as_bytes())?;
     Ok(reports)
 }

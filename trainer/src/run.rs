@@ -39,6 +39,10 @@ pub struct RunSpec {
     pub online_teacher: Option<PathBuf>,
     pub general: Option<PathBuf>,
     pub emotion: Option<PathBuf>,
+    /// Emotion examples read already (a site's labelled faces for `finetune`), beside `emotion`.
+    pub emotion_examples: Vec<Example>,
+    /// See [`TrainOptions::label_weight`].
+    pub label_weight: f32,
     pub epochs: usize,
     pub batch_size: usize,
     pub lr: f64,
@@ -133,24 +137,39 @@ impl StageData {
             Some(path) => read_digits(path, size)?,
             None => Vec::new(),
         };
-        let emotion = match &spec.emotion {
+        let mut emotion = match &spec.emotion {
             Some(path) => read_emotion(path, size, spec.detector_dir.clone())?,
             None => Vec::new(),
         };
+        emotion.extend(spec.emotion_examples.iter().cloned());
         let pick = |examples: &[Example], task, train: bool| -> Vec<(Task, usize)> {
             (0..examples.len()).filter(|&i| (examples[i].split == Split::Train) == train).map(|i| (task, i)).collect()
         };
-        let mut train = Vec::new();
         if spec.stage.uses_general_data() {
             anyhow::ensure!(!general.is_empty(), "stage {:?} trains on the general task: give --general", spec.stage);
-            train.extend(pick(&general, Task::General, true));
         }
+        let mut faces = Vec::new();
         if spec.stage.uses_emotion_data() {
             anyhow::ensure!(!emotion.is_empty(), "stage {:?} trains on emotion data: give --emotion", spec.stage);
-            train.extend(balanced(pick(&emotion, Task::Emotion, true), &emotion));
+            faces = balanced(pick(&emotion, Task::Emotion, true), &emotion);
         }
-        let mut val = pick(&general, Task::General, false);
-        val.extend(pick(&emotion, Task::Emotion, false));
+        let mut train = Vec::new();
+        if spec.stage.uses_general_data() {
+            train = pick(&general, Task::General, true);
+            if spec.stage == Stage::Adapt {
+                // A site's few faces would drown in the digits: replay as many digits as faces.
+                train.shuffle(&mut ChaCha8Rng::seed_from_u64(spec.seed));
+                train.truncate(faces.len().max(spec.batch_size));
+            }
+        }
+        train.extend(faces);
+        // Validation reads the val split only: a test split (a fine-tuning's held-out people)
+        // must stay unseen until the run is finished.
+        let val_of = |examples: &[Example], task| -> Vec<(Task, usize)> {
+            (0..examples.len()).filter(|&i| examples[i].split == Split::Val).map(|i| (task, i)).collect()
+        };
+        let mut val = val_of(&general, Task::General);
+        val.extend(val_of(&emotion, Task::Emotion));
         Ok(Self { general, emotion, train, val })
     }
 
@@ -180,6 +199,7 @@ pub fn train_stage(spec: &RunSpec) -> anyhow::Result<Summary> {
         encoder_modules: spec.encoder_modules,
         augment: spec.augment,
         online_teacher: spec.online_teacher.clone(),
+        label_weight: spec.label_weight,
         ..TrainOptions::new(spec.stage, steps_per_epoch * spec.epochs)
     };
     let checkpoint = spec.out.join("checkpoint");
@@ -332,11 +352,11 @@ fn balanced(refs: Vec<(Task, usize)>, examples: &[Example]) -> Vec<(Task, usize)
 const MAX_REPEAT: usize = 8;
 
 /// Validation as the product would run after `stage`: emotion items with the stage's routing,
-/// general items gated after the joint stage and on the general path otherwise (an emotion-only
+/// general items gated after the gated stages (joint, adapt) and on the general path otherwise (an emotion-only
 /// route says nothing about the general task).
 pub fn validate(model: &HybridModel, config: &Config, val: &[Item], stage: Stage) -> EvalReport {
     let of = |task: Task| -> Vec<Item> { val.iter().copied().filter(|i| i.task == task).collect() };
-    let general_routing = if stage == Stage::Joint { Routing::Gated } else { Routing::GeneralOnly };
+    let general_routing = if stage.routing() == Routing::Gated { Routing::Gated } else { Routing::GeneralOnly };
     let general = evaluate(model, config, &of(Task::General), general_routing, config.general_classes);
     let emotion = evaluate(model, config, &of(Task::Emotion), stage.routing(), config.general_classes);
     EvalReport { general: general.general, gate_on_general: general.gate_on_general, ..emotion }

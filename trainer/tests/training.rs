@@ -98,7 +98,7 @@ fn each_stage_leaves_its_frozen_parameters_bit_identical() {
     let mut mixed = items(&general[..4], Task::General);
     mixed.extend(items(&emotion[..4], Task::Emotion));
     // (stage, encoder modules trained, must stay bit-identical, must change)
-    let frozen: [(Stage, usize, &[&str], &[&str]); 5] = [
+    let frozen: [(Stage, usize, &[&str], &[&str]); 6] = [
         (
             Stage::General,
             1,
@@ -128,6 +128,12 @@ fn each_stage_leaves_its_frozen_parameters_bit_identical() {
         ),
         (Stage::Joint, 1, &["encoder."], &["gate.", "general_expert.", "emotion_expert.", "head."]),
         (
+            Stage::Adapt,
+            1,
+            &["encoder.", "general_expert.", "head.general.", "head.key.", "head.query", "head.norm."],
+            &["gate.", "emotion_expert.", "head.emotion."],
+        ),
+        (
             Stage::Baseline,
             1,
             &["encoder.stem.", "encoder.modules.0.", "emotion_expert.", "gate."],
@@ -140,7 +146,7 @@ fn each_stage_leaves_its_frozen_parameters_bit_identical() {
         let batch: Vec<Item> = match stage {
             Stage::General => items(&general, Task::General),
             Stage::Emotion => items(&emotion, Task::Emotion),
-            Stage::Joint | Stage::Baseline => mixed.clone(),
+            Stage::Joint | Stage::Baseline | Stage::Adapt => mixed.clone(),
         };
         let mut trainer = Trainer::new(&config, model, TrainOptions { encoder_modules, ..options(stage, 1) });
         trainer.train_step(&batch);

@@ -19,6 +19,11 @@ pub enum Stage {
     /// named) fine-tuned on the joint stage's data mix, without emotion expert or gate — so the
     /// only difference from the hybrid is the second expert and the router.
     Baseline,
+    /// Adapting a finished model to a site (`emoedge-train finetune`): the emotion path (emotion
+    /// expert, emotion classifier) and the gate, gated, on the site's faces and replayed digits;
+    /// the encoder, the general expert and the shared temporal head stay as they were, so the
+    /// general task cannot be forgotten through them.
+    Adapt,
 }
 
 impl Stage {
@@ -26,14 +31,14 @@ impl Stage {
         match self {
             Stage::General | Stage::Baseline => Routing::GeneralOnly,
             Stage::Emotion => Routing::EmotionOnly,
-            Stage::Joint => Routing::Gated,
+            Stage::Joint | Stage::Adapt => Routing::Gated,
         }
     }
 
     /// Whether the stage trains on the general task's data (the joint stage and the baseline
     /// replay it alongside emotion data).
     pub fn uses_general_data(self) -> bool {
-        matches!(self, Stage::General | Stage::Joint | Stage::Baseline)
+        matches!(self, Stage::General | Stage::Joint | Stage::Baseline | Stage::Adapt)
     }
 
     /// Whether the stage trains on emotion data.
@@ -44,10 +49,11 @@ impl Stage {
     /// Marks the parts this stage does not train as frozen (no gradient, untouched by the
     /// optimizer). `encoder_modules`: how many of the encoder's residual modules, counted from
     /// the top, the general, emotion and baseline stages train (with the token norm; more than
-    /// there are modules trains the stem too). The joint stage never trains the encoder.
+    /// there are modules trains the stem too). The joint and adapt stages never train the
+    /// encoder.
     pub fn freeze(self, mut model: HybridModel, encoder_modules: usize) -> HybridModel {
         model.encoder = match self {
-            Stage::Joint => model.encoder.no_grad(),
+            Stage::Joint | Stage::Adapt => model.encoder.no_grad(),
             _ => freeze_encoder(model.encoder, encoder_modules),
         };
         match self {
@@ -65,6 +71,13 @@ impl Stage {
                 model.head.general = model.head.general.no_grad();
             }
             Stage::Joint => {}
+            Stage::Adapt => {
+                model.general_expert = model.general_expert.no_grad();
+                model.head.query = model.head.query.set_require_grad(false);
+                model.head.key = model.head.key.no_grad();
+                model.head.norm = model.head.norm.no_grad();
+                model.head.general = model.head.general.no_grad();
+            }
             Stage::Baseline => {
                 model.emotion_expert = model.emotion_expert.no_grad();
                 model.gate = model.gate.no_grad();

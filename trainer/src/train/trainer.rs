@@ -59,6 +59,11 @@ pub struct TrainOptions {
     /// fer's classifier (`emoedge-train encoder-init`'s file) as the online teacher of emotion
     /// items: their targets become fer's logits on the very crops of the step.
     pub online_teacher: Option<std::path::PathBuf>,
+    /// With an online teacher: the share of the loss of a hard-labelled emotion item that its
+    /// label carries (the teacher's logits carry the rest). 0 lets the teacher decide alone, as
+    /// the default model was trained; fine-tuning on a site's labelled faces mixes both.
+    #[serde(default)]
+    pub label_weight: f32,
 }
 
 impl TrainOptions {
@@ -78,6 +83,7 @@ impl TrainOptions {
             gate_supervision: 0.1,
             augment: true,
             online_teacher: None,
+            label_weight: 0.0,
         }
     }
 }
@@ -165,7 +171,7 @@ impl Trainer {
         };
         let features = clip_features(&self.model, &batch, &Taps::none());
         let out = self.model.forward_clip_routed(features, self.options.stage.routing());
-        let loss = self.loss(items, &targets, out.emotion_logits, out.general_logits, out.gate);
+        let loss = self.loss(items, [&targets, &batch.targets], out.emotion_logits, out.general_logits, out.gate);
         let value = loss.clone().into_scalar::<f32>();
         let grads = GradientsParams::from_grads(loss.backward(), &self.model);
         let lr = self.schedule().lr(self.step);
@@ -174,11 +180,14 @@ impl Trainer {
         value
     }
 
+    /// The step's loss. `[targets, labels]`: each item's training target (the online teacher's
+    /// logits for emotion items when there is one) and its own target as the data gave it; a
+    /// hard label differing from its target is mixed in with `label_weight`.
     #[allow(clippy::expect_used, reason = "batches are built non-empty, so one term is always added")]
     fn loss(
         &self,
         items: &[Item],
-        targets: &[Target],
+        [targets, labels]: [&[Target]; 2],
         emotion_logits: Tensor<2>,
         general_logits: Tensor<2>,
         gate: Tensor<2>,
@@ -199,14 +208,20 @@ impl Trainer {
         };
         let n = items.len() as f32;
         let (emotion, general) = (rows(Task::Emotion), rows(Task::General));
-        if !emotion.is_empty() {
-            let loss = mixed_loss(
-                pick(emotion_logits, &emotion),
-                &targets_of(&emotion),
-                self.options.temperature,
-                &self.device,
-            );
-            add(loss, emotion.len() as f32 / n);
+        let w = self.options.label_weight;
+        let (mixed, plain): (Vec<usize>, Vec<usize>) =
+            emotion.iter().partition(|&&r| w > 0.0 && matches!(labels[r], Target::Hard(_)) && labels[r] != targets[r]);
+        let emotion_loss = |rows: &[usize], targets: &[Target]| {
+            let chosen: Vec<Target> = rows.iter().map(|&r| targets[r].clone()).collect();
+            mixed_loss(pick(emotion_logits.clone(), rows), &chosen, self.options.temperature, &self.device)
+        };
+        if !plain.is_empty() {
+            add(emotion_loss(&plain, targets), plain.len() as f32 / n);
+        }
+        if !mixed.is_empty() {
+            let share = mixed.len() as f32 / n;
+            add(emotion_loss(&mixed, targets), share * (1.0 - w));
+            add(emotion_loss(&mixed, labels), share * w);
         }
         if !general.is_empty() {
             let loss = mixed_loss(pick(general_logits, &general), &targets_of(&general), 1.0, &self.device);
