@@ -1,5 +1,6 @@
 //! Face augmentation: horizontal flip, a small affine jitter (rotation, scale, shift) through
-//! the runtime's own crop sampler, and colour jitter. Each call draws from the caller's RNG.
+//! the runtime's own crop sampler, and colour jitter. [`Augment::draw`] draws one [`Jitter`] from
+//! the caller's RNG; the batcher applies it to every frame of a clip.
 
 use emoedge_vision::face::warp_square;
 use image::RgbImage;
@@ -25,30 +26,66 @@ impl Augment {
     /// The identity: crops pass unchanged.
     pub const NONE: Augment = Augment { flip: false, max_degrees: 0.0, max_scale: 0.0, max_shift: 0.0, colour: 0.0 };
 
-    pub fn apply(&self, crop: &RgbImage, rng: &mut impl RngExt) -> RgbImage {
+    /// Draws one jitter; applying it to every frame of a clip moves the clip as one, so the
+    /// clip part sees the face's own motion, not noise that differs frame to frame.
+    pub fn draw(&self, rng: &mut impl RngExt) -> Jitter {
         if *self == Self::NONE {
+            return Jitter::IDENTITY;
+        }
+        let shift = self.max_shift;
+        Jitter {
+            angle: rng.random_range(-self.max_degrees..=self.max_degrees).to_radians(),
+            scale: 1.0 + rng.random_range(-self.max_scale..=self.max_scale),
+            shift: [rng.random_range(-shift..=shift), rng.random_range(-shift..=shift)],
+            flip: self.flip && rng.random_bool(0.5),
+            brightness: 1.0 + rng.random_range(-self.colour..=self.colour),
+            contrast: 1.0 + rng.random_range(-self.colour..=self.colour),
+            saturation: 1.0 + rng.random_range(-self.colour..=self.colour),
+        }
+    }
+}
+
+/// One drawn augmentation: the geometry as fractions of the crop's side, the colour as factors.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Jitter {
+    pub angle: f32,
+    pub scale: f32,
+    pub shift: [f32; 2],
+    pub flip: bool,
+    pub brightness: f32,
+    pub contrast: f32,
+    pub saturation: f32,
+}
+
+impl Jitter {
+    pub const IDENTITY: Jitter = Jitter {
+        angle: 0.0,
+        scale: 1.0,
+        shift: [0.0; 2],
+        flip: false,
+        brightness: 1.0,
+        contrast: 1.0,
+        saturation: 1.0,
+    };
+
+    pub fn apply(&self, crop: &RgbImage) -> RgbImage {
+        if *self == Self::IDENTITY {
             return crop.clone();
         }
         let size = crop.width();
         let s = size as f32;
-        let angle = rng.random_range(-self.max_degrees..=self.max_degrees).to_radians();
-        let side = s * (1.0 + rng.random_range(-self.max_scale..=self.max_scale));
-        let shift = self.max_shift * s;
-        let center = (s / 2.0 + rng.random_range(-shift..=shift), s / 2.0 + rng.random_range(-shift..=shift));
-        let mut out = warp_square(crop, center, angle, side, size);
-        if self.flip && rng.random_bool(0.5) {
+        let center = (s * (0.5 + self.shift[0]), s * (0.5 + self.shift[1]));
+        let mut out = warp_square(crop, center, self.angle, s * self.scale, size);
+        if self.flip {
             image::imageops::flip_horizontal_in_place(&mut out);
         }
-        let brightness = 1.0 + rng.random_range(-self.colour..=self.colour);
-        let contrast = 1.0 + rng.random_range(-self.colour..=self.colour);
-        let saturation = 1.0 + rng.random_range(-self.colour..=self.colour);
         for pixel in out.pixels_mut() {
             let [r, g, b] = pixel.0.map(|c| c as f32);
             let grey = 0.299 * r + 0.587 * g + 0.114 * b;
             pixel.0 = [r, g, b].map(|c| {
-                let c = grey + (c - grey) * saturation;
-                let c = 128.0 + (c - 128.0) * contrast;
-                (c * brightness).round().clamp(0.0, 255.0) as u8
+                let c = grey + (c - grey) * self.saturation;
+                let c = 128.0 + (c - 128.0) * self.contrast;
+                (c * self.brightness).round().clamp(0.0, 255.0) as u8
             });
         }
         out

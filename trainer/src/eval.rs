@@ -29,6 +29,7 @@ use crate::metrics::{Confusion, bootstrap_accuracy};
 use crate::prepare::{Row, Source, capture_sources, most_seen, windows_every};
 use crate::recipe::EvalSet;
 use crate::teachers::{ENSEMBLE, Teachers};
+use crate::train::batch::{Sampling, pick_frames};
 use crate::train::{Item, Task, evaluate};
 
 /// A recipe set's captured faces: crops on disk, each with its label.
@@ -169,7 +170,14 @@ fn teacher_answers(
 /// What is scored: a training run (reference forward) or a bundle variant (ONNX Runtime).
 pub enum Scored {
     Run(PathBuf),
-    Bundle { dir: PathBuf, variant: Variant },
+    /// A run's frame model alone: each of a window's T frames classified as a still (the frame
+    /// repeated), their log-probabilities averaged — the simplest use of time, against which
+    /// the clip head has to earn its place.
+    RunFrameMean(PathBuf),
+    Bundle {
+        dir: PathBuf,
+        variant: Variant,
+    },
 }
 
 impl Scored {
@@ -177,6 +185,7 @@ impl Scored {
     pub fn name(&self) -> String {
         match self {
             Scored::Run(_) => "student".into(),
+            Scored::RunFrameMean(_) => "student, mean of frames".into(),
             Scored::Bundle { variant, .. } => format!("student {}", variant.name()),
         }
     }
@@ -264,6 +273,7 @@ fn predict(scored: &Scored, examples: &[Example]) -> anyhow::Result<Vec<usize>> 
             let items: Vec<Item> = examples.iter().map(|example| Item { task: Task::Emotion, example }).collect();
             Ok(evaluate(&model, &config, &items, Routing::Gated, config.general_classes).predicted)
         }
+        Scored::RunFrameMean(run) => frame_mean(run, examples),
         Scored::Bundle { dir, variant } => {
             let mut model = EmotionModel::load(dir, *variant, &SessionOptions::default())?;
             let (t, s) = (model.manifest.clip_length, model.manifest.config.crop_size);
@@ -282,6 +292,25 @@ fn predict(scored: &Scored, examples: &[Example]) -> anyhow::Result<Vec<usize>> 
             Ok(out)
         }
     }
+}
+
+/// [`Scored::RunFrameMean`]'s top-1 for each example: its T frames picked as the clip model
+/// picks them, each scored as a still, mean log-probability.
+fn frame_mean(run: &Path, examples: &[Example]) -> anyhow::Result<Vec<usize>> {
+    let (config, model) = crate::run::load_model(Some(run), None, 0)?;
+    let t = config.clip_length;
+    let mut out = Vec::with_capacity(examples.len());
+    for example in examples {
+        let picks = pick_frames::<rand_chacha::ChaCha8Rng>(example.frames.len(), t, &mut Sampling::Eval);
+        let stills: Vec<Example> =
+            picks.into_iter().map(|i| Example { frames: vec![example.frames[i].clone()], ..example.clone() }).collect();
+        let items: Vec<Item> = stills.iter().map(|example| Item { task: Task::Emotion, example }).collect();
+        let probs = evaluate(&model, &config, &items, Routing::Gated, config.general_classes).emotion_probs;
+        let mean: Vec<f32> =
+            (0..7).map(|k| probs.iter().map(|p| p[k].max(1e-12).ln()).sum::<f32>() / t as f32).collect();
+        out.push(emoedge_models::argmax(&mean));
+    }
+    Ok(out)
 }
 
 /// Scores every predictor of `scored` (then the set's teachers) on `set`.

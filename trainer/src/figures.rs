@@ -8,7 +8,9 @@
 //! <!-- /figures -->
 //! ```
 //!
-//! `emoedge-train figures` rewrites every marked table; `--check` (and a test) fails when a
+//! A marker naming a `.md` file includes it as it is: a table that a measuring script wrote
+//! (training runs too long for CI, such as `scripts/like-for-like`'s seeds). `emoedge-train
+//! figures` rewrites every marked table; `--check` (and a test) fails when a
 //! document differs from what its `eval.json` says. A second test re-scores the committed bundle
 //! and fails when the `eval.json` no longer matches the model.
 
@@ -29,6 +31,10 @@ enum Style {
     Full,
     /// One row per set, one accuracy column per predictor.
     Compact,
+    /// `emoedge-train quantize`'s `quant-report.json`: each variant's top-1 agreement with FP32.
+    Quantization,
+    /// A table a measuring script wrote (`.md`, e.g. `scripts/like-for-like`'s), as it is.
+    Verbatim,
 }
 
 /// `doc` with every marked table rendered afresh from its `eval.json` (paths relative to `root`).
@@ -46,12 +52,16 @@ pub fn render(doc: &str, root: &Path) -> anyhow::Result<String> {
             .map(|i| line_end + i)
             .ok_or_else(|| anyhow::anyhow!("`{OPEN}{spec} -->` has no `{CLOSE}` after it"))?;
         let (file, style) = parse_spec(spec)?;
-        let results = read_results(&root.join(&file))?;
+        let path = root.join(&file);
         out.push_str(&rest[..line_end]);
         out.push('\n');
         out.push_str(&match style {
-            Style::Full => table(&results),
-            Style::Compact => compact(&results),
+            Style::Full => table(&read_results(&path)?),
+            Style::Compact => compact(&read_results(&path)?),
+            Style::Quantization => quantization(&path)?,
+            Style::Verbatim => {
+                std::fs::read_to_string(&path).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?
+            }
         });
         out.push_str(CLOSE);
         rest = &rest[close + CLOSE.len()..];
@@ -64,6 +74,8 @@ fn parse_spec(spec: &str) -> anyhow::Result<(PathBuf, Style)> {
     let mut words = spec.split_whitespace();
     let file = words.next().ok_or_else(|| anyhow::anyhow!("`{OPEN}-->` names no eval.json"))?;
     let style = match words.next() {
+        None if file.ends_with(".md") => Style::Verbatim,
+        None if file.ends_with("quant-report.json") => Style::Quantization,
         None | Some("full") => Style::Full,
         Some("compact") => Style::Compact,
         Some(other) => anyhow::bail!("`{OPEN}{spec} -->`: unknown style `{other}` (full or compact)"),
@@ -92,6 +104,26 @@ fn compact(results: &[SetResult]) -> String {
         text.push('\n');
     }
     text
+}
+
+/// Each variant's top-1 agreement with FP32 on the held-out faces and digits of its run.
+fn quantization(path: &Path) -> anyhow::Result<String> {
+    let text = std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
+    let reports: Vec<serde_json::Value> =
+        serde_json::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    let pct = |v: &serde_json::Value| v.as_f64().map_or("–".to_string(), |v| format!("{:.1}%", 100.0 * v));
+    let mut out =
+        "| variant | top-1 = FP32, validation faces | top-1 = FP32, validation digits |\n|---|---:|---:|\n".to_string();
+    for r in reports.iter().filter(|r| r["variant"] != "fp32") {
+        let variant = r["variant"].as_str().unwrap_or("?").to_uppercase();
+        let _ = writeln!(
+            out,
+            "| {variant} | {} | {} |",
+            pct(&r["emotion_top1_agreement_with_fp32"]),
+            pct(&r["general_top1_agreement_with_fp32"])
+        );
+    }
+    Ok(out)
 }
 
 /// Renders every document of [`DOCUMENTS`] under `root`; with `check`, writes nothing and

@@ -348,6 +348,10 @@ struct EvalArgs {
     images: Option<PathBuf>,
     #[command(flatten)]
     labelled: LabelledArgs,
+    /// With --run: also score the frame model alone, each window's frames as stills with their
+    /// log-probabilities averaged (row `student, mean of frames`), against the clip head.
+    #[arg(long, requires = "run")]
+    frame_mean: bool,
     /// Also score the teachers (fer, face-api, facex, their ensemble) on the recipe's sets, on
     /// the same clips (needs the teachers' Python, which scripts/setup installs).
     #[arg(long, conflicts_with = "images")]
@@ -364,6 +368,7 @@ struct EvalArgs {
 impl EvalArgs {
     fn scored(&self) -> Vec<Scored> {
         match (&self.run, &self.bundle) {
+            (Some(run), _) if self.frame_mean => vec![Scored::Run(run.clone()), Scored::RunFrameMean(run.clone())],
             (Some(run), _) => vec![Scored::Run(run.clone())],
             (None, Some(dir)) => {
                 self.variant.iter().map(|&v| Scored::Bundle { dir: dir.clone(), variant: v.into() }).collect()

