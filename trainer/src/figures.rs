@@ -18,6 +18,7 @@ use std::fmt::Write;
 use std::path::{Path, PathBuf};
 
 use crate::eval::{SetResult, read_results, table};
+use crate::quantize_run::VariantReport;
 
 const OPEN: &str = "<!-- figures: ";
 const CLOSE: &str = "<!-- /figures -->";
@@ -109,19 +110,14 @@ fn compact(results: &[SetResult]) -> String {
 /// Each variant's top-1 agreement with FP32 on the held-out faces and digits of its run.
 fn quantization(path: &Path) -> anyhow::Result<String> {
     let text = std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
-    let reports: Vec<serde_json::Value> =
+    let reports: Vec<VariantReport> =
         serde_json::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-    let pct = |v: &serde_json::Value| v.as_f64().map_or("–".to_string(), |v| format!("{:.1}%", 100.0 * v));
+    let pct = |v: Option<f64>| v.map_or("–".to_string(), |v| format!("{:.1}%", 100.0 * v));
     let mut out =
         "| variant | top-1 = FP32, validation faces | top-1 = FP32, validation digits |\n|---|---:|---:|\n".to_string();
-    for r in reports.iter().filter(|r| r["variant"] != "fp32") {
-        let variant = r["variant"].as_str().unwrap_or("?").to_uppercase();
-        let _ = writeln!(
-            out,
-            "| {variant} | {} | {} |",
-            pct(&r["emotion_top1_agreement_with_fp32"]),
-            pct(&r["general_top1_agreement_with_fp32"])
-        );
+    for r in reports.iter().filter(|r| r.variant != "fp32") {
+        let (faces, digits) = (pct(Some(r.emotion_top1_agreement_with_fp32)), pct(r.general_top1_agreement_with_fp32));
+        let _ = writeln!(out, "| {} | {faces} | {digits} |", r.variant.to_uppercase());
     }
     Ok(out)
 }

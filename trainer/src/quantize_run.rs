@@ -24,9 +24,9 @@ pub struct QuantizeSpec {
 }
 
 /// One variant's results on the held-out items.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct VariantReport {
-    pub variant: &'static str,
+    pub variant: String,
     pub emotion_top1_agreement_with_fp32: f64,
     pub general_top1_agreement_with_fp32: Option<f64>,
     pub teacher_agreement: Option<f64>,
@@ -115,7 +115,7 @@ pub fn quantize_examples(
     let reports: Vec<VariantReport> = variants
         .into_iter()
         .map(|(variant, (emotion, general))| VariantReport {
-            variant,
+            variant: variant.to_string(),
             emotion_top1_agreement_with_fp32: agreement(&emotion.predicted, &fp32.0.predicted),
             general_top1_agreement_with_fp32: (!general.predicted.is_empty())
                 .then(|| agreement(&general.predicted, &fp32.1.predicted)),
