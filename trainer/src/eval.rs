@@ -295,22 +295,23 @@ fn predict(scored: &Scored, examples: &[Example]) -> anyhow::Result<Vec<usize>> 
 }
 
 /// [`Scored::RunFrameMean`]'s top-1 for each example: its T frames picked as the clip model
-/// picks them, each scored as a still, mean log-probability.
+/// picks them, each scored as a still (all of them in one pass), mean log-probability.
 fn frame_mean(run: &Path, examples: &[Example]) -> anyhow::Result<Vec<usize>> {
     let (config, model) = crate::run::load_model(Some(run), None, 0)?;
     let t = config.clip_length;
-    let mut out = Vec::with_capacity(examples.len());
-    for example in examples {
-        let picks = pick_frames::<rand_chacha::ChaCha8Rng>(example.frames.len(), t, &mut Sampling::Eval);
-        let stills: Vec<Example> =
-            picks.into_iter().map(|i| Example { frames: vec![example.frames[i].clone()], ..example.clone() }).collect();
-        let items: Vec<Item> = stills.iter().map(|example| Item { task: Task::Emotion, example }).collect();
-        let probs = evaluate(&model, &config, &items, Routing::Gated, config.general_classes).emotion_probs;
-        let mean: Vec<f32> =
-            (0..7).map(|k| probs.iter().map(|p| p[k].max(1e-12).ln()).sum::<f32>() / t as f32).collect();
-        out.push(emoedge_models::argmax(&mean));
-    }
-    Ok(out)
+    let stills: Vec<Example> = examples
+        .iter()
+        .flat_map(|example| {
+            let picks = pick_frames::<rand_chacha::ChaCha8Rng>(example.frames.len(), t, &mut Sampling::Eval);
+            picks.into_iter().map(|i| Example { frames: vec![example.frames[i].clone()], ..example.clone() })
+        })
+        .collect();
+    let items: Vec<Item> = stills.iter().map(|example| Item { task: Task::Emotion, example }).collect();
+    let probs = evaluate(&model, &config, &items, Routing::Gated, config.general_classes).emotion_probs;
+    let mean_log = |window: &[[f32; 7]]| -> Vec<f32> {
+        (0..7).map(|k| window.iter().map(|p| p[k].max(1e-12).ln()).sum::<f32>() / t as f32).collect()
+    };
+    Ok(probs.chunks_exact(t).map(|window| emoedge_models::argmax(&mean_log(window))).collect())
 }
 
 /// Scores every predictor of `scored` (then the set's teachers) on `set`.

@@ -74,8 +74,9 @@ pub fn make_batch<R: RngExt>(
 pub fn pick_frames<R: RngExt>(available: usize, t: usize, sampling: &mut Sampling<R>) -> Vec<usize> {
     let spread = |i: usize| (i * available) / t;
     match sampling {
-        Sampling::Train { rng, .. } if available > t && t > 1 => {
-            let spacing = rng.random_range(1..=MAX_SPACING.min((available - 1) / (t - 1)));
+        Sampling::Train { rng, .. } if available > t => {
+            let widest = if t > 1 { MAX_SPACING.min((available - 1) / (t - 1)) } else { 1 };
+            let spacing = rng.random_range(1..=widest);
             let start = rng.random_range(0..=available - 1 - spacing * (t - 1));
             (0..t).map(|i| start + i * spacing).collect()
         }
@@ -133,9 +134,10 @@ mod tests {
             if available >= t {
                 prop_assert!(picks.windows(2).all(|w| w[0] < w[1]), "repeated frame: {:?}", picks);
             }
-            if train && available > t && t > 1 {
-                prop_assert!(picks.windows(2).all(|w| w[1] - w[0] == picks[1] - picks[0]), "{:?}", picks);
-                prop_assert!(picks[1] - picks[0] <= MAX_SPACING, "{:?}", picks);
+            if train && available > t {
+                let spacing = picks.get(1).map_or(1, |second| second - picks[0]);
+                prop_assert!(picks.windows(2).all(|w| w[1] - w[0] == spacing), "{:?}", picks);
+                prop_assert!(spacing <= MAX_SPACING, "{:?}", picks);
             } else {
                 // Short clips and evaluation: every crop is used, spread evenly.
                 let used: std::collections::BTreeSet<_> = picks.iter().collect();
