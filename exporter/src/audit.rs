@@ -6,12 +6,14 @@ use std::collections::BTreeSet;
 use onnx_protobuf::ModelProto;
 
 /// ONNX ops supported by TensorRT 8.5's ONNX parser that the models need (a deliberate subset;
-/// Abs, AveragePool, Max, Min, Pad, ReduceSum and Squeeze came with the face embedders).
+/// Abs, AveragePool, Max, Min, Pad, ReduceSum and Squeeze came with the face embedders, Concat
+/// and Sigmoid with the face detector).
 pub const TENSORRT_8_5_OPS: &[&str] = &[
     "Abs",
     "Add",
     "AveragePool",
     "Cast",
+    "Concat",
     "Conv",
     "DequantizeLinear",
     "Div",
@@ -28,6 +30,7 @@ pub const TENSORRT_8_5_OPS: &[&str] = &[
     "ReduceSum",
     "Relu",
     "Reshape",
+    "Sigmoid",
     "Slice",
     "Softmax",
     "Sqrt",

@@ -113,20 +113,31 @@ pub fn source(name: &str) -> anyhow::Result<EmbedderSource> {
     })
 }
 
+/// Writes `fp32.onnx` and `fp16.onnx` of the graph `graph(arithmetic)` into `folder`, each
+/// audited for TensorRT first; returns their manifest entries. `what` names the graph in errors.
+pub(crate) fn write_float_variants(
+    folder: &Path,
+    what: &str,
+    graph: impl Fn(Arithmetic) -> anyhow::Result<onnx_protobuf::ModelProto>,
+) -> anyhow::Result<BTreeMap<Variant, FileEntry>> {
+    let mut variants = BTreeMap::new();
+    for (variant, arithmetic) in [(Variant::Fp32, Arithmetic::Fp32), (Variant::Fp16, Arithmetic::Fp16)] {
+        let graph = graph(arithmetic)?;
+        crate::audit::check(&graph, &format!("the {variant} {what} graph"))?;
+        let bytes = graph.write_to_bytes()?;
+        let file = format!("{variant}.onnx");
+        std::fs::write(folder.join(&file), &bytes)?;
+        variants.insert(variant, FileEntry { file, sha256: sha256_hex(bytes.as_slice())?, bytes: bytes.len() as u64 });
+    }
+    Ok(variants)
+}
+
 /// Translates `source` from its files in `dir` and writes the embedder folder `out`
 /// (replacing it whole). Returns the manifest's path.
 pub fn write_embedder(source: &EmbedderSource, dir: &Path, out: &Path) -> anyhow::Result<PathBuf> {
     let staging = AtomicDir::create(out)
         .with_context(|| format!("cannot write beside {}; check the path and permissions", out.display()))?;
-    let mut variants = BTreeMap::new();
-    for (variant, arithmetic) in [(Variant::Fp32, Arithmetic::Fp32), (Variant::Fp16, Arithmetic::Fp16)] {
-        let graph = source.graph(dir, arithmetic)?;
-        crate::audit::check(&graph, &format!("the {variant} embedder graph"))?;
-        let bytes = graph.write_to_bytes()?;
-        let file = format!("{variant}.onnx");
-        std::fs::write(staging.path().join(&file), &bytes)?;
-        variants.insert(variant, FileEntry { file, sha256: sha256_hex(bytes.as_slice())?, bytes: bytes.len() as u64 });
-    }
+    let variants = write_float_variants(staging.path(), "embedder", |arithmetic| source.graph(dir, arithmetic))?;
     let io = EmbedderIo::new(source.shape.side, source.shape.size);
     let manifest = EmbedderManifest {
         source: format!("{} ({})", source.name, source.package),

@@ -12,7 +12,7 @@ use emoedge_models::io::EmbedderIo;
 use onnx_protobuf::ModelProto;
 
 use crate::graph::{Arithmetic, GraphBuilder, attr_int, attr_ints};
-use crate::tfjs::{Const, PixelNorm, WeightGroup, pixels_in, read_weights, to_oihw, unit_length_out};
+use crate::tfjs::{Const, PixelNorm, WeightGroup, normalised_nchw, read_weights, to_oihw, unit_length_out};
 
 /// The side of the crops the net was trained on.
 pub const SIDE: usize = 150;
@@ -105,7 +105,14 @@ pub fn embedder(manifest: &Path, arithmetic: Arithmetic) -> anyhow::Result<Model
     let weights = read_weights(&groups, manifest)?;
     let io = EmbedderIo::new(SIDE, 128);
     let mut net = Net { g: GraphBuilder::new("embedder", arithmetic), w: &weights };
-    let input = Value { name: pixels_in(&mut net.g, &io, NORM), side: SIDE, channels: 3 };
+    let input = Value {
+        name: {
+            let pixels = net.g.input(&io.faces);
+            normalised_nchw(&mut net.g, &pixels, NORM)
+        },
+        side: SIDE,
+        channels: 3,
+    };
     let x = net.conv(&input, "conv32_down", 2, true)?;
     let pooled =
         net.g.node("MaxPool", &[&x.name], vec![attr_ints("kernel_shape", &[3, 3]), attr_ints("strides", &[2, 2])]);

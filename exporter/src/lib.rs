@@ -9,6 +9,7 @@ pub mod audit;
 pub mod bundle;
 pub mod check;
 pub mod clip;
+pub mod detector;
 pub mod embedder;
 pub mod face_inputs;
 pub mod faceapi;

@@ -4,6 +4,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use emoedge_exporter::bundle::{TrainedRun, write_bundle};
 use emoedge_exporter::check::{Inputs, check_variant, table};
+use emoedge_exporter::detector::{detector_source, write_detector};
 use emoedge_exporter::embedder::{source, write_embedder};
 use emoedge_exporter::face_inputs::{planar, read_faces, sliding_clips};
 use emoedge_models::manifest::{Manifest, Variant};
@@ -65,6 +66,23 @@ enum Command {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Translate a face detector from its TensorFlow.js files to the detector folder that
+    /// `--detector` opens (fp32.onnx, fp16.onnx, detector.json).
+    Detector {
+        /// The folder with the net's files (scripts/setup: assets/detectors/tfjs).
+        #[arg(long)]
+        from: PathBuf,
+        /// Which net: blazeface-back or blazeface-front.
+        #[arg(long, default_value = "blazeface-back")]
+        net: String,
+        /// MTCNN's O-Net, copied beside the net: it checks each proposal and gives it the
+        /// box and landmarks the emotion model learnt from.
+        #[arg(long, default_value = "assets/mtcnn/onet.onnx")]
+        refiner: PathBuf,
+        /// The detector folder to write (replaced atomically).
+        #[arg(long)]
+        out: PathBuf,
+    },
 }
 
 fn check(
@@ -115,6 +133,11 @@ fn execute(cli: Cli) -> anyhow::Result<bool> {
         }
         Command::Embedder { from, net, out } => {
             let manifest = write_embedder(&source(&net)?, &from, &out)?;
+            println!("wrote {}", manifest.display());
+            Ok(true)
+        }
+        Command::Detector { from, net, refiner, out } => {
+            let manifest = write_detector(&detector_source(&net)?, &from, &refiner, &out)?;
             println!("wrote {}", manifest.display());
             Ok(true)
         }

@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use anyhow::{Context, bail, ensure};
-use emoedge_models::io::EmbedderIo;
+use emoedge_models::io::{DetectorIo, EmbedderIo};
 use onnx_protobuf::ModelProto;
 use serde::Deserialize;
 use serde_json::Value;
@@ -93,11 +93,10 @@ pub struct PixelNorm {
     pub scale: f32,
 }
 
-/// Declares the embedder's pixel input and returns it normalised by `norm`, as NCHW.
-pub(crate) fn pixels_in(g: &mut GraphBuilder, io: &EmbedderIo, norm: PixelNorm) -> String {
-    let pixels = g.input(&io.faces);
+/// `pixels` (NHWC, 0–255) normalised by `norm`, as NCHW.
+pub(crate) fn normalised_nchw(g: &mut GraphBuilder, pixels: &str, norm: PixelNorm) -> String {
     let offset = g.weight("pixel_offset", &[3], &norm.offset);
-    let shifted = g.node("Sub", &[&pixels, &offset], vec![]);
+    let shifted = g.node("Sub", &[pixels, &offset], vec![]);
     let normed = g.scale(&shifted, norm.scale);
     g.transpose(&normed, &[0, 3, 1, 2])
 }
@@ -230,7 +229,7 @@ fn padding(mode: &str, size: usize, kernel: usize, stride: usize) -> anyhow::Res
 }
 
 struct Translator<'a> {
-    g: GraphBuilder,
+    g: &'a mut GraphBuilder,
     consts: &'a HashMap<String, Const>,
     values: HashMap<String, Operand>,
     consts_made: usize,
@@ -340,6 +339,25 @@ impl Translator<'_> {
         Ok(y)
     }
 
+    /// Square max pooling (BlazeFace's shortcut branches), TensorFlow's padding rule.
+    fn max_pool(&mut self, node: &Node) -> anyhow::Result<Tensor> {
+        let x = self.tensor(&node.input[0])?;
+        let (h, w) = x.spatial.context("a max pooling of a value that is not 4-D")?;
+        let (kernel, strides) = (ints(node, "ksize"), ints(node, "strides"));
+        let (k, stride) = (kernel.get(1).copied().unwrap_or(1) as usize, strides.get(1).copied().unwrap_or(1) as usize);
+        ensure!(
+            kernel.get(2) == kernel.get(1) && strides.get(2) == strides.get(1),
+            "{}: only square max pooling is translated",
+            node.name
+        );
+        let mode = text(node, "padding");
+        let (top, bottom, out_h) = padding(&mode, h, k, stride)?;
+        let (left, right, out_w) = padding(&mode, w, k, stride)?;
+        ensure!(top == left && bottom == right, "{}: unequal pooling padding is not translated", node.name);
+        let name = self.g.max_pool(&x.name, k, stride, [top, bottom]);
+        Ok(Tensor { name, rank: 4, spatial: Some((out_h, out_w)) })
+    }
+
     /// TensorFlow axes of a 4-D value in its NCHW layout.
     fn axes(x: &Tensor, axes: &[i64]) -> Vec<i64> {
         let nchw = |a: i64| match a.rem_euclid(4) {
@@ -379,6 +397,7 @@ impl Translator<'_> {
                 let one = self.g.scalar(1.0);
                 Tensor { name: self.g.node("Div", &[&one, &root.name], vec![]), ..root }
             }
+            "MaxPool" => self.max_pool(node)?,
             "Sum" | "Squeeze" | "Pad" | "Reshape" | "MatMul" => self.reshaping(node)?,
             other => bail!("op {other} (node {}) is not translated", node.name),
         };
@@ -416,7 +435,12 @@ impl Translator<'_> {
                 Ok(Tensor { name, rank: 4, spatial })
             }
             "Reshape" => {
-                let shape = axes_of(&self.constant(&node.input[1])?);
+                let mut shape = axes_of(&self.constant(&node.input[1])?);
+                if x.rank == 4 && shape.first() == Some(&1) {
+                    // The converter fixed the batch at 1; ONNX's 0 keeps the input's, so the
+                    // graph takes batches (the detector's calls across streams).
+                    shape[0] = 0;
+                }
                 let from = if x.rank == 4 { self.g.transpose(&x.name, &[0, 2, 3, 1]) } else { x.name.clone() };
                 ensure!(shape.len() != 4, "{}: a reshape to 4-D is not translated", node.name);
                 Ok(Tensor { name: self.g.reshape(&from, &shape), rank: shape.len(), spatial: None })
@@ -452,26 +476,78 @@ pub fn embedder(
     shape: EmbedderShape,
     arithmetic: Arithmetic,
 ) -> anyhow::Result<ModelProto> {
-    let (nodes, consts) = read_model(model_json)?;
     let io = EmbedderIo::new(shape.side, shape.size);
-    let mut t = Translator {
-        g: GraphBuilder::new("embedder", arithmetic),
-        consts: &consts,
-        values: HashMap::new(),
-        consts_made: 0,
-        pre_relu: HashMap::new(),
-    };
+    let mut g = GraphBuilder::new("embedder", arithmetic);
+    let pixels = g.input(&io.faces);
+    let out = translate(&mut g, model_json, &pixels, norm, shape.side, &[output])?.into_iter().next();
+    let out = out.context("the translation returned no output")?;
+    ensure!(out.rank == 2, "the output {output} is {}-D, not [batch, embedding]", out.rank);
+    unit_length_out(&mut g, &io, &out.name);
+    Ok(g.finish(&[("emoedge.embedder.source", source_name(model_json))]))
+}
+
+fn source_name(model_json: &Path) -> String {
+    model_json.file_name().unwrap_or_default().to_string_lossy().into()
+}
+
+/// Translates the TensorFlow.js graph `model_json`, whose one input is the NHWC image `pixels`
+/// (0–255, side `side`, normalised by `norm` for it), into `g`; returns the values `outputs`.
+fn translate(
+    g: &mut GraphBuilder,
+    model_json: &Path,
+    pixels: &str,
+    norm: PixelNorm,
+    side: usize,
+    outputs: &[&str],
+) -> anyhow::Result<Vec<Tensor>> {
+    let (nodes, consts) = read_model(model_json)?;
+    let nchw = normalised_nchw(g, pixels, norm);
+    let mut t = Translator { g, consts: &consts, values: HashMap::new(), consts_made: 0, pre_relu: HashMap::new() };
     let placeholder = nodes.iter().find(|n| n.op == "Placeholder").context("the graph has no input")?;
-    let nchw = pixels_in(&mut t.g, &io, norm);
-    let input = Tensor { name: nchw, rank: 4, spatial: Some((shape.side, shape.side)) };
+    let input = Tensor { name: nchw, rank: 4, spatial: Some((side, side)) };
     t.values.insert(placeholder.name.clone(), Operand::Tensor(input));
     for node in &nodes {
         if let Some(y) = t.translate(node).with_context(|| format!("translating {}", model_json.display()))? {
             t.values.insert(node.name.clone(), Operand::Tensor(y));
         }
     }
-    let out = t.tensor(output).with_context(|| format!("the graph {} has no output {output}", model_json.display()))?;
-    ensure!(out.rank == 2, "the output {output} is {}-D, not [batch, embedding]", out.rank);
-    unit_length_out(&mut t.g, &io, &out.name);
-    Ok(t.g.finish(&[("emoedge.embedder.source", model_json.file_name().unwrap_or_default().to_string_lossy().into())]))
+    outputs
+        .iter()
+        .map(|o| t.tensor(o).with_context(|| format!("the graph {} has no output {o}", model_json.display())))
+        .collect()
+}
+
+/// The face detector's geometry as the graph exposes it: input side, anchors and keypoints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DetectorShape {
+    pub side: usize,
+    pub anchors: usize,
+    pub keypoints: usize,
+}
+
+/// Translates an SSD-style face detector (BlazeFace) from the TensorFlow.js graph `model_json`:
+/// pixels `[B, S, S, 3]` in; each feature map's `(scores, regressions)` value pair of `heads`
+/// (`[B, A_i, 1]`, `[B, A_i, 4 + 2K]`) concatenated in order into `regressions` `[B, A, 4 + 2K]`
+/// and `face_scores` `[B, A]`, the latter through a sigmoid (probabilities out, so a threshold
+/// means the same in every arithmetic).
+pub fn detector(
+    model_json: &Path,
+    heads: &[[&str; 2]],
+    norm: PixelNorm,
+    shape: DetectorShape,
+    arithmetic: Arithmetic,
+) -> anyhow::Result<ModelProto> {
+    let io = DetectorIo::new(shape.side, shape.anchors, shape.keypoints);
+    let mut g = GraphBuilder::new("face_detector", arithmetic);
+    let pixels = g.input(&io.pixels);
+    let names: Vec<&str> = heads.iter().flatten().copied().collect();
+    let values = translate(&mut g, model_json, &pixels, norm, shape.side, &names)?;
+    let concat = |g: &mut GraphBuilder, parts: Vec<&str>| g.node("Concat", &parts, vec![attr_int("axis", 1)]);
+    let scores = concat(&mut g, values.iter().step_by(2).map(|v| v.name.as_str()).collect());
+    let regressions = concat(&mut g, values.iter().skip(1).step_by(2).map(|v| v.name.as_str()).collect());
+    let scores = g.reshape(&scores, &[0, -1]);
+    let probabilities = g.node("Sigmoid", &[&scores], vec![]);
+    g.output(&regressions, &io.regressions);
+    g.output(&probabilities, &io.scores);
+    Ok(g.finish(&[("emoedge.detector.source", source_name(model_json))]))
 }

@@ -190,3 +190,38 @@ impl EmbedderIo {
         [&self.embeddings]
     }
 }
+
+/// Input of the face detector (`emoedge-export detector`, issue 26): RGB frames as pixel values
+/// 0–255, letterboxed to the net's square side, `[B, S, S, 3]`.
+pub const DETECTOR_PIXELS: &str = "detector_pixels";
+/// Detector output per anchor: box centre offset and size, then each keypoint's offset, in
+/// input pixels, `[B, A, 4 + 2·K]`.
+pub const DETECTOR_REGRESSIONS: &str = "regressions";
+/// Detector output per anchor: the probability that a face is there, `[B, A]`.
+pub const DETECTOR_SCORES: &str = "face_scores";
+
+/// The face detector's contract: side `side`, `anchors` anchors, `keypoints` keypoints.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DetectorIo {
+    pub pixels: TensorSpec,
+    pub regressions: TensorSpec,
+    pub scores: TensorSpec,
+}
+
+impl DetectorIo {
+    pub fn new(side: usize, anchors: usize, keypoints: usize) -> Self {
+        Self {
+            pixels: TensorSpec::new(DETECTOR_PIXELS, &[side, side, 3]),
+            regressions: TensorSpec::new(DETECTOR_REGRESSIONS, &[anchors, 4 + 2 * keypoints]),
+            scores: TensorSpec::new(DETECTOR_SCORES, &[anchors]),
+        }
+    }
+
+    pub fn inputs(&self) -> [&TensorSpec; 1] {
+        [&self.pixels]
+    }
+
+    pub fn outputs(&self) -> [&TensorSpec; 2] {
+        [&self.regressions, &self.scores]
+    }
+}

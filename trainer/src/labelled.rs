@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use emoedge_inference::onnx::SessionOptions;
 use emoedge_models::labels::canonical_index;
-use emoedge_vision::face::{AlignedCrop, DetectorOptions, Mtcnn, aligned_crop};
+use emoedge_vision::face::{AlignedCrop, DetectorOptions, FaceDetector, aligned_crop};
 
 use crate::data::fer_csv::read_fer_csv;
 use crate::data::manifest::read_manifest;
@@ -136,7 +136,7 @@ fn read_folder_faces(root: &Path, options: &LabelledOptions) -> anyhow::Result<L
                     "finding faces in photos needs the face detector: run scripts/setup, or pass --assets DIR"
                 )
             })?;
-            Some(Mtcnn::load(dir, &SessionOptions::default(), DetectorOptions::default())?)
+            Some(FaceDetector::load(dir, &SessionOptions::default(), DetectorOptions::default())?)
         }
     };
     let mut faces = LabelledFaces::default();
@@ -167,7 +167,7 @@ fn read_folder_faces(root: &Path, options: &LabelledOptions) -> anyhow::Result<L
 
 /// The largest face of the photo at `path`, cut as the runtime cuts faces.
 fn largest_face(
-    detector: &mut Mtcnn,
+    detector: &mut FaceDetector,
     path: &Path,
     size: u32,
     several: &mut Vec<String>,

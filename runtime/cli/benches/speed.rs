@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use emoedge_inference::onnx::{Provider, SessionOptions};
 use emoedge_vision::analyzer::DEFAULT_DETECT_INTERVAL;
-use emoedge_vision::face::{BBox, DetectorOptions, Mtcnn};
+use emoedge_vision::face::{BBox, DetectorOptions, FaceDetector};
 use emoedge_vision::video::VideoSource;
 use gstreamer as gst;
 use gstreamer::prelude::*;
@@ -92,7 +92,7 @@ fn decode_only(video: &Path) -> (u64, Duration) {
 /// (b) Decoding + MTCNN on every frame: frames, faces found, wall time.
 fn detect_only(video: &Path) -> (u64, u64, Duration) {
     let root = emoedge_tests::workspace_root();
-    let mut detector = Mtcnn::load(&root.join("assets/mtcnn"), &cpu(), DetectorOptions::default()).unwrap();
+    let mut detector = FaceDetector::load(&root.join("assets/mtcnn"), &cpu(), DetectorOptions::default()).unwrap();
     let started = Instant::now();
     let mut source = VideoSource::open(video.to_str().unwrap()).unwrap();
     let (mut frames, mut faces) = (0, 0);

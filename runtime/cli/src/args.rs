@@ -8,6 +8,7 @@ use clap::Args;
 use emoedge_inference::assets;
 use emoedge_inference::onnx::{Provider, SessionOptions};
 use emoedge_vision::analyzer::ranges;
+use emoedge_vision::face::Detector;
 use emoedge_vision::video::{SourceOptions, VideoSource};
 
 /// One video input: a file or URI, or a live source the user describes.
@@ -96,17 +97,23 @@ impl ModelArgs {
     }
 }
 
-/// The face detector's folder, resolved here.
+/// The face detector and its folder, resolved here.
 #[derive(Args, Debug, Clone)]
 pub struct DetectorArgs {
-    /// Folder with pnet.onnx, rnet.onnx, onet.onnx (default: assets/mtcnn from scripts/setup).
-    #[arg(long)]
-    pub detector: Option<PathBuf>,
+    /// The face detector: BlazeFace proposing faces for MTCNN's O-Net (blazeface-back, full
+    /// range; blazeface-front, close-ups only) or MTCNN alone (README: face detectors).
+    #[arg(long, value_enum, default_value_t = Detector::default())]
+    pub detector: Detector,
+    /// The detector's folder (default: the one scripts/setup writes for --detector): MTCNN's
+    /// pnet.onnx, rnet.onnx, onet.onnx, or one `emoedge-export detector` wrote.
+    #[arg(long, value_name = "DIR")]
+    pub detector_dir: Option<PathBuf>,
 }
 
 impl DetectorArgs {
     pub fn dir(&self) -> anyhow::Result<PathBuf> {
-        Ok(assets::given_or(self.detector.as_deref(), assets::detector_dir, "pass --detector DIR")?)
+        let find = |fix: &str| assets::detector_dir(self.detector.folder(), fix);
+        Ok(assets::given_or(self.detector_dir.as_deref(), find, "pass --detector-dir DIR")?)
     }
 }
 

@@ -147,7 +147,7 @@ fn bad_models_and_runtime_are_clear_errors() {
     let empty = dir.path().join("empty");
     std::fs::create_dir(&empty).unwrap();
     fails_clearly(
-        &["faces", &video, "--out", o, "--detector", empty.to_str().unwrap()],
+        &["faces", &video, "--out", o, "--detector-dir", empty.to_str().unwrap()],
         &out,
         &["pnet.onnx", "does not exist"],
     );
@@ -160,7 +160,7 @@ fn bad_models_and_runtime_are_clear_errors() {
     let onet = std::fs::read(corrupt.join("onet.onnx")).unwrap();
     std::fs::write(corrupt.join("onet.onnx"), &onet[..onet.len() / 3]).unwrap();
     fails_clearly(
-        &["faces", &video, "--out", o, "--detector", corrupt.to_str().unwrap()],
+        &["faces", &video, "--out", o, "--detector-dir", corrupt.to_str().unwrap()],
         &out,
         &["onet.onnx", "not a valid ONNX model"],
     );

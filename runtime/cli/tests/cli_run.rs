@@ -365,12 +365,14 @@ fn files_it_cannot_find_are_errors_that_name_the_flag_that_gives_them() {
     let bundle = bundle();
     let stderr = run(&["--model", bundle.to_str().unwrap()]);
     assert!(
-        stderr.contains("the MTCNN face detector (assets/mtcnn) was not found")
-            && stderr.contains("pass --detector DIR"),
+        stderr.contains("the face detector (assets/detectors/blazeface-back) was not found")
+            && stderr.contains("pass --detector-dir DIR"),
         "{stderr}"
     );
+    let stderr = run(&["--model", bundle.to_str().unwrap(), "--detector", "mtcnn"]);
+    assert!(stderr.contains("the face detector (assets/mtcnn) was not found"), "--detector picks the folder: {stderr}");
     let detector = emoedge_tests::detector_dir();
-    let stderr = run(&["--model", bundle.to_str().unwrap(), "--detector", detector.to_str().unwrap(), "--reid"]);
+    let stderr = run(&["--model", bundle.to_str().unwrap(), "--detector-dir", detector.to_str().unwrap(), "--reid"]);
     assert!(
         stderr.contains("the face embedder for re-identification (assets/reid/embedder) was not found")
             && stderr.contains("pass --embedder DIR"),
@@ -378,6 +380,6 @@ fn files_it_cannot_find_are_errors_that_name_the_flag_that_gives_them() {
     );
     let empty = away.path().join("no-detector");
     std::fs::create_dir(&empty).unwrap();
-    let stderr = run(&["--model", bundle.to_str().unwrap(), "--detector", empty.to_str().unwrap()]);
+    let stderr = run(&["--model", bundle.to_str().unwrap(), "--detector-dir", empty.to_str().unwrap()]);
     assert!(stderr.contains(&empty.join("pnet.onnx").display().to_string()), "the given folder is used: {stderr}");
 }

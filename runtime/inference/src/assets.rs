@@ -34,15 +34,15 @@ fn bundled(what: &'static str, relative: &'static str, fix: &str) -> Result<Path
 /// `given`, or else what `find` looks for (its error telling the user `fix`).
 pub fn given_or(
     given: Option<&Path>,
-    find: fn(&str) -> Result<PathBuf, Missing>,
+    find: impl FnOnce(&str) -> Result<PathBuf, Missing>,
     fix: &str,
 ) -> Result<PathBuf, Missing> {
     given.map_or_else(|| find(fix), |path| Ok(path.to_path_buf()))
 }
 
-/// The MTCNN detector folder that `scripts/setup` fills.
-pub fn detector_dir(fix: &str) -> Result<PathBuf, Missing> {
-    bundled("the MTCNN face detector", "assets/mtcnn", fix)
+/// The face detector folder `relative` (e.g. `assets/mtcnn`) that `scripts/setup` fills.
+pub fn detector_dir(relative: &'static str, fix: &str) -> Result<PathBuf, Missing> {
+    bundled("the face detector", relative, fix)
 }
 
 /// The face embedder folder that `scripts/setup` writes (`emoedge-export embedder`).

@@ -4,12 +4,13 @@
 
 use std::path::PathBuf;
 
+use emoedge_inference::bundle::BundleError;
 use emoedge_inference::engine::TrackedCrop;
 use emoedge_inference::onnx::{OnnxError, SessionOptions};
 use image::RgbImage;
 
 use crate::face::tracker::TrackerOptions;
-use crate::face::{AlignedCrop, BBox, DetectorOptions, Face, IouTracker, Mtcnn, aligned_crop};
+use crate::face::{AlignedCrop, BBox, DetectorOptions, Face, FaceDetector, IouTracker, aligned_crop};
 use crate::video::Frame;
 
 /// One face of one frame, with its track and its model-ready crop.
@@ -72,12 +73,15 @@ impl CropTracker {
 pub enum CaptureError {
     #[error(transparent)]
     Onnx(#[from] OnnxError),
+    #[error(transparent)]
+    Detector(#[from] BundleError),
 }
 
 /// How to build a [`FaceCapture`]; [`CaptureOptions::new`] has the defaults everyone uses.
 #[derive(Debug, Clone)]
 pub struct CaptureOptions {
-    /// Folder with `pnet.onnx`, `rnet.onnx`, `onet.onnx` (`assets/mtcnn` from scripts/setup).
+    /// The detector folder: MTCNN's `pnet.onnx`, `rnet.onnx`, `onet.onnx` (`assets/mtcnn` from
+    /// scripts/setup) or one `emoedge-export detector` wrote (`assets/detectors/blazeface`).
     pub detector_dir: PathBuf,
     pub session: SessionOptions,
     pub detector: DetectorOptions,
@@ -103,15 +107,16 @@ impl CaptureOptions {
     }
 }
 
-/// The runtime's own face capture: MTCNN, then [`CropTracker`]. Like DeepStream's `nvinfer`
-/// `interval` with a tracker, the full detector (P-Net's pyramid, R-Net, O-Net) runs every
+/// The runtime's own face capture: the face detector, then [`CropTracker`]. Like DeepStream's
+/// `nvinfer` `interval` with a tracker, the full detector (P-Net's pyramid and R-Net, or
+/// BlazeFace, then O-Net) runs every
 /// `detect_interval`-th frame; in between, each face of the last frame is followed with O-Net on
 /// its last box, which moves the box with the face and renews its landmarks at a fraction of the
 /// cost. A face that O-Net loses, or two faces that collapse onto one, make that frame a
 /// detection frame at once. While no face is tracked the detector runs on every frame; a face
 /// entering beside tracked ones waits for the next detection frame.
 pub struct FaceCapture {
-    detector: Mtcnn,
+    detector: FaceDetector,
     tracks: CropTracker,
     detect_interval: u32,
     /// Frames since the last full detection.
@@ -122,7 +127,7 @@ pub struct FaceCapture {
 impl FaceCapture {
     /// Loads the detector `options` name.
     pub fn open(options: &CaptureOptions) -> Result<Self, CaptureError> {
-        let detector = Mtcnn::load(&options.detector_dir, &options.session, options.detector)?;
+        let detector = FaceDetector::load(&options.detector_dir, &options.session, options.detector)?;
         Ok(Self {
             detector,
             tracks: CropTracker::new(options.crop, options.tracker),
@@ -132,7 +137,7 @@ impl FaceCapture {
         })
     }
 
-    pub fn detector(&self) -> &Mtcnn {
+    pub fn detector(&self) -> &FaceDetector {
         &self.detector
     }
 

@@ -88,11 +88,11 @@ pub struct PublishArgs {
 
 impl RunArgs {
     /// Finds the model and, for the built-in face source, the detector where they are not
-    /// given (the errors name --model and --detector), so that the elements get paths.
+    /// given (the errors name --model and --detector-dir), so that the elements get paths.
     pub fn resolve_files(&mut self) -> anyhow::Result<()> {
         self.model.model = Some(self.model.bundle()?);
         if self.face_source == FaceSource::Builtin {
-            self.detector.detector = Some(self.detector.dir()?);
+            self.detector.detector_dir = Some(self.detector.dir()?);
         }
         self.reid.resolve()
     }

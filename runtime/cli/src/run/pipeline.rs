@@ -32,6 +32,7 @@ fn emotiondetect(args: &RunArgs, stream: usize, first_track: u64) -> anyhow::Res
         .property("detect-interval", args.detect_interval)
         .property("smoothing", f64::from(args.smoothing))
         .property("face-source", args.face_source)
+        .property("detector", args.detector.detector)
         .property("async", args.asynchronous)
         .property("reid", args.reid.reid)
         .property("reid-window", args.reid.reid_window)
@@ -39,7 +40,7 @@ fn emotiondetect(args: &RunArgs, stream: usize, first_track: u64) -> anyhow::Res
     if let Some(model) = &args.model.model {
         detect = detect.property("model", model.display().to_string());
     }
-    if let Some(dir) = &args.detector.detector {
+    if let Some(dir) = &args.detector.detector_dir {
         detect = detect.property("detector-dir", dir.display().to_string());
     }
     if let Some(dir) = &args.reid.embedder {

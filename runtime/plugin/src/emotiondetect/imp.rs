@@ -1,8 +1,9 @@
 /**
  * element-emotiondetect:
  *
- * Finds the faces of each frame (MTCNN on ONNX Runtime, the full detector every
- * `detect-interval` frames and O-Net following the faces in between, or the boxes an upstream
+ * Finds the faces of each frame (on ONNX Runtime: by default BlazeFace proposing faces that
+ * MTCNN's O-Net checks, or MTCNN alone with `detector=mtcnn`; the full detector every
+ * `detect-interval` frames and O-Net following the faces in between — or the boxes an upstream
  * detector attached), follows them as tracks, and runs the hybrid-experts emotion model on each
  * track's last second of face crops (every `interval`-th frame encoded). Each result is attached
  * to its buffer as a `GstVideoRegionOfInterestMeta` "face" carrying an `emotion` structure
@@ -14,7 +15,7 @@
  * ```sh
  * GST_PLUGIN_PATH=target/release gst-launch-1.0 -m \
  *   filesrc location=assets/media/single_face.mp4 ! decodebin ! videoconvert ! \
- *   emotiondetect precision=fp32 execution-provider=cpu detect-interval=5 ! fakesink
+ *   emotiondetect precision=fp32 execution-provider=cpu detector=blazeface-back detect-interval=5 ! fakesink
  * ```
  *
  * Several `emotiondetect` elements of one process share one emotion model (`share-model`), its
@@ -26,7 +27,7 @@ use std::sync::{Arc, LazyLock, Mutex};
 use emoedge_inference::assets;
 use emoedge_inference::onnx::{ActiveProvider, Provider};
 use emoedge_vision::analyzer::{Analyzer, AnalyzerFiles, AnalyzerSettings, FaceResult, FaceSource, ranges};
-use emoedge_vision::face::BBox;
+use emoedge_vision::face::{BBox, Detector};
 use emoedge_vision::video::{FORMATS, to_frame};
 use gstreamer as gst;
 use gstreamer::glib;
@@ -58,7 +59,9 @@ const MAX_TRACK_ID_BASE: u64 = u64::MAX / 2;
 struct Settings {
     /// The `model` property; unset: the bundled default model, found at start.
     model: Option<PathBuf>,
-    /// The `detector-dir` property; unset: `assets/mtcnn` from scripts/setup, found at start.
+    /// The `detector` property: which face detector's folder is found at start.
+    detector: Detector,
+    /// The `detector-dir` property; unset: the `detector`'s folder from scripts/setup.
     detector_dir: Option<PathBuf>,
     /// The `embedder-dir` property; unset: `assets/reid/embedder` from scripts/setup.
     embedder_dir: Option<PathBuf>,
@@ -79,8 +82,8 @@ impl Settings {
         let detector_dir = match self.analyzer.face_source {
             FaceSource::Builtin => Some(assets::given_or(
                 self.detector_dir.as_deref(),
-                assets::detector_dir,
-                "set the detector-dir property to a folder with pnet.onnx, rnet.onnx and onet.onnx, or use face-source=upstream",
+                |fix| assets::detector_dir(self.detector.folder(), fix),
+                "set the detector-dir property to a detector folder (MTCNN's pnet.onnx, rnet.onnx, onet.onnx, or one emoedge-export detector wrote), or use face-source=upstream",
             )?),
             _ => self.detector_dir.clone(),
         };
@@ -134,9 +137,14 @@ fn model_properties(d: &AnalyzerSettings) -> Vec<glib::ParamSpec> {
             .blurb("Folder of an emoedge model bundle (manifest.json + ONNX files); empty = the bundled default model")
             .mutable_ready()
             .build(),
+        glib::ParamSpecEnum::builder_with_default("detector", Detector::default())
+            .nick("Face detector")
+            .blurb("The face detector of face-source=builtin: blazeface-back (BlazeFace full range proposing, MTCNN's O-Net checking), blazeface-front (close-ups only) or mtcnn")
+            .mutable_ready()
+            .build(),
         glib::ParamSpecString::builder("detector-dir")
             .nick("Face detector folder")
-            .blurb("Folder of the MTCNN face detector (pnet.onnx, rnet.onnx, onet.onnx) for face-source=builtin; empty = assets/mtcnn from scripts/setup")
+            .blurb("Folder of the face detector for face-source=builtin (MTCNN's pnet.onnx, rnet.onnx, onet.onnx, or one emoedge-export detector wrote); empty = the detector property's folder from scripts/setup")
             .mutable_ready()
             .build(),
         glib::ParamSpecString::builder("embedder-dir")
@@ -308,6 +316,7 @@ impl ObjectImpl for EmotionDetect {
         };
         match pspec.name() {
             "model" => settings.model = path(value),
+            "detector" => settings.detector = value.get().expect("type checked upstream"),
             "detector-dir" => settings.detector_dir = path(value),
             "embedder-dir" => settings.embedder_dir = path(value),
             "reid" => a.reid.enabled = value.get().expect("type checked upstream"),
@@ -341,6 +350,7 @@ impl ObjectImpl for EmotionDetect {
         let path = |p: &Option<PathBuf>| p.as_ref().map(|p| p.display().to_string()).to_value();
         match pspec.name() {
             "model" => path(&settings.model),
+            "detector" => settings.detector.to_value(),
             "detector-dir" => path(&settings.detector_dir),
             "embedder-dir" => path(&settings.embedder_dir),
             "reid" => a.reid.enabled.to_value(),

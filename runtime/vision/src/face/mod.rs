@@ -1,16 +1,18 @@
-//! Face capture: the MTCNN detector ([`mtcnn`]), aligned crops for the model ([`align`]) and an
+//! Face capture: the face detector ([`detector`]: MTCNN, or BlazeFace proposing for MTCNN's
+//! O-Net, [`blazeface`]), aligned crops for the model ([`align`]) and an
 //! IoU tracker that gives faces track ids across frames ([`tracker`]). The trainer's data
 //! preparation uses this same code, so training and inference see identically cropped faces.
 
 pub mod align;
-pub mod mtcnn;
+pub mod blazeface;
+pub mod detector;
 mod resample;
 pub mod tracker;
 
 use serde::{Deserialize, Serialize};
 
 pub use align::{AlignedCrop, aligned_crop, identity_crop, warp_affine, warp_square};
-pub use mtcnn::{DetectorOptions, Mtcnn};
+pub use detector::{Detector, DetectorOptions, FaceDetector};
 pub use tracker::{IouTracker, Track};
 
 /// An axis-aligned box in pixels: `x1, y1` top-left, `x2, y2` bottom-right.

@@ -78,6 +78,28 @@ impl Resampler {
         Ok(())
     }
 
+    /// `image` scaled to fit `side`×`side` (aspect kept, centred, black around it), written as
+    /// `[side, side, 3]` pixel values 0–255 into `out`. Returns how: `(scale, left, top)`, so
+    /// a point `p` of the square is `(p − (left, top)) / scale` in the image.
+    pub fn letterbox(&mut self, image: &RgbImage, side: u32, out: &mut [f32]) -> Result<(f32, u32, u32), String> {
+        let (w, h) = (image.width(), image.height());
+        let scale = side as f32 / w.max(h) as f32;
+        let (sw, sh) =
+            (((w as f32 * scale).round() as u32).clamp(1, side), ((h as f32 * scale).round() as u32).clamp(1, side));
+        let (left, top) = ((side - sw) / 2, (side - sh) / 2);
+        let src = ImageRef::new(w, h, image.as_raw(), PixelType::U8x3).map_err(|e| e.to_string())?;
+        self.resize_into(&src, None, sw, sh)?;
+        out.fill(0.0);
+        let row = side as usize * 3;
+        for (y, pixels) in self.resized.chunks_exact(sw as usize * 3).enumerate() {
+            let start = (top as usize + y) * row + left as usize * 3;
+            for (o, &p) in out[start..start + pixels.len()].iter_mut().zip(pixels) {
+                *o = f32::from(p);
+            }
+        }
+        Ok((scale, left, top))
+    }
+
     fn resize_into(&mut self, src: &ImageRef, crop: Option<[f64; 4]>, w: u32, h: u32) -> Result<(), String> {
         let mut options = ResizeOptions::new().resize_alg(FILTER);
         if let Some([left, top, width, height]) = crop {
@@ -123,6 +145,18 @@ mod tests {
         // [W, H, 3]: x = 0 is the first H·3 values.
         assert!((out[0] - black).abs() < 1e-6, "outside → black, got {}", out[0]);
         assert!((out[3 * 4 * 3] - white).abs() < 1e-6, "inside → white, got {}", out[3 * 4 * 3]);
+    }
+
+    #[test]
+    fn a_letterbox_keeps_the_aspect_and_centres_the_image_on_black() {
+        let image = RgbImage::from_pixel(8, 4, image::Rgb([200, 100, 50]));
+        let mut out = vec![1.0; 4 * 4 * 3];
+        let (scale, left, top) = Resampler::default().letterbox(&image, 4, &mut out).unwrap();
+        assert_eq!((scale, left, top), (0.5, 0, 1));
+        let pixel = |x: usize, y: usize| &out[(y * 4 + x) * 3..][..3];
+        assert_eq!(pixel(0, 0), [0.0; 3], "the band above is black");
+        assert_eq!(pixel(3, 2), [200.0, 100.0, 50.0], "the image keeps its values 0–255");
+        assert_eq!(pixel(3, 3), [0.0; 3], "and the band below");
     }
 
     #[test]

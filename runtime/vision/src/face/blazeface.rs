@@ -1,0 +1,194 @@
+//! BlazeFace (Bazarevsky et al. 2019, MediaPipe's face detector) as a proposer: one call on the
+//! whole frame, letterboxed to the net's square side, instead of MTCNN's image pyramid and
+//! R-Net. Its boxes are where a face is, not the box MTCNN would draw — the emotion model's
+//! crops were cut from MTCNN boxes — so [`super::FaceDetector`] hands each proposal to MTCNN's
+//! O-Net, which checks it and gives it MTCNN's box and landmarks.
+//!
+//! The folder is what `emoedge-export detector` writes: `detector.json`, the translated graphs
+//! and the O-Net copy, each checked against the manifest's sha256 before it is opened.
+
+use std::path::Path;
+
+use emoedge_inference::bundle::{BundleError, check_io, verify_file};
+use emoedge_inference::onnx::{self, ModelSession, SessionOptions, open_session};
+use emoedge_models::io::{DETECTOR_REGRESSIONS, DETECTOR_SCORES, DetectorIo};
+use emoedge_models::manifest::{DetectorManifest, ManifestError, Variant};
+use image::RgbImage;
+use ort::value::TensorRef;
+
+use super::resample::Resampler;
+
+/// A face BlazeFace proposes: its box in image pixels `[x1, y1, x2, y2]` and its probability.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Proposal {
+    pub b: [f32; 4],
+    pub score: f32,
+}
+
+pub struct BlazeFace {
+    pub session: ModelSession,
+    side: u32,
+    /// Each anchor's centre in input pixels, in output order.
+    anchors: Vec<[f32; 2]>,
+    /// Values per anchor in the regressions: box (4) and keypoints (2 each).
+    stride: usize,
+    resample: Resampler,
+    input: Vec<f32>,
+}
+
+/// Reads and checks `detector.json` of the folder `dir`.
+pub fn read_manifest(dir: &Path) -> Result<DetectorManifest, BundleError> {
+    let path = dir.join(DetectorManifest::FILE);
+    let shown = path.display().to_string();
+    let text = std::fs::read_to_string(&path).map_err(|source| ManifestError::Read { path: shown.clone(), source })?;
+    Ok(serde_json::from_str(&text).map_err(|source| ManifestError::Parse { path: shown, source })?)
+}
+
+impl BlazeFace {
+    /// Opens the FP32 graph of the detector folder `dir` (its `manifest`), checked against it.
+    pub fn open(dir: &Path, manifest: &DetectorManifest, sessions: &SessionOptions) -> Result<Self, BundleError> {
+        let entry = manifest.variants.get(&Variant::Fp32).ok_or_else(|| BundleError::NoVariant {
+            bundle: dir.display().to_string(),
+            variant: Variant::Fp32,
+            present: manifest.variants.keys().map(|v| v.name()).collect::<Vec<_>>().join(", "),
+        })?;
+        let file = verify_file(dir, entry)?;
+        let mut sessions = sessions.clone();
+        sessions.tensorrt.profile = Some(manifest.profile.clone());
+        let session = open_session(onnx::environment(None)?, &file, &sessions)?;
+        let io = DetectorIo::new(manifest.side, manifest.anchor_count(), manifest.keypoints.len());
+        check_io(&session, &file, &io.inputs(), &io.outputs())?;
+        Ok(Self {
+            session,
+            side: manifest.side as u32,
+            anchors: anchor_centres(manifest),
+            stride: 4 + 2 * manifest.keypoints.len(),
+            resample: Resampler::default(),
+            input: Vec::new(),
+        })
+    }
+
+    /// The faces in `image` scoring at least `threshold`, overlapping ones merged (weighted by
+    /// score, as MediaPipe does), best first.
+    pub fn propose(&mut self, image: &RgbImage, threshold: f32) -> Result<Vec<Proposal>, onnx::OnnxError> {
+        let side = self.side as usize;
+        self.input.resize(side * side * 3, 0.0);
+        let (scale, left, top) =
+            self.resample.letterbox(image, self.side, &mut self.input).map_err(|e| self.error(e))?;
+        let shape = [1, side, side, 3];
+        let tensor = TensorRef::from_array_view((shape, self.input.as_slice())).map_err(|e| self.error(e))?;
+        let (anchors, stride, name) = (&self.anchors, self.stride, self.session.name.clone());
+        let found = self.session.run(ort::inputs![tensor], |outputs| {
+            let read = |output: &str| {
+                let value = outputs.get(output).ok_or_else(|| run_error(&name, format!("no output `{output}`")))?;
+                value.try_extract_tensor::<f32>().map(|(_, data)| data).map_err(|e| run_error(&name, e))
+            };
+            let (regressions, scores) = (read(DETECTOR_REGRESSIONS)?, read(DETECTOR_SCORES)?);
+            let to_image = |x: f32, y: f32| [(x - left as f32) / scale, (y - top as f32) / scale];
+            Ok(anchors
+                .iter()
+                .zip(scores)
+                .zip(regressions.chunks_exact(stride))
+                .filter(|((_, score), _)| **score >= threshold)
+                .map(|((a, &score), r)| {
+                    let (cx, cy) = (a[0] + r[0], a[1] + r[1]);
+                    let [x1, y1] = to_image(cx - r[2] / 2.0, cy - r[3] / 2.0);
+                    let [x2, y2] = to_image(cx + r[2] / 2.0, cy + r[3] / 2.0);
+                    Proposal { b: [x1, y1, x2, y2], score }
+                })
+                .collect::<Vec<_>>())
+        })?;
+        Ok(weighted_nms(found, 0.3))
+    }
+
+    fn error(&self, e: impl std::fmt::Display) -> onnx::OnnxError {
+        run_error(&self.session.name, e)
+    }
+}
+
+fn run_error(model: &str, e: impl std::fmt::Display) -> onnx::OnnxError {
+    onnx::OnnxError::Run { model: model.to_string(), message: e.to_string() }
+}
+
+/// Every anchor's centre in input pixels: per layer, row by row, `per_cell` at each cell centre.
+fn anchor_centres(manifest: &DetectorManifest) -> Vec<[f32; 2]> {
+    let mut centres = Vec::with_capacity(manifest.anchor_count());
+    for layer in &manifest.anchors {
+        let cells = manifest.side / layer.stride;
+        for y in 0..cells {
+            for x in 0..cells {
+                let centre = [(x as f32 + 0.5) * layer.stride as f32, (y as f32 + 0.5) * layer.stride as f32];
+                centres.extend(std::iter::repeat_n(centre, layer.per_cell));
+            }
+        }
+    }
+    centres
+}
+
+fn iou(a: &[f32; 4], b: &[f32; 4]) -> f32 {
+    let w = (a[2].min(b[2]) - a[0].max(b[0])).max(0.0);
+    let h = (a[3].min(b[3]) - a[1].max(b[1])).max(0.0);
+    let area = |b: &[f32; 4]| (b[2] - b[0]) * (b[3] - b[1]);
+    let union = area(a) + area(b) - w * h;
+    if union > 0.0 { w * h / union } else { 0.0 }
+}
+
+/// MediaPipe's weighted non-maximum suppression: the best proposal absorbs every other that
+/// overlaps it by more than `threshold` (IoU); the merged box is their score-weighted mean.
+fn weighted_nms(mut proposals: Vec<Proposal>, threshold: f32) -> Vec<Proposal> {
+    proposals.sort_by(|a, b| b.score.total_cmp(&a.score));
+    let mut merged = Vec::new();
+    while let Some(best) = proposals.first().copied() {
+        let (group, rest): (Vec<Proposal>, Vec<Proposal>) =
+            proposals.into_iter().partition(|p| iou(&best.b, &p.b) > threshold);
+        let total: f32 = group.iter().map(|p| p.score).sum();
+        let b = std::array::from_fn(|k| group.iter().map(|p| p.b[k] * p.score).sum::<f32>() / total);
+        merged.push(Proposal { b, score: best.score });
+        proposals = rest;
+    }
+    merged
+}
+
+#[cfg(test)]
+mod tests {
+    use emoedge_models::manifest::AnchorLayer;
+
+    use super::*;
+
+    #[test]
+    fn anchors_are_cell_centres_row_by_row_per_layer() {
+        let manifest = DetectorManifest {
+            source: String::new(),
+            licence: String::new(),
+            side: 64,
+            anchors: vec![AnchorLayer { stride: 16, per_cell: 2 }, AnchorLayer { stride: 32, per_cell: 6 }],
+            keypoints: vec![],
+            variants: Default::default(),
+            refiner: emoedge_models::manifest::FileEntry { file: String::new(), sha256: String::new(), bytes: 0 },
+            profile: emoedge_models::manifest::ProfileShapes {
+                min: String::new(),
+                opt: String::new(),
+                max: String::new(),
+            },
+        };
+        let centres = anchor_centres(&manifest);
+        assert_eq!(centres.len(), manifest.anchor_count());
+        assert_eq!(centres.len(), 4 * 4 * 2 + 2 * 2 * 6);
+        assert_eq!(&centres[..3], &[[8.0, 8.0], [8.0, 8.0], [24.0, 8.0]]);
+        assert_eq!(centres[4 * 2], [8.0, 24.0], "the second row starts after four cells");
+        assert_eq!(centres[32], [16.0, 16.0], "the coarser layer follows");
+    }
+
+    #[test]
+    fn overlapping_proposals_merge_weighted_by_score_and_separate_ones_stay() {
+        let p = |b: [f32; 4], score: f32| Proposal { b, score };
+        let merged = weighted_nms(
+            vec![p([0.0, 0.0, 10.0, 10.0], 0.5), p([2.0, 0.0, 12.0, 10.0], 1.0), p([50.0, 50.0, 60.0, 60.0], 0.6)],
+            0.3,
+        );
+        assert_eq!(merged.len(), 2);
+        assert_eq!(merged[0].score, 1.0, "the best keeps its score");
+        assert!((merged[0].b[0] - 4.0 / 3.0).abs() < 1e-5, "x1 = (0·0.5 + 2·1) / 1.5: {:?}", merged[0].b);
+        assert_eq!(merged[1], p([50.0, 50.0, 60.0, 60.0], 0.6));
+    }
+}
