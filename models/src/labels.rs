@@ -19,6 +19,22 @@ pub fn argmax(scores: &[f32]) -> usize {
     top(scores).0
 }
 
+/// The mean log-probability per label over `frames` (each a probability vector of `labels`
+/// values): how a window of frames classified alone is scored (`eval --frame-mean`, the
+/// runtime's `mean-of-frames` window). A probability of 0 counts as the smallest positive f32.
+pub fn mean_log_probs<'a>(frames: impl ExactSizeIterator<Item = &'a [f32]> + Clone, labels: usize) -> Vec<f32> {
+    let n = frames.len().max(1) as f32;
+    (0..labels).map(|k| frames.clone().map(|p| p[k].max(f32::MIN_POSITIVE).ln()).sum::<f32>() / n).collect()
+}
+
+/// Softmax of `logits` (shifted by their maximum, so large values do not overflow).
+pub fn softmax(logits: &[f32]) -> Vec<f32> {
+    let peak = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let exp: Vec<f32> = logits.iter().map(|l| (l - peak).exp()).collect();
+    let total: f32 = exp.iter().sum();
+    exp.iter().map(|e| e / total).collect()
+}
+
 /// Names that teachers use for each canonical label, canonical name first.
 const SYNONYMS: [(&str, &[&str]); 7] = [
     ("happy", &["happy", "happiness", "joy"]),

@@ -44,5 +44,5 @@ pub mod seeded;
 
 pub use config::{Config, ConfigError, EncoderConfig};
 pub use cost::ModelCost;
-pub use labels::{EMOTIONS, LabelError, LabelMapping, Teacher, argmax, top};
+pub use labels::{EMOTIONS, LabelError, LabelMapping, Teacher, argmax, mean_log_probs, softmax, top};
 pub use preprocessing::Preprocessing;

@@ -308,9 +308,7 @@ fn frame_mean(run: &Path, examples: &[Example]) -> anyhow::Result<Vec<usize>> {
         .collect();
     let items: Vec<Item> = stills.iter().map(|example| Item { task: Task::Emotion, example }).collect();
     let probs = evaluate(&model, &config, &items, Routing::Gated, config.general_classes).emotion_probs;
-    let mean_log = |window: &[[f32; 7]]| -> Vec<f32> {
-        (0..7).map(|k| window.iter().map(|p| p[k].max(1e-12).ln()).sum::<f32>() / t as f32).collect()
-    };
+    let mean_log = |window: &[[f32; 7]]| emoedge_models::mean_log_probs(window.iter().map(|p| p.as_slice()), 7);
     Ok(probs.chunks_exact(t).map(|window| emoedge_models::argmax(&mean_log(window))).collect())
 }
 

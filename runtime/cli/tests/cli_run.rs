@@ -383,3 +383,51 @@ fn files_it_cannot_find_are_errors_that_name_the_flag_that_gives_them() {
     let stderr = run(&["--model", bundle.to_str().unwrap(), "--detector-dir", empty.to_str().unwrap()]);
     assert!(stderr.contains(&empty.join("pnet.onnx").display().to_string()), "the given folder is used: {stderr}");
 }
+
+/// `emoedge run` on the demo video with `extra` options: (pts in ns, label) per result.
+fn demo_results(extra: &[&str]) -> Vec<(u64, String)> {
+    let out = tempfile::tempdir().unwrap();
+    let mut args = vec!["run", &media("WolfgangLanger_Pexels.mp4")[..], "--out", out.path().to_str().unwrap()]
+        .into_iter()
+        .map(String::from)
+        .collect::<Vec<_>>();
+    args.extend(extra.iter().map(|a| a.to_string()));
+    let output = emoedge(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let results = std::fs::read_to_string(out.path().join("results.jsonl")).unwrap();
+    results
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .map(|r| (r["pts_ns"].as_u64().unwrap(), r["label"].as_str().unwrap().to_string()))
+        .collect()
+}
+
+/// The share of `results` between `from` and `to` seconds labelled `label`.
+fn share(results: &[(u64, String)], from: f64, to: f64, label: &str) -> f64 {
+    let inside: Vec<_> = results.iter().filter(|(t, _)| (from * 1e9..=to * 1e9).contains(&(*t as f64))).collect();
+    inside.iter().filter(|(_, l)| l == label).count() as f64 / inside.len().max(1) as f64
+}
+
+/// The share of results at the same times with the same label.
+fn agreement(a: &[(u64, String)], b: &[(u64, String)]) -> f64 {
+    let b: std::collections::HashMap<_, _> = b.iter().cloned().collect();
+    let common: Vec<_> = a.iter().filter(|(t, _)| b.contains_key(t)).collect();
+    assert!(common.len() * 100 >= a.len() * 99, "{} of {} results at the same times", common.len(), a.len());
+    common.iter().filter(|(t, l)| &b[t] == l).count() as f64 / common.len() as f64
+}
+
+#[test]
+fn the_demo_reads_sad_then_happy_whatever_the_window_and_the_detector() {
+    // The defaults: BlazeFace proposing for O-Net, the mean of frames.
+    let default = demo_results(&[]);
+    let clip_head = demo_results(&["--window", "clip-head"]);
+    let mtcnn = demo_results(&["--detector", "mtcnn", "--detect-interval", "1"]);
+    for (name, results) in [("default", &default), ("clip head", &clip_head), ("MTCNN", &mtcnn)] {
+        // The woman cries from 0.5 s to 9.5 s and laughs from 11 s (the recipe's labels).
+        let (sad, happy) = (share(results, 0.5, 9.5, "sad"), share(results, 11.0, 60.0, "happy"));
+        assert!(sad >= 0.8 && happy >= 0.95, "{name}: crying read sad {sad:.3}, laughing read happy {happy:.3}");
+    }
+    // Issue 26: the lighter detector's crops keep the labels of MTCNN on every frame.
+    let agree = agreement(&default, &mtcnn);
+    assert!(agree >= 0.97, "labels agree with MTCNN's on {agree:.3} of the results");
+}

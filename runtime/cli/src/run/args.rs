@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use clap::Args;
-use emoedge_inference::engine::EngineOptions;
+use emoedge_inference::engine::{EngineOptions, Window};
 use emoedge_inference::model::Precision;
 use emoedge_vision::analyzer::{AnalyzerSettings, FaceSource, ranges};
 
@@ -36,6 +36,10 @@ pub struct RunArgs {
     /// (1 = detect on every frame).
     #[arg(long, default_value_t = AnalyzerSettings::default().detect_interval, value_parser = int_in(ranges::INTERVAL))]
     pub detect_interval: u32,
+    /// How a track's window of T frames becomes one result: each frame classified alone and
+    /// their log-probabilities averaged, or the clip head over the T encodings.
+    #[arg(long, value_enum, default_value_t = EngineOptions::default().window)]
+    pub window: Window,
     /// Weight of a track's previous probabilities in the moving average (0 = none, < 1).
     #[arg(long, default_value_t = EngineOptions::default().smoothing, value_parser = float_in(ranges::SMOOTHING))]
     pub smoothing: f32,

@@ -31,6 +31,7 @@ fn emotiondetect(args: &RunArgs, stream: usize, first_track: u64) -> anyhow::Res
         .property("interval", args.interval)
         .property("detect-interval", args.detect_interval)
         .property("smoothing", f64::from(args.smoothing))
+        .property("window", args.window)
         .property("face-source", args.face_source)
         .property("detector", args.detector.detector)
         .property("async", args.asynchronous)

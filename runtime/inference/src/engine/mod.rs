@@ -1,7 +1,9 @@
 //! Emotion per face track: encode each track's face every `interval` frames (all faces of a
-//! frame in one frame-part call), keep the last T encodings, classify a track's clip (all ready
-//! tracks in one clip-part call) whenever it gains an encoding, smooth the probabilities over
-//! time, and forget tracks unseen for a while. Independent of where faces come from.
+//! frame in one frame-part call), keep the last T encodings, classify a track's window (all
+//! ready tracks in one clip-part call) whenever it gains an encoding — by default as the mean of
+//! its frames' log-probabilities, each frame classified alone, or with the clip head over the T
+//! encodings ([`Window`]) — smooth the probabilities over time, and forget tracks unseen for a
+//! while. Independent of where faces come from.
 
 mod backend;
 mod track;
@@ -14,8 +16,27 @@ use std::time::Duration;
 use emoedge_models::top;
 use image::RgbImage;
 
+use crate::model::{ClipResult, FaceFeatures};
 use crate::onnx::OnnxError;
 use track::TrackState;
+
+/// How a track's window of T frames becomes one result.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
+#[cfg_attr(feature = "glib", derive(glib::Enum), enum_type(name = "GstEmoedgeWindow"))]
+#[repr(i32)]
+pub enum Window {
+    /// Each frame classified alone (the clip part on the frame repeated T times, as a still),
+    /// the window's result the mean of their log-probabilities. The default: the clip head
+    /// never beat it (model card, "The clip head against the mean of frames").
+    #[default]
+    #[cfg_attr(feature = "glib", enum_value(name = "Mean of the frames' log-probabilities", nick = "mean-of-frames"))]
+    MeanOfFrames,
+    /// The clip head (gate attention over T, position embedding, temporal pooling) on the T
+    /// encodings together.
+    #[cfg_attr(feature = "glib", enum_value(name = "The clip head over the T encodings", nick = "clip-head"))]
+    ClipHead,
+}
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct EngineOptions {
@@ -25,12 +46,13 @@ pub struct EngineOptions {
     pub smoothing: f32,
     /// A track unseen for more than this many frames is forgotten.
     pub forget_after: u64,
+    pub window: Window,
 }
 
 impl Default for EngineOptions {
     /// The defaults of the element's properties and of `emoedge run`'s options.
     fn default() -> Self {
-        Self { interval: 1, smoothing: 0.5, forget_after: 30 }
+        Self { interval: 1, smoothing: 0.5, forget_after: 30, window: Window::default() }
     }
 }
 
@@ -50,7 +72,7 @@ pub struct Emotion {
     pub confidence: f32,
     /// Smoothed probabilities in the model's label order.
     pub probabilities: Vec<f32>,
-    /// The router's (general, emotion) weights of the latest clip.
+    /// The router's (general, emotion) weights of the latest window (its frames' mean).
     pub gate: [f32; 2],
     /// Clips classified on this track so far.
     pub clips: u64,
@@ -145,32 +167,67 @@ impl<B: EmotionBackend> EmotionEngine<B> {
         }
         let encoded = self.backend.frame_features(&batch, due.len())?;
         self.stats.faces_encoded += encoded.len() as u64;
+        let tracks: Vec<u64> = due.iter().map(|&i| faces[i].track).collect();
+        let ready = match self.options.window {
+            Window::ClipHead => self.classify_windows(&tracks, encoded, t)?,
+            Window::MeanOfFrames => self.classify_frames(&tracks, encoded, t)?,
+        };
+        for (id, result) in &ready {
+            if let Some(state) = self.tracks.get_mut(id) {
+                state.update(result.clone(), self.options.smoothing);
+            }
+        }
+        Ok(ready.into_iter().map(|(id, _)| id).collect())
+    }
+
+    /// The clip head: each track's new encoding joins its window; every full window is
+    /// classified, all in one call.
+    fn classify_windows(
+        &mut self,
+        tracks: &[u64],
+        encoded: Vec<FaceFeatures>,
+        t: usize,
+    ) -> Result<Vec<(u64, ClipResult)>, OnnxError> {
         let mut ready = Vec::new();
-        for (&i, features) in due.iter().zip(encoded) {
-            let track = faces[i].track;
-            if self.tracks.get_mut(&track).is_some_and(|state| state.push(features, t)) {
+        for (&track, features) in tracks.iter().zip(encoded) {
+            if let Some(state) = self.tracks.get_mut(&track)
+                && state.push(features, t)
+            {
+                state.features.make_contiguous();
                 ready.push(track);
             }
         }
         if ready.is_empty() {
-            return Ok(ready);
+            return Ok(Vec::new());
         }
         // Each ready track's window as one slice, without copying the encodings.
-        for id in &ready {
-            if let Some(state) = self.tracks.get_mut(id) {
-                state.features.make_contiguous();
-            }
-        }
         let windows: Vec<&[_]> =
             ready.iter().filter_map(|id| self.tracks.get(id)).map(|state| state.features.as_slices().0).collect();
         let results = self.backend.classify_clips(&windows)?;
         self.stats.clips_classified += results.len() as u64;
-        for (id, result) in ready.iter().zip(results) {
-            if let Some(state) = self.tracks.get_mut(id) {
-                state.update(result, self.options.smoothing);
-            }
-        }
-        Ok(ready)
+        Ok(ready.into_iter().zip(results).collect())
+    }
+
+    /// The mean of frames: each new encoding classified alone (T copies of it: a still), all in
+    /// one call; a track whose last T frames are classified gets their mean log-probabilities.
+    fn classify_frames(
+        &mut self,
+        tracks: &[u64],
+        encoded: Vec<FaceFeatures>,
+        t: usize,
+    ) -> Result<Vec<(u64, ClipResult)>, OnnxError> {
+        let stills: Vec<Vec<FaceFeatures>> = encoded.into_iter().map(|f| vec![f; t]).collect();
+        let windows: Vec<&[FaceFeatures]> = stills.iter().map(Vec::as_slice).collect();
+        let results = self.backend.classify_clips(&windows)?;
+        self.stats.clips_classified += results.len() as u64;
+        Ok(tracks
+            .iter()
+            .zip(results)
+            .filter_map(|(&track, result)| {
+                let state = self.tracks.get_mut(&track)?;
+                state.push_frame_result(result, t).map(|mean| (track, mean))
+            })
+            .collect())
     }
 
     fn emotion(&self, state: &TrackState) -> Option<Emotion> {

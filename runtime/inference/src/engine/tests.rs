@@ -69,13 +69,18 @@ fn engine(options: EngineOptions) -> EmotionEngine<Fake> {
     EmotionEngine::new(Fake::new(), options)
 }
 
+/// The clip head's window: the fake's probabilities are the mean of the window's encodings.
+fn clip_head() -> EngineOptions {
+    EngineOptions { window: Window::ClipHead, ..Default::default() }
+}
+
 fn probability(result: &TrackEmotion) -> Option<f32> {
     result.emotion.as_ref().map(|e| e.probabilities[0])
 }
 
 #[test]
 fn a_track_has_an_emotion_once_its_window_is_full_and_the_window_slides() {
-    let mut e = engine(EngineOptions { smoothing: 0.0, ..Default::default() });
+    let mut e = engine(EngineOptions { smoothing: 0.0, ..clip_head() });
     let (white, black) = (grey(255), grey(0));
     let mut seen = Vec::new();
     for (frame, crop) in [&white, &white, &white, &black].into_iter().enumerate() {
@@ -92,7 +97,7 @@ fn a_track_has_an_emotion_once_its_window_is_full_and_the_window_slides() {
 
 #[test]
 fn interval_encodes_every_nth_appearance_and_carries_the_emotion_over() {
-    let mut e = engine(EngineOptions { interval: 2, smoothing: 0.0, ..Default::default() });
+    let mut e = engine(EngineOptions { interval: 2, smoothing: 0.0, ..clip_head() });
     let crop = grey(255);
     let fresh: Vec<bool> =
         (0..8).map(|f| e.process(f, &[TrackedCrop { track: 1, crop: &crop }]).unwrap()[0].fresh).collect();
@@ -104,7 +109,7 @@ fn interval_encodes_every_nth_appearance_and_carries_the_emotion_over() {
 
 #[test]
 fn smoothing_blends_the_previous_probabilities() {
-    let mut e = engine(EngineOptions { smoothing: 0.5, ..Default::default() });
+    let mut e = engine(EngineOptions { smoothing: 0.5, ..clip_head() });
     let (white, black) = (grey(255), grey(0));
     let mut last = None;
     for (frame, crop) in [&white, &white, &white, &black, &black, &black].into_iter().enumerate() {
@@ -117,7 +122,7 @@ fn smoothing_blends_the_previous_probabilities() {
 
 #[test]
 fn faces_of_one_frame_share_calls_and_unseen_tracks_are_forgotten() {
-    let mut e = engine(EngineOptions { smoothing: 0.0, forget_after: 2, ..Default::default() });
+    let mut e = engine(EngineOptions { smoothing: 0.0, forget_after: 2, ..clip_head() });
     let crop = grey(128);
     let both = [TrackedCrop { track: 1, crop: &crop }, TrackedCrop { track: 2, crop: &crop }];
     for frame in 0..3 {
@@ -137,8 +142,28 @@ fn faces_of_one_frame_share_calls_and_unseen_tracks_are_forgotten() {
 
 #[test]
 fn a_crop_of_the_wrong_size_is_an_error_not_a_panic() {
-    let mut e = engine(EngineOptions::default());
+    let mut e = engine(clip_head());
     let big = RgbImage::new(3, 3);
     let error = e.process(0, &[TrackedCrop { track: 1, crop: &big }]).unwrap_err();
     assert!(error.to_string().contains("3×3 crop"), "{error}");
+}
+
+#[test]
+fn the_mean_of_frames_classifies_each_frame_alone_and_averages_their_log_probabilities() {
+    let mut e = engine(EngineOptions { smoothing: 0.0, ..Default::default() });
+    assert_eq!(EngineOptions::default().window, Window::MeanOfFrames, "the default");
+    // Grey levels 204, 204, 51 encode to 0.8, 0.8, 0.2: alone, [0.8, 0.2] twice and [0.2, 0.8].
+    let (light, dark) = (grey(204), grey(51));
+    let mut seen = Vec::new();
+    for (frame, crop) in [&light, &light, &dark].into_iter().enumerate() {
+        let out = e.process(frame as u64, &[TrackedCrop { track: 4, crop }]).unwrap();
+        seen.push((out[0].fresh, probability(&out[0])));
+    }
+    assert_eq!(seen[..2], [(false, None), (false, None)], "no result before T = 3 frames");
+    // Mean log-probabilities differ by ln(4)/3 between the labels: p = 4^(1/3) / (4^(1/3) + 1).
+    let expected = 4f32.powf(1.0 / 3.0) / (4f32.powf(1.0 / 3.0) + 1.0);
+    let p = seen[2].1.unwrap();
+    assert!(seen[2].0 && (p - expected).abs() < 1e-4, "{p} vs {expected}");
+    assert_eq!(e.backend().clip_calls, vec![1, 1, 1], "every frame is classified, as a still, as it comes");
+    assert_eq!(e.stats().clips_classified, 3);
 }

@@ -207,6 +207,11 @@ fn analysis_properties(d: &AnalyzerSettings) -> Vec<glib::ParamSpec> {
             .default_value(d.clip_length as u32)
             .mutable_ready()
             .build(),
+        glib::ParamSpecEnum::builder_with_default("window", d.engine.window)
+            .nick("Window")
+            .blurb("How a track's window of T frames becomes one result: mean-of-frames (each frame classified alone, mean log-probabilities) or clip-head (the clip head over the T encodings)")
+            .mutable_ready()
+            .build(),
         glib::ParamSpecDouble::builder("smoothing")
             .nick("Smoothing")
             .blurb("Weight of a track's previous probabilities in the moving average (0 = none)")
@@ -334,6 +339,7 @@ impl ObjectImpl for EmotionDetect {
             "detect-interval" => a.detect_interval = value.get().expect("type checked upstream"),
             "clip-length" => a.clip_length = value.get::<u32>().expect("type checked upstream") as usize,
             "smoothing" => a.engine.smoothing = value.get::<f64>().expect("type checked upstream") as f32,
+            "window" => a.engine.window = value.get().expect("type checked upstream"),
             "min-face-size" => a.min_face_size = value.get::<u32>().expect("type checked upstream") as f32,
             "face-source" => a.face_source = value.get::<FaceSource>().expect("type checked upstream"),
             "async" => settings.asynchronous = value.get().expect("type checked upstream"),
@@ -365,6 +371,7 @@ impl ObjectImpl for EmotionDetect {
             "detect-interval" => a.detect_interval.to_value(),
             "clip-length" => (a.clip_length as u32).to_value(),
             "smoothing" => f64::from(a.engine.smoothing).to_value(),
+            "window" => a.engine.window.to_value(),
             "min-face-size" => (a.min_face_size as u32).to_value(),
             "face-source" => a.face_source.to_value(),
             "async" => settings.asynchronous.to_value(),

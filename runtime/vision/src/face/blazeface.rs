@@ -55,7 +55,10 @@ impl BlazeFace {
         let file = verify_file(dir, entry)?;
         let mut sessions = sessions.clone();
         sessions.tensorrt.profile = Some(manifest.profile.clone());
-        let session = open_session(onnx::environment(None)?, &file, &sessions)?;
+        let mut session = open_session(onnx::environment(None)?, &file, &sessions)?;
+        // `fp32.onnx` alone would not say which net: name it by its folder too.
+        let folder = dir.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
+        session.name = format!("{folder}/{}", entry.file);
         let io = DetectorIo::new(manifest.side, manifest.anchor_count(), manifest.keypoints.len());
         check_io(&session, &file, &io.inputs(), &io.outputs())?;
         Ok(Self {
