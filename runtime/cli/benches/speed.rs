@@ -1,11 +1,13 @@
 //! How far `emoedge run` is from the limit, and from a Python script doing the same job with the
 //! same models (`benches/python/baseline.py`), measured side by side in one run on the CPU
 //! provider. For each video: (a) decoding + colour conversion alone, (b) decoding + the face
-//! detector on every frame, (c) the whole `emoedge run` at several `--detect-interval`s, each
-//! with its result count and its agreement with detecting on every frame (same frame, box IoU
-//! ≥ 0.5: same label?), and (d) the Python baseline. (c) at the default interval, (c) at
-//! interval 1 and (d) run in alternation, `EMOEDGE_BENCH_ROUNDS` rounds (default 3); their
-//! medians are compared. Wall times are whole processes, start-up included. Prints Markdown.
+//! detector on every frame (the default detector and MTCNN), (c) the whole `emoedge run` at
+//! several `--detect-interval`s and with MTCNN, each with its result count and its agreement
+//! with MTCNN detecting on every frame (same frame, box IoU ≥ 0.5: same label?), and (d) the
+//! Python baseline (MTCNN, as the package ships it). (c) at the default settings, with
+//! re-identification, at interval 1, MTCNN at interval 1 and (d) run in alternation,
+//! `EMOEDGE_BENCH_ROUNDS` rounds (default 3); their medians are compared. Wall times are whole
+//! processes, start-up included. Prints Markdown.
 //!
 //! `cargo bench -p emoedge-cli --bench speed` (after `bash scripts/setup`)
 
@@ -18,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use emoedge_inference::onnx::{Provider, SessionOptions};
 use emoedge_vision::analyzer::DEFAULT_DETECT_INTERVAL;
-use emoedge_vision::face::{BBox, DetectorOptions, FaceDetector};
+use emoedge_vision::face::{BBox, Detector, DetectorOptions, FaceDetector};
 use emoedge_vision::video::VideoSource;
 use gstreamer as gst;
 use gstreamer::prelude::*;
@@ -89,11 +91,11 @@ fn decode_only(video: &Path) -> (u64, Duration) {
     (frames, started.elapsed())
 }
 
-/// (b) Decoding + MTCNN on every frame: frames, faces found, wall time.
-fn detect_only(video: &Path) -> (u64, u64, Duration) {
+/// (b) Decoding + `detector` on every frame: frames, faces found, wall time (opening included).
+fn detect_only(video: &Path, detector: Detector) -> (u64, u64, Duration) {
     let root = emoedge_tests::workspace_root();
-    let mut detector = FaceDetector::load(&root.join("assets/mtcnn"), &cpu(), DetectorOptions::default()).unwrap();
     let started = Instant::now();
+    let mut detector = FaceDetector::load(&root.join(detector.folder()), &cpu(), DetectorOptions::default()).unwrap();
     let mut source = VideoSource::open(video.to_str().unwrap()).unwrap();
     let (mut frames, mut faces) = (0, 0);
     while let Some(frame) = source.next_frame().unwrap() {
@@ -200,7 +202,7 @@ fn main() {
     println!("rounds: {rounds}; wall = whole process, median of the rounds where marked");
     println!();
     println!(
-        "| video | what | frames/s | faces/s (results/s) | wall (s) | results | labels = every-frame detection | box IoU | vs Python |"
+        "| video | what | frames/s | faces/s (results/s) | wall (s) | results | labels = MTCNN on every frame | box IoU | vs Python |"
     );
     println!("|---|---|---:|---:|---:|---:|---:|---:|---:|");
     for (name, video) in &videos {
@@ -211,17 +213,22 @@ fn main() {
             fps(decode.as_secs_f64()),
             decode.as_secs_f64()
         );
-        let (_, detected, detect) = detect_only(video);
-        let d = detect.as_secs_f64();
-        println!(
-            "| | (b) decode + face detector, every frame ({detected} faces) | {:.0} | {:.0} | {d:.2} | | | | |",
-            fps(d),
-            detected as f64 / d
-        );
-        // Paired rounds: Python, emoedge by default, without re-identification, detecting
-        // every frame.
-        let (mut py, mut every, mut by_default, mut with_reid) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-        let (mut py_results, mut reference, mut default_results) = (0, Vec::new(), Vec::new());
+        for detector in [Detector::default(), Detector::Mtcnn] {
+            let (_, detected, detect) = detect_only(video, detector);
+            let d = detect.as_secs_f64();
+            println!(
+                "| | (b) decode + face detector `{}`, every frame ({detected} faces) | {:.0} | {:.0} | {d:.2} | | | | |",
+                detector.folder().rsplit('/').next().unwrap_or_default(),
+                fps(d),
+                detected as f64 / d
+            );
+        }
+        // Paired rounds: Python, emoedge by default, with re-identification, detecting every
+        // frame, and MTCNN detecting every frame (the reference).
+        let mtcnn_every = ["--detector", "mtcnn"];
+        let (mut py, mut every, mut by_default, mut with_reid, mut mtcnn) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let (mut py_results, mut reference, mut default_results, mut every_results) = (0, vec![], vec![], vec![]);
         let (mut reid_results, mut embeddings) = (Vec::new(), Embedded::default());
         for _ in 0..rounds {
             let out = tempfile::tempdir().unwrap();
@@ -236,6 +243,9 @@ fn main() {
             (reid_results, embeddings) = (results, embedded);
             let (wall, results, _) = emoedge(video, 1, &[], out.path());
             every.push(wall.as_secs_f64());
+            every_results = results;
+            let (wall, results, _) = emoedge(video, 1, &mtcnn_every, out.path());
+            mtcnn.push(wall.as_secs_f64());
             reference = results;
         }
         let python_wall = median(py);
@@ -251,7 +261,15 @@ fn main() {
                 python_wall / wall
             );
         };
-        row("(c) `emoedge run --detect-interval 1`, median".into(), median(every), &reference);
+        row("(c) `emoedge run --detector mtcnn --detect-interval 1`, median".into(), median(mtcnn), &reference);
+        let out = tempfile::tempdir().unwrap();
+        let (wall, results, _) = emoedge(video, default, &mtcnn_every, out.path());
+        row(
+            format!("(c) `emoedge run --detector mtcnn` (`--detect-interval {default}`)"),
+            wall.as_secs_f64(),
+            &results,
+        );
+        row("(c) `emoedge run --detect-interval 1`, median".into(), median(every), &every_results);
         for interval in [2, 10] {
             let out = tempfile::tempdir().unwrap();
             let (wall, results, _) = emoedge(video, interval, &[], out.path());

@@ -126,6 +126,7 @@ struct PyramidNets {
 /// not used; spread 0.02 and 0.06); O-Net's own regression corrects what is left.
 const CENTRE_SHIFT: f32 = 0.10;
 const SIDE_SCALE: f32 = 1.23;
+const REFINE_STEPS: usize = 1;
 
 /// P-Net's pyramid for one frame size: each level's scale and size.
 #[derive(Debug, Default, Clone, PartialEq)]
@@ -256,10 +257,12 @@ impl FaceDetector {
         let mut faces = self.output(image, candidates)?;
         if matches!(self.proposer, Proposer::BlazeFace(_)) {
             // O-Net's box from a BlazeFace proposal is one regression step from where it
-            // started; a second step from O-Net's own box lands where MTCNN's cascade does.
-            let boxes: Vec<BBox> = faces.iter().map(|f| f.bbox).collect();
-            faces =
-                self.follow(image, &boxes)?.into_iter().zip(faces).map(|(again, once)| again.unwrap_or(once)).collect();
+            // started; more steps from O-Net's own box land where MTCNN's cascade does.
+            for _ in 0..REFINE_STEPS {
+                let boxes: Vec<BBox> = faces.iter().map(|f| f.bbox).collect();
+                let again = self.follow(image, &boxes)?;
+                faces = again.into_iter().zip(faces).map(|(again, once)| again.unwrap_or(once)).collect();
+            }
         }
         faces.retain(|f| self.big_enough(f));
         faces.sort_by(|a, b| b.score.total_cmp(&a.score));
