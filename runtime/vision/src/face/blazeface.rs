@@ -16,12 +16,14 @@ use emoedge_models::manifest::{DetectorManifest, ManifestError, Variant};
 use image::RgbImage;
 use ort::value::TensorRef;
 
+use super::BBox;
+use super::detector::run_error;
 use super::resample::Resampler;
 
-/// A face BlazeFace proposes: its box in image pixels `[x1, y1, x2, y2]` and its probability.
+/// A face BlazeFace proposes: its box in image pixels and its probability.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Proposal {
-    pub b: [f32; 4],
+    pub bbox: BBox,
     pub score: f32,
 }
 
@@ -97,7 +99,7 @@ impl BlazeFace {
                     let (cx, cy) = (a[0] + r[0], a[1] + r[1]);
                     let [x1, y1] = to_image(cx - r[2] / 2.0, cy - r[3] / 2.0);
                     let [x2, y2] = to_image(cx + r[2] / 2.0, cy + r[3] / 2.0);
-                    Proposal { b: [x1, y1, x2, y2], score }
+                    Proposal { bbox: BBox { x1, y1, x2, y2 }, score }
                 })
                 .collect::<Vec<_>>())
         })?;
@@ -107,10 +109,6 @@ impl BlazeFace {
     fn error(&self, e: impl std::fmt::Display) -> onnx::OnnxError {
         run_error(&self.session.name, e)
     }
-}
-
-fn run_error(model: &str, e: impl std::fmt::Display) -> onnx::OnnxError {
-    onnx::OnnxError::Run { model: model.to_string(), message: e.to_string() }
 }
 
 /// Every anchor's centre in input pixels: per layer, row by row, `per_cell` at each cell centre.
@@ -128,14 +126,6 @@ fn anchor_centres(manifest: &DetectorManifest) -> Vec<[f32; 2]> {
     centres
 }
 
-fn iou(a: &[f32; 4], b: &[f32; 4]) -> f32 {
-    let w = (a[2].min(b[2]) - a[0].max(b[0])).max(0.0);
-    let h = (a[3].min(b[3]) - a[1].max(b[1])).max(0.0);
-    let area = |b: &[f32; 4]| (b[2] - b[0]) * (b[3] - b[1]);
-    let union = area(a) + area(b) - w * h;
-    if union > 0.0 { w * h / union } else { 0.0 }
-}
-
 /// MediaPipe's weighted non-maximum suppression: the best proposal absorbs every other that
 /// overlaps it by more than `threshold` (IoU); the merged box is their score-weighted mean.
 fn weighted_nms(mut proposals: Vec<Proposal>, threshold: f32) -> Vec<Proposal> {
@@ -143,10 +133,11 @@ fn weighted_nms(mut proposals: Vec<Proposal>, threshold: f32) -> Vec<Proposal> {
     let mut merged = Vec::new();
     while let Some(best) = proposals.first().copied() {
         let (group, rest): (Vec<Proposal>, Vec<Proposal>) =
-            proposals.into_iter().partition(|p| iou(&best.b, &p.b) > threshold);
+            proposals.into_iter().partition(|p| best.bbox.iou(&p.bbox) > threshold);
         let total: f32 = group.iter().map(|p| p.score).sum();
-        let b = std::array::from_fn(|k| group.iter().map(|p| p.b[k] * p.score).sum::<f32>() / total);
-        merged.push(Proposal { b, score: best.score });
+        let mean = |side: fn(&BBox) -> f32| group.iter().map(|p| side(&p.bbox) * p.score).sum::<f32>() / total;
+        let bbox = BBox { x1: mean(|b| b.x1), y1: mean(|b| b.y1), x2: mean(|b| b.x2), y2: mean(|b| b.y2) };
+        merged.push(Proposal { bbox, score: best.score });
         proposals = rest;
     }
     merged
@@ -184,14 +175,16 @@ mod tests {
 
     #[test]
     fn overlapping_proposals_merge_weighted_by_score_and_separate_ones_stay() {
-        let p = |b: [f32; 4], score: f32| Proposal { b, score };
+        let p = |[x1, y1, x2, y2]: [f32; 4], score: f32| Proposal { bbox: BBox { x1, y1, x2, y2 }, score };
         let merged = weighted_nms(
             vec![p([0.0, 0.0, 10.0, 10.0], 0.5), p([2.0, 0.0, 12.0, 10.0], 1.0), p([50.0, 50.0, 60.0, 60.0], 0.6)],
             0.3,
         );
         assert_eq!(merged.len(), 2);
         assert_eq!(merged[0].score, 1.0, "the best keeps its score");
-        assert!((merged[0].b[0] - 4.0 / 3.0).abs() < 1e-5, "x1 = (0·0.5 + 2·1) / 1.5: {:?}", merged[0].b);
-        assert_eq!(merged[1], p([50.0, 50.0, 60.0, 60.0], 0.6));
+        assert!((merged[0].bbox.x1 - 4.0 / 3.0).abs() < 1e-5, "x1 = (0·0.5 + 2·1) / 1.5: {:?}", merged[0].bbox);
+        let alone = merged[1];
+        assert_eq!(alone.score, 0.6, "the separate one stays");
+        assert!(alone.bbox.iou(&p([50.0, 50.0, 60.0, 60.0], 0.6).bbox) > 0.9999, "{alone:?}");
     }
 }

@@ -243,8 +243,9 @@ impl FaceDetector {
                 .propose(image, self.options.proposal_threshold)?
                 .into_iter()
                 .map(|p| {
-                    let side = ((p.b[2] - p.b[0]) + (p.b[3] - p.b[1])) / 2.0;
-                    let (cx, cy) = ((p.b[0] + p.b[2]) / 2.0, (p.b[1] + p.b[3]) / 2.0 - CENTRE_SHIFT * side);
+                    let side = (p.bbox.width() + p.bbox.height()) / 2.0;
+                    let (cx, cy) = p.bbox.center();
+                    let cy = cy - CENTRE_SHIFT * side;
                     let half = side * SIDE_SCALE / 2.0;
                     Candidate { b: [cx - half, cy - half, cx + half, cy + half], score: p.score, reg: [0.0; 4] }
                 })
@@ -437,7 +438,7 @@ fn crops(
     Ok(shape)
 }
 
-fn run_error(model: &str, e: impl std::fmt::Display) -> OnnxError {
+pub(super) fn run_error(model: &str, e: impl std::fmt::Display) -> OnnxError {
     OnnxError::Run { model: model.to_string(), message: e.to_string() }
 }
 
