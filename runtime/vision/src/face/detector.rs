@@ -129,8 +129,9 @@ const CENTRE_SHIFT: f32 = 0.10;
 const SIDE_SCALE: f32 = 1.23;
 /// O-Net steps after the one that checks a BlazeFace proposal, each from O-Net's own last box.
 /// One: with it the demo video's labels agree with MTCNN's on every frame on 98.9% of results at
-/// `--detect-interval 1` (95.3% without it); two more steps would settle the five-face still at
-/// interval 1 (80.7% → 100%) but cost the demo video 3 points (README, Speed).
+/// `--detect-interval 1` (95.3% without it); a second would settle the five-face still at
+/// interval 1 (80.7% → 100%) but cost the demo video as much (95.3% at interval 1, 97.0% by
+/// default). Measured with `emoedge run` against `--detector mtcnn --detect-interval 1`.
 const REFINE_STEPS: usize = 1;
 
 /// P-Net's pyramid for one frame size: each level's scale and size.
