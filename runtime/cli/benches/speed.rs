@@ -1,11 +1,11 @@
 //! How far `emoedge run` is from the limit, and from a Python script doing the same job with the
 //! same models (`benches/python/baseline.py`), measured side by side in one run on the CPU
 //! provider. For each video: (a) decoding + colour conversion alone, (b) decoding + the face
-//! detector on every frame (the default detector and MTCNN), (c) the whole `emoedge run` at
-//! several `--detect-interval`s and with MTCNN, each with its result count and its agreement
-//! with MTCNN detecting on every frame (same frame, box IoU ≥ 0.5: same label?), and (d) the
-//! Python baseline (MTCNN, as the package ships it). (c) at the default settings, with
-//! re-identification, at interval 1, MTCNN at interval 1 and (d) run in alternation,
+//! detector on every frame (MTCNN and BlazeFace), (c) the whole `emoedge run` at several
+//! `--detect-interval`s and with BlazeFace, each with its result count and its agreement with
+//! MTCNN detecting on every frame (same frame, box IoU ≥ 0.5: same label?), and (d) the Python
+//! baseline (MTCNN, as the package ships it). (c) at the default settings, with
+//! re-identification, with BlazeFace, at interval 1 and (d) run in alternation,
 //! `EMOEDGE_BENCH_ROUNDS` rounds (default 3); their medians are compared. Wall times are whole
 //! processes, start-up included. Prints Markdown.
 //!
@@ -213,7 +213,7 @@ fn main() {
             fps(decode.as_secs_f64()),
             decode.as_secs_f64()
         );
-        for detector in [Detector::default(), Detector::Mtcnn] {
+        for detector in [Detector::Mtcnn, Detector::BlazefaceBack] {
             let (_, detected, detect) = detect_only(video, detector);
             let d = detect.as_secs_f64();
             println!(
@@ -223,12 +223,12 @@ fn main() {
                 detected as f64 / d
             );
         }
-        // Paired rounds: Python, emoedge by default, with re-identification, detecting every
-        // frame, and MTCNN detecting every frame (the reference).
-        let mtcnn_every = ["--detector", "mtcnn"];
-        let (mut py, mut every, mut by_default, mut with_reid, mut mtcnn) =
+        // Paired rounds: Python, emoedge by default, with re-identification, with BlazeFace, and
+        // detecting every frame (the reference).
+        let blaze = ["--detector", "blazeface-back"];
+        let (mut py, mut every, mut by_default, mut with_reid, mut with_blaze) =
             (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
-        let (mut py_results, mut reference, mut default_results, mut every_results) = (0, vec![], vec![], vec![]);
+        let (mut py_results, mut reference, mut default_results, mut blaze_results) = (0, vec![], vec![], vec![]);
         let (mut reid_results, mut embeddings) = (Vec::new(), Embedded::default());
         for _ in 0..rounds {
             let out = tempfile::tempdir().unwrap();
@@ -241,11 +241,11 @@ fn main() {
             let (wall, results, embedded) = emoedge(video, default, &["--reid"], out.path());
             with_reid.push(wall.as_secs_f64());
             (reid_results, embeddings) = (results, embedded);
+            let (wall, results, _) = emoedge(video, default, &blaze, out.path());
+            with_blaze.push(wall.as_secs_f64());
+            blaze_results = results;
             let (wall, results, _) = emoedge(video, 1, &[], out.path());
             every.push(wall.as_secs_f64());
-            every_results = results;
-            let (wall, results, _) = emoedge(video, 1, &mtcnn_every, out.path());
-            mtcnn.push(wall.as_secs_f64());
             reference = results;
         }
         let python_wall = median(py);
@@ -261,20 +261,16 @@ fn main() {
                 python_wall / wall
             );
         };
-        row("(c) `emoedge run --detector mtcnn --detect-interval 1`, median".into(), median(mtcnn), &reference);
-        let out = tempfile::tempdir().unwrap();
-        let (wall, results, _) = emoedge(video, default, &mtcnn_every, out.path());
-        row(
-            format!("(c) `emoedge run --detector mtcnn` (`--detect-interval {default}`)"),
-            wall.as_secs_f64(),
-            &results,
-        );
-        row("(c) `emoedge run --detect-interval 1`, median".into(), median(every), &every_results);
+        row("(c) `emoedge run --detect-interval 1`, median".into(), median(every), &reference);
         for interval in [2, 10] {
             let out = tempfile::tempdir().unwrap();
             let (wall, results, _) = emoedge(video, interval, &[], out.path());
             row(format!("(c) `emoedge run --detect-interval {interval}`"), wall.as_secs_f64(), &results);
         }
+        let out = tempfile::tempdir().unwrap();
+        let (wall, results, _) = emoedge(video, 1, &blaze, out.path());
+        row("(c) `emoedge run --detector blazeface-back --detect-interval 1`".into(), wall.as_secs_f64(), &results);
+        row("(c) `emoedge run --detector blazeface-back`, median".into(), median(with_blaze), &blaze_results);
         let (off, on) = (median(by_default), median(with_reid));
         row(format!("(c) `emoedge run` (default: `--detect-interval {default}`), median"), off, &default_results);
         row("(c) `emoedge run --reid` (re-identification on), median".into(), on, &reid_results);

@@ -100,8 +100,8 @@ impl ModelArgs {
 /// The face detector and its folder, resolved here.
 #[derive(Args, Debug, Clone)]
 pub struct DetectorArgs {
-    /// The face detector: BlazeFace proposing faces for MTCNN's O-Net (blazeface-back, full
-    /// range; blazeface-front, close-ups only) or MTCNN alone (README: face detectors).
+    /// The face detector: MTCNN, or BlazeFace proposing faces for MTCNN's O-Net (blazeface-back,
+    /// full range, faster on large frames and many faces; blazeface-front, close-ups only).
     #[arg(long, value_enum, default_value_t = Detector::default())]
     pub detector: Detector,
     /// The detector's folder (default: the one scripts/setup writes for --detector): MTCNN's

@@ -119,7 +119,7 @@ fn attaches_face_metas_with_emotion_once_a_clip_is_full() {
     assert_eq!(stats.get::<u64>("detections").unwrap(), 2);
     // Every model has run, so where each one's nodes ran is known.
     let placement = stats.get::<String>("placement").unwrap();
-    for model in ["blazeface-back/fp32.onnx", "onet.onnx", "frame.onnx", "clip.onnx"] {
+    for model in ["pnet.onnx", "rnet.onnx", "onet.onnx", "frame.onnx", "clip.onnx"] {
         assert!(placement.contains(&format!("{model} on cpu: nodes ran ")), "{model} in {placement}");
     }
     assert!(!placement.contains("Tensorrt") && !placement.contains("CUDA"), "{placement}");

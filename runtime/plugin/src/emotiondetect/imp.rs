@@ -1,8 +1,8 @@
 /**
  * element-emotiondetect:
  *
- * Finds the faces of each frame (on ONNX Runtime: by default BlazeFace proposing faces that
- * MTCNN's O-Net checks, or MTCNN alone with `detector=mtcnn`; the full detector every
+ * Finds the faces of each frame (on ONNX Runtime: MTCNN, or with `detector=blazeface-back`
+ * BlazeFace proposing faces that MTCNN's O-Net checks; the full detector every
  * `detect-interval` frames and O-Net following the faces in between — or the boxes an upstream
  * detector attached), follows them as tracks, and runs the hybrid-experts emotion model on each
  * track's last second of face crops (every `interval`-th frame encoded). Each result is attached
@@ -15,7 +15,7 @@
  * ```sh
  * GST_PLUGIN_PATH=target/release gst-launch-1.0 -m \
  *   filesrc location=assets/media/single_face.mp4 ! decodebin ! videoconvert ! \
- *   emotiondetect precision=fp32 execution-provider=cpu detector=blazeface-back detect-interval=5 ! fakesink
+ *   emotiondetect precision=fp32 execution-provider=cpu detect-interval=5 ! fakesink
  * ```
  *
  * Several `emotiondetect` elements of one process share one emotion model (`share-model`), its
@@ -139,7 +139,7 @@ fn model_properties(d: &AnalyzerSettings) -> Vec<glib::ParamSpec> {
             .build(),
         glib::ParamSpecEnum::builder_with_default("detector", Detector::default())
             .nick("Face detector")
-            .blurb("The face detector of face-source=builtin: blazeface-back (BlazeFace full range proposing, MTCNN's O-Net checking), blazeface-front (close-ups only) or mtcnn")
+            .blurb("The face detector of face-source=builtin: mtcnn, blazeface-back (BlazeFace full range proposing, MTCNN's O-Net checking; faster on large frames and many faces) or blazeface-front (close-ups only)")
             .mutable_ready()
             .build(),
         glib::ParamSpecString::builder("detector-dir")

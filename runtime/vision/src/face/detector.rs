@@ -34,12 +34,14 @@ use super::{BBox, Face};
 #[cfg_attr(feature = "glib", derive(glib::Enum), enum_type(name = "GstEmoedgeDetector"))]
 #[repr(i32)]
 pub enum Detector {
-    /// MTCNN: P-Net's image pyramid, R-Net, O-Net (what the training crops were cut with).
+    /// MTCNN: P-Net's image pyramid, R-Net, O-Net (what the training crops were cut with). The
+    /// default: with BlazeFace's crops, re-identification took a new face for a known one
+    /// (README, Face detectors).
+    #[default]
     #[cfg_attr(feature = "glib", enum_value(name = "MTCNN (P-Net pyramid, R-Net, O-Net)", nick = "mtcnn"))]
     Mtcnn,
     /// BlazeFace full range (256 px) proposing, MTCNN's O-Net checking: faces from about 1/16 of
-    /// the frame's longer side.
-    #[default]
+    /// the frame's longer side; faster on large frames and many faces.
     #[cfg_attr(
         feature = "glib",
         enum_value(name = "BlazeFace full range (256 px) proposing, MTCNN's O-Net checking", nick = "blazeface-back")
