@@ -16,9 +16,8 @@ use emoedge_models::manifest::{DetectorManifest, ManifestError, Variant};
 use image::RgbImage;
 use ort::value::TensorRef;
 
-use super::BBox;
-use super::detector::run_error;
 use super::resample::Resampler;
+use super::{BBox, run_error};
 
 /// A face BlazeFace proposes: its box in image pixels and its probability.
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -25,7 +25,7 @@ use emoedge_models::manifest::DetectorManifest;
 
 use super::blazeface::BlazeFace;
 use super::resample::Resampler;
-use super::{BBox, Face};
+use super::{BBox, Face, run_error};
 
 /// Which face detector the built-in face source runs: each is a folder that scripts/setup
 /// fills (`--detector-dir` / `detector-dir` name another).
@@ -444,10 +444,6 @@ fn crops(
         resample.box_crop(image, &c.b, side, slot).map_err(|e| run_error(model, e))?;
     }
     Ok(shape)
-}
-
-pub(super) fn run_error(model: &str, e: impl std::fmt::Display) -> OnnxError {
-    OnnxError::Run { model: model.to_string(), message: e.to_string() }
 }
 
 /// Runs one network on `input` of `shape` and hands its outputs to `read`.

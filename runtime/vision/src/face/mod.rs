@@ -69,3 +69,8 @@ impl Face {
         Self { bbox, score: 1.0, landmarks: [at(0.3, 0.4), at(0.7, 0.4), at(0.5, 0.6), at(0.35, 0.8), at(0.65, 0.8)] }
     }
 }
+
+/// A failed network call of `model`, as the detectors report it.
+pub(crate) fn run_error(model: &str, e: impl std::fmt::Display) -> emoedge_inference::onnx::OnnxError {
+    emoedge_inference::onnx::OnnxError::Run { model: model.to_string(), message: e.to_string() }
+}
