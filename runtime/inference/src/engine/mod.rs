@@ -172,12 +172,14 @@ impl<B: EmotionBackend> EmotionEngine<B> {
             Window::ClipHead => self.classify_windows(&tracks, encoded, t)?,
             Window::MeanOfFrames => self.classify_frames(&tracks, encoded, t)?,
         };
-        for (id, result) in &ready {
-            if let Some(state) = self.tracks.get_mut(id) {
-                state.update(result.clone(), self.options.smoothing);
+        let mut fresh = Vec::with_capacity(ready.len());
+        for (id, result) in ready {
+            if let Some(state) = self.tracks.get_mut(&id) {
+                state.update(result, self.options.smoothing);
             }
+            fresh.push(id);
         }
-        Ok(ready.into_iter().map(|(id, _)| id).collect())
+        Ok(fresh)
     }
 
     /// The clip head: each track's new encoding joins its window; every full window is
