@@ -275,7 +275,7 @@ fn predict(scored: &Scored, examples: &[Example]) -> anyhow::Result<Vec<usize>> 
         }
         Scored::RunFrameMean(run) => frame_mean(run, examples),
         Scored::Bundle { dir, variant } => {
-            let mut model = EmotionModel::load(dir, *variant, &SessionOptions::default())?;
+            let mut model = EmotionModel::load(dir, *variant, &SessionOptions::offline())?;
             let (t, s) = (model.manifest.clip_length, model.manifest.config.crop_size);
             let pre = Preprocessing::default();
             let plane = 3 * s * s;

@@ -136,7 +136,7 @@ fn read_folder_faces(root: &Path, options: &LabelledOptions) -> anyhow::Result<L
                     "finding faces in photos needs the face detector: run scripts/setup, or pass --assets DIR"
                 )
             })?;
-            Some(FaceDetector::load(dir, &SessionOptions::default(), DetectorOptions::default())?)
+            Some(FaceDetector::load(dir, &SessionOptions::offline(), DetectorOptions::default())?)
         }
     };
     let mut faces = LabelledFaces::default();

@@ -3,7 +3,9 @@
 // Tests and their helpers stop loudly on a failed precondition.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use emoedge_inference::onnx::{self, ActiveProvider, OnnxError, Provider, SessionOptions, open_session};
+use emoedge_inference::onnx::{
+    self, ActiveProvider, OnnxError, Placement, PlacementProfile, Provider, SessionOptions, open_session,
+};
 use emoedge_tests::assets;
 
 fn open(provider: Provider) -> Result<onnx::ModelSession, OnnxError> {
@@ -48,13 +50,32 @@ fn missing_and_corrupt_models_are_named() {
 
 #[test]
 fn the_first_call_tells_where_every_node_ran() {
-    let mut session = open(Provider::Cpu).unwrap();
+    let env = onnx::environment(None).unwrap();
+    let options =
+        SessionOptions { provider: Provider::Cpu, placement_profile: PlacementProfile::Always, ..Default::default() };
+    let mut session = open_session(env, &assets().join("mtcnn/onet.onnx"), &options).unwrap();
     assert!(session.placement.is_none(), "nothing ran yet");
+    run_once(&mut session);
+    let Placement::Counted(nodes) = session.placement.clone().expect("known after the first call").unwrap() else {
+        panic!("a profiled session counts its nodes")
+    };
+    assert_eq!(nodes.keys().collect::<Vec<_>>(), ["CPUExecutionProvider"], "{nodes:?}");
+    assert!(nodes["CPUExecutionProvider"] >= 10, "O-Net has ten-odd kernels: {nodes:?}");
+    assert_eq!(session.openings, 2, "profiled, then opened again without the profiler");
+}
+
+#[test]
+fn on_the_cpu_a_session_is_opened_once_and_knows_its_placement_at_once() {
+    let mut session = open(Provider::Auto).unwrap();
+    assert_eq!(session.placement, Some(Ok(Placement::Only(ActiveProvider::Cpu))));
+    run_once(&mut session);
+    run_once(&mut session);
+    assert_eq!(session.placement, Some(Ok(Placement::Only(ActiveProvider::Cpu))));
+    assert_eq!(session.openings, 1, "no profile, no second opening");
+}
+
+fn run_once(session: &mut onnx::ModelSession) {
     let input = ndarray::Array4::<f32>::zeros((1, 48, 48, 3));
     let tensor = ort::value::TensorRef::from_array_view(&input).unwrap();
     session.run(ort::inputs![tensor], |_| Ok(())).unwrap();
-    let placement = session.placement.clone().expect("known after the first call").unwrap();
-    assert_eq!(placement.nodes.keys().collect::<Vec<_>>(), ["CPUExecutionProvider"], "{placement}");
-    assert!(placement.nodes["CPUExecutionProvider"] >= 10, "O-Net has ten-odd kernels: {placement}");
-    assert_eq!(placement.elsewhere(ActiveProvider::Cpu), 0);
 }

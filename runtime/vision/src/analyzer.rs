@@ -175,7 +175,7 @@ impl SessionPlacement {
     /// True when nodes run on another provider than the session's own (e.g. TensorRT left
     /// some to CUDA or the CPU) or the placement is unknown.
     pub fn is_split(&self) -> bool {
-        self.placement.as_ref().map_or(true, |p| p.elsewhere(self.provider) > 0)
+        self.placement.as_ref().map_or(true, |p| p.is_elsewhere(self.provider))
     }
 }
 

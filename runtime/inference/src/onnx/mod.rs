@@ -8,7 +8,9 @@ mod session;
 
 pub use library::{ORT_LIB_ENV, environment, locate};
 pub use placement::Placement;
-pub use provider::{ActiveProvider, ProfileShapes, Provider, SessionOptions, TensorRtOptions};
+pub use provider::{
+    ActiveProvider, DEFAULT_INTRA_THREADS, PlacementProfile, ProfileShapes, Provider, SessionOptions, TensorRtOptions,
+};
 pub use session::{ModelSession, offers_gpu, open_session, sessions_opened};
 
 #[derive(Debug, thiserror::Error)]

@@ -1,17 +1,21 @@
 //! Where a session's nodes actually run. A provider that registers may still leave nodes it
 //! cannot take to the next provider in line (TensorRT → CUDA → CPU): the session then reports
 //! "tensorrt" while part of the model runs elsewhere. ONNX Runtime's own profile of the first
-//! call names the provider of every node; [`Placement`] counts them.
+//! call names the provider of every node; [`Placement`] counts them. On the CPU provider alone
+//! there is nowhere else to go, and nothing needs counting.
 
 use std::collections::BTreeMap;
 use std::fmt;
 
 use super::ActiveProvider;
 
-/// Nodes per execution provider (ONNX Runtime's names) in one call of a session.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Placement {
-    pub nodes: BTreeMap<String, usize>,
+/// Where a session's nodes ran.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Placement {
+    /// Nodes per execution provider (ONNX Runtime's names), counted in the first call's profile.
+    Counted(BTreeMap<String, usize>),
+    /// Every node on this provider, the only one the session registered (the CPU's).
+    Only(ActiveProvider),
 }
 
 impl ActiveProvider {
@@ -42,19 +46,27 @@ impl Placement {
         if nodes.is_empty() {
             return Err("the ONNX Runtime profile lists no nodes".into());
         }
-        Ok(Self { nodes })
+        Ok(Self::Counted(nodes))
     }
 
-    /// Nodes that ran on another provider than `provider`.
-    pub fn elsewhere(&self, provider: ActiveProvider) -> usize {
-        self.nodes.iter().filter(|(name, _)| name.as_str() != provider.ort_name()).map(|(_, n)| n).sum()
+    /// Whether any node ran on another provider than `provider`.
+    pub fn is_elsewhere(&self, provider: ActiveProvider) -> bool {
+        match self {
+            Self::Counted(nodes) => nodes.keys().any(|name| name.as_str() != provider.ort_name()),
+            Self::Only(only) => *only != provider,
+        }
     }
 }
 
 impl fmt::Display for Placement {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let parts: Vec<String> = self.nodes.iter().map(|(provider, n)| format!("{n} on {provider}")).collect();
-        f.write_str(&parts.join(", "))
+        match self {
+            Self::Counted(nodes) => {
+                let parts: Vec<String> = nodes.iter().map(|(provider, n)| format!("{n} on {provider}")).collect();
+                f.write_str(&parts.join(", "))
+            }
+            Self::Only(provider) => write!(f, "all on {} (the only provider registered)", provider.ort_name()),
+        }
     }
 }
 
@@ -73,8 +85,11 @@ mod tests {
         ]"#;
         let placement = Placement::from_profile(json).unwrap();
         assert_eq!(placement.to_string(), "2 on CPUExecutionProvider, 1 on TensorrtExecutionProvider");
-        assert_eq!(placement.elsewhere(ActiveProvider::TensorRt), 2);
-        assert_eq!(placement.elsewhere(ActiveProvider::Cpu), 1);
+        assert!(placement.is_elsewhere(ActiveProvider::TensorRt));
+        assert!(placement.is_elsewhere(ActiveProvider::Cpu));
+        let only = Placement::Only(ActiveProvider::Cpu);
+        assert!(!only.is_elsewhere(ActiveProvider::Cpu));
+        assert_eq!(only.to_string(), "all on CPUExecutionProvider (the only provider registered)");
     }
 
     #[test]

@@ -88,8 +88,23 @@ impl TensorRtOptions {
     }
 }
 
+/// When ONNX Runtime's profiler watches a session's first call to learn where its nodes ran.
+/// A profiled session is opened a second time after that call (see `ModelSession::run`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum PlacementProfile {
+    /// On a GPU provider, which may leave nodes to the next one in line; on the CPU provider
+    /// every node runs on the CPU, known without a profile or a second opening.
+    #[default]
+    OnGpu,
+    /// On every provider, the CPU's too (the profiler's own tests).
+    Always,
+    /// Never: for a small model called rarely (the face embedder), opening it twice costs more
+    /// than all its calls in a short run.
+    Never,
+}
+
 /// How to open sessions.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct SessionOptions {
     pub provider: Provider,
     /// GPU index for CUDA and TensorRT.
@@ -97,8 +112,33 @@ pub struct SessionOptions {
     pub tensorrt: TensorRtOptions,
     /// CPU threads for one session's operators; 0 lets ONNX Runtime decide.
     pub intra_threads: usize,
-    /// Do not profile the first call to learn where its nodes ran: profiling means opening the
-    /// model a second time, which for a small model called rarely (the face embedder) costs
-    /// more than all its calls in a short run.
-    pub skip_placement_profile: bool,
+    pub placement_profile: PlacementProfile,
+}
+
+/// CPU threads per session by default. The runtime's models are small and called one after
+/// another beside GStreamer's decoder thread (and, with several streams, beside each other):
+/// with ONNX Runtime's own choice (one worker per core) a call's workers wake and sleep ~60
+/// times per frame. One thread per session took `emoedge run` on the sample video from 1.40 s
+/// to 1.16 s with BlazeFace and from 1.54 s to 1.47 s with MTCNN (5 runs each,
+/// `perf stat -r 5`, 2 cores), and leaves the other core to decoding and to other streams.
+pub const DEFAULT_INTRA_THREADS: usize = 1;
+
+impl SessionOptions {
+    /// For offline work on large batches (evaluation): ONNX Runtime's own thread count, all
+    /// cores for each call.
+    pub fn offline() -> Self {
+        Self { intra_threads: 0, ..Self::default() }
+    }
+}
+
+impl Default for SessionOptions {
+    fn default() -> Self {
+        Self {
+            provider: Provider::default(),
+            device_id: 0,
+            tensorrt: TensorRtOptions::default(),
+            intra_threads: DEFAULT_INTRA_THREADS,
+            placement_profile: PlacementProfile::default(),
+        }
+    }
 }

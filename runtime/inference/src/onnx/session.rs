@@ -7,13 +7,14 @@ use ort::environment::Environment;
 use ort::ep::ExecutionProviderDispatch;
 use ort::session::{Session, SessionInputs, SessionOutputs};
 
-use super::{ActiveProvider, OnnxError, Placement, Provider, SessionOptions};
+use super::{ActiveProvider, OnnxError, Placement, PlacementProfile, Provider, SessionOptions};
 
-/// Sessions this process has opened: what a model costs to open (a test holds `auto` on the
-/// CPU to one variant's two sessions).
+/// ONNX Runtime sessions this process has created, a profiled session's second opening
+/// included: what a model costs to open (tests hold `auto` on the CPU to one variant's two
+/// sessions, each opened once).
 static OPENED: AtomicU64 = AtomicU64::new(0);
 
-/// How many sessions this process has opened so far.
+/// How many ONNX Runtime sessions this process has created so far.
 pub fn sessions_opened() -> u64 {
     OPENED.load(Ordering::Relaxed)
 }
@@ -41,8 +42,11 @@ pub struct ModelSession {
     pub busy: std::time::Duration,
     /// Calls of [`ModelSession::run`] so far.
     pub runs: u64,
-    /// Where the nodes ran in the first call (from ONNX Runtime's profile of it); `None` before
-    /// it, or with the reason it could not be read.
+    /// Times ONNX Runtime opened this model for this session: 1, or 2 after a profiled first
+    /// call.
+    pub openings: u32,
+    /// Where the nodes ran: on the CPU provider, known at opening; elsewhere from ONNX
+    /// Runtime's profile of the first call (`None` before it), or why it could not be read.
     pub placement: Option<Result<Placement, String>>,
     /// How the first call was profiled, and how to open the session again without profiling.
     profiled: Option<Profiled>,
@@ -87,6 +91,7 @@ impl ModelSession {
                 try_open(profiled.env, &profiled.model, self.provider, &profiled.options, profiled.explicit_gpu, None)
             {
                 self.session = session;
+                self.openings += 1;
             }
         }
         result
@@ -123,9 +128,13 @@ pub fn open_session(
     for &candidate in options.provider.chain() {
         // ONNX Runtime profiles the first call, to tell where its nodes ran; the profile goes
         // into a private temporary folder, deleted after it is read.
-        let profiling = (!options.skip_placement_profile)
-            .then(|| tempfile::Builder::new().prefix("emoedge-ort-profile").tempdir().ok())
-            .flatten();
+        let profile = match options.placement_profile {
+            PlacementProfile::OnGpu => candidate != ActiveProvider::Cpu,
+            PlacementProfile::Always => true,
+            PlacementProfile::Never => false,
+        };
+        let profiling =
+            profile.then(|| tempfile::Builder::new().prefix("emoedge-ort-profile").tempdir().ok()).flatten();
         let mut options = options.clone();
         let engines = (profiling.is_some()
             && candidate == ActiveProvider::TensorRt
@@ -137,7 +146,6 @@ pub fn open_session(
         }
         match try_open(env, model, candidate, &options, explicit_gpu, profiling.as_ref()) {
             Ok(session) => {
-                OPENED.fetch_add(1, Ordering::Relaxed);
                 let name = model.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or(shown);
                 let profiled = profiling.map(|dir| Profiled {
                     _dir: dir,
@@ -154,7 +162,10 @@ pub fn open_session(
                     fallbacks: reasons,
                     busy: Default::default(),
                     runs: 0,
-                    placement: None,
+                    openings: 1,
+                    // The CPU provider alone has nowhere else to put a node.
+                    placement: (candidate == ActiveProvider::Cpu && profiled.is_none())
+                        .then_some(Ok(Placement::Only(ActiveProvider::Cpu))),
                     profiled,
                 });
             }
@@ -204,11 +215,13 @@ fn try_open(
             builder = builder.with_disable_cpu_fallback().map_err(|e| provider_err(&e))?;
         }
     }
-    builder.commit_from_file(model).map_err(|e| {
+    let session = builder.commit_from_file(model).map_err(|e| {
         // A GPU provider may register and still fail to build the model; only the CPU
         // provider's failure proves the model itself is bad.
         if candidate == ActiveProvider::Cpu { Attempt::Model(e.to_string()) } else { Attempt::Provider(e.to_string()) }
-    })
+    })?;
+    OPENED.fetch_add(1, Ordering::Relaxed);
+    Ok(session)
 }
 
 /// The `ort` registration of a GPU provider; `None` for the CPU, which needs none.

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use emoedge_inference::bundle::BundleError;
 use emoedge_inference::embedder::FaceEmbedder;
 use emoedge_inference::model::Precision;
-use emoedge_inference::onnx::{OnnxError, SessionOptions};
+use emoedge_inference::onnx::{OnnxError, PlacementProfile, SessionOptions};
 use emoedge_support::sync::{WeakRegistry, lock};
 
 use crate::capture::CapturedFace;
@@ -113,7 +113,7 @@ impl Reidentifier {
     /// Opens (or joins) the embedder in `embedder_dir` and the gallery `settings` name.
     pub fn open(embedder_dir: &Path, settings: &ReidSettings, session: &SessionOptions) -> Result<Self, ReidError> {
         let dir = embedder_dir.canonicalize().unwrap_or_else(|_| embedder_dir.to_path_buf());
-        let session = SessionOptions { skip_placement_profile: true, ..session.clone() };
+        let session = SessionOptions { placement_profile: PlacementProfile::Never, ..session.clone() };
         let embedder = shared_embedder(&dir, &session)?;
         let (source, size, side, template) = {
             let e = lock(&embedder);
