@@ -1,16 +1,15 @@
 //! One emotion model for every stream of a process, with their calls batched together — what
 //! DeepStream's `nvstreammux` + one `nvinfer` do. Each stream's engine holds a [`SharedModel`]
-//! handle; a call queues its crops (or clips) and either waits while another stream's call
-//! runs, or runs one call for everything queued meanwhile ("group commit": no timer, so a lone
-//! stream pays nothing and busy streams fill batches up to the bundle's TensorRT profile).
+//! handle; a call queues its crops (or clips) in the model's [`GroupCommit`]: a lone stream
+//! pays nothing and busy streams fill batches up to the bundle's TensorRT profile.
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Condvar, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use emoedge_models::Preprocessing;
 use emoedge_models::manifest::Variant;
+use emoedge_support::GroupCommit;
 use emoedge_support::sync::{WeakRegistry, lock};
 
 use crate::bundle::BundleError;
@@ -40,13 +39,9 @@ enum Done {
 /// A request's result, or the error of the call that carried it.
 type Answer = Result<Done, String>;
 
+/// What the batches did so far.
 #[derive(Default)]
-struct Queue {
-    next_id: u64,
-    waiting: Vec<(u64, Work)>,
-    done: HashMap<u64, Answer>,
-    /// A caller is running the model on a batch.
-    running: bool,
+struct Tally {
     stats: BatchStats,
     /// The model's time in its frame and clip parts, as of the last batch (read without
     /// waiting for a running one).
@@ -55,8 +50,8 @@ struct Queue {
 
 struct Inner {
     model: Mutex<EmotionModel>,
-    queue: Mutex<Queue>,
-    finished: Condvar,
+    calls: GroupCommit<Work, Answer>,
+    tally: Mutex<Tally>,
     /// Copies of what every handle answers without locking.
     labels: Vec<String>,
     preprocessing: Preprocessing,
@@ -72,8 +67,8 @@ impl Inner {
             crop_size: model.manifest.crop_size,
             clip_length: model.manifest.clip_length,
             model: Mutex::new(model),
-            queue: Mutex::default(),
-            finished: Condvar::new(),
+            calls: GroupCommit::new(),
+            tally: Mutex::default(),
         }
     }
 }
@@ -127,40 +122,23 @@ impl SharedModel {
     }
 
     pub fn batch_stats(&self) -> BatchStats {
-        lock(&self.inner.queue).stats
+        lock(&self.inner.tally).stats
     }
 
     /// Queues `work` and returns its result, running the model for everything queued when no
     /// other caller is.
     fn submit(&self, work: Work) -> Result<Done, OnnxError> {
         let inner = &self.inner;
-        let mut queue = lock(&inner.queue);
-        let id = queue.next_id;
-        queue.next_id += 1;
-        queue.waiting.push((id, work));
-        loop {
-            if let Some(done) = queue.done.remove(&id) {
-                return done.map_err(|message| OnnxError::Run { model: "the shared emotion model".into(), message });
-            }
-            if queue.running {
-                queue = inner.finished.wait(queue).unwrap_or_else(PoisonError::into_inner);
-                continue;
-            }
-            queue.running = true;
-            let batch = std::mem::take(&mut queue.waiting);
-            drop(queue);
-            let (results, stats, busy) = {
-                let mut model = lock(&inner.model);
-                let (results, stats) = run_batch(&mut model, batch);
-                (results, stats, (model.frame.busy, model.clip.busy))
-            };
-            queue = lock(&inner.queue);
-            queue.busy = busy;
-            queue.running = false;
-            queue.stats.add(stats);
-            queue.done.extend(results);
-            inner.finished.notify_all();
-        }
+        let answer = inner.calls.submit(work, |batch| {
+            let mut model = lock(&inner.model);
+            let (results, stats) = run_batch(&mut model, batch);
+            let mut tally = lock(&inner.tally);
+            tally.busy = (model.frame.busy, model.clip.busy);
+            tally.stats.add(stats);
+            results
+        });
+        let answer = answer.unwrap_or_else(|| Err("the batch carrying this request failed on another stream".into()));
+        answer.map_err(|message| OnnxError::Run { model: "the shared emotion model".into(), message })
     }
 }
 
@@ -255,6 +233,6 @@ impl EmotionBackend for SharedModel {
 
     /// Time of the shared model: all streams' calls together.
     fn busy(&self) -> (Duration, Duration) {
-        lock(&self.inner.queue).busy
+        lock(&self.inner.tally).busy
     }
 }
