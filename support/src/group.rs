@@ -56,7 +56,7 @@ impl<W, A> GroupCommit<W, A> {
                 continue;
             }
             // A caller leads once: the batch it runs carries its own work, so it is answered.
-            let Some(run) = run.take() else { return None };
+            let run = run.take()?;
             pending.running = true;
             let batch = std::mem::take(&mut pending.waiting);
             let ids: Vec<u64> = batch.iter().map(|(id, _)| *id).collect();

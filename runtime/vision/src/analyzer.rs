@@ -270,7 +270,7 @@ impl Analyzer {
             Some(SessionPlacement { session: s.name.clone(), provider: s.provider, placement })
         };
         let mut all: Vec<SessionPlacement> = match &self.capture {
-            Capture::Detector(capture) => capture.detector().sessions().iter().filter_map(|s| known(s)).collect(),
+            Capture::Detector(capture) => capture.detector().each_session(known).into_iter().flatten().collect(),
             Capture::Boxes(_) => Vec::new(),
         };
         all.extend(self.model().with(|m| [known(&m.frame), known(&m.clip)]).into_iter().flatten());

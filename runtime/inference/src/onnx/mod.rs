@@ -5,6 +5,7 @@ mod library;
 mod placement;
 mod provider;
 mod session;
+mod shared_session;
 
 pub use library::{ORT_LIB_ENV, environment, locate};
 pub use placement::Placement;
@@ -12,6 +13,7 @@ pub use provider::{
     ActiveProvider, DEFAULT_INTRA_THREADS, PlacementProfile, ProfileShapes, Provider, SessionOptions, TensorRtOptions,
 };
 pub use session::{ModelSession, offers_gpu, open_session, sessions_opened};
+pub use shared_session::SharedSession;
 
 #[derive(Debug, thiserror::Error)]
 pub enum OnnxError {

@@ -8,13 +8,13 @@
 //! and the O-Net copy, each checked against the manifest's sha256 before it is opened.
 
 use std::path::Path;
+use std::time::Duration;
 
 use emoedge_inference::bundle::{BundleError, check_io, verify_file};
-use emoedge_inference::onnx::{self, ModelSession, SessionOptions, open_session};
+use emoedge_inference::onnx::{self, SessionOptions, SharedSession, open_session};
 use emoedge_models::io::{DETECTOR_REGRESSIONS, DETECTOR_SCORES, DetectorIo};
 use emoedge_models::manifest::{DetectorManifest, ManifestError, Variant};
 use image::RgbImage;
-use ort::value::TensorRef;
 
 use super::resample::Resampler;
 use super::{BBox, run_error};
@@ -26,15 +26,14 @@ pub struct Proposal {
     pub score: f32,
 }
 
+/// The network, shared by the streams of a process, and what reads its outputs.
 pub struct BlazeFace {
-    pub session: ModelSession,
+    pub net: SharedSession,
     side: u32,
     /// Each anchor's centre in input pixels, in output order.
     anchors: Vec<[f32; 2]>,
     /// Values per anchor in the regressions: box (4) and keypoints (2 each).
     stride: usize,
-    resample: Resampler,
-    input: Vec<f32>,
 }
 
 /// Reads and checks `detector.json` of the folder `dir`.
@@ -56,57 +55,54 @@ impl BlazeFace {
         let file = verify_file(dir, entry)?;
         let mut sessions = sessions.clone();
         sessions.tensorrt.profile = Some(manifest.profile.clone());
-        let mut session = open_session(onnx::environment(None)?, &file, &sessions)?;
         // `fp32.onnx` alone would not say which net: name it by its folder too.
         let folder = dir.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
-        session.name = format!("{folder}/{}", entry.file);
+        let name = format!("{folder}/{}", entry.file);
+        let mut session = open_session(onnx::environment(None)?, &file, &sessions)?;
+        session.name = name;
         let io = DetectorIo::new(manifest.side, manifest.anchor_count(), manifest.keypoints.len());
         check_io(&session, &file, &io.inputs(), &io.outputs())?;
+        let max_batch = manifest.profile.max_batch().unwrap_or(1);
         Ok(Self {
-            session,
+            net: SharedSession::new(session, &[DETECTOR_REGRESSIONS, DETECTOR_SCORES], max_batch),
             side: manifest.side as u32,
             anchors: anchor_centres(manifest),
             stride: 4 + 2 * manifest.keypoints.len(),
-            resample: Resampler::default(),
-            input: Vec::new(),
         })
     }
 
     /// The faces in `image` scoring at least `threshold`, overlapping ones merged (weighted by
-    /// score, as MediaPipe does), best first.
-    pub fn propose(&mut self, image: &RgbImage, threshold: f32) -> Result<Vec<Proposal>, onnx::OnnxError> {
+    /// score, as MediaPipe does), best first; and this call's time in ONNX Runtime. `resample`
+    /// and `input` are the calling stream's.
+    pub fn propose(
+        &self,
+        resample: &mut Resampler,
+        input: &mut Vec<f32>,
+        image: &RgbImage,
+        threshold: f32,
+    ) -> Result<(Vec<Proposal>, Duration), onnx::OnnxError> {
         let side = self.side as usize;
-        self.input.resize(side * side * 3, 0.0);
-        let (scale, left, top) =
-            self.resample.letterbox(image, self.side, &mut self.input).map_err(|e| self.error(e))?;
-        let shape = [1, side, side, 3];
-        let tensor = TensorRef::from_array_view((shape, self.input.as_slice())).map_err(|e| self.error(e))?;
-        let (anchors, stride, name) = (&self.anchors, self.stride, self.session.name.clone());
-        let found = self.session.run(ort::inputs![tensor], |outputs| {
-            let read = |output: &str| {
-                let value = outputs.get(output).ok_or_else(|| run_error(&name, format!("no output `{output}`")))?;
-                value.try_extract_tensor::<f32>().map(|(_, data)| data).map_err(|e| run_error(&name, e))
-            };
-            let (regressions, scores) = (read(DETECTOR_REGRESSIONS)?, read(DETECTOR_SCORES)?);
-            let to_image = |x: f32, y: f32| [(x - left as f32) / scale, (y - top as f32) / scale];
-            Ok(anchors
-                .iter()
-                .zip(scores)
-                .zip(regressions.chunks_exact(stride))
-                .filter(|((_, score), _)| **score >= threshold)
-                .map(|((a, &score), r)| {
-                    let (cx, cy) = (a[0] + r[0], a[1] + r[1]);
-                    let [x1, y1] = to_image(cx - r[2] / 2.0, cy - r[3] / 2.0);
-                    let [x2, y2] = to_image(cx + r[2] / 2.0, cy + r[3] / 2.0);
-                    Proposal { bbox: BBox { x1, y1, x2, y2 }, score }
-                })
-                .collect::<Vec<_>>())
-        })?;
-        Ok(weighted_nms(found, 0.3))
-    }
-
-    fn error(&self, e: impl std::fmt::Display) -> onnx::OnnxError {
-        run_error(&self.session.name, e)
+        input.resize(side * side * 3, 0.0);
+        let name = self.net.with(|s| s.name.clone());
+        let (scale, left, top) = resample.letterbox(image, self.side, input).map_err(|e| run_error(&name, e))?;
+        let (outputs, busy) = self.net.run(&[1, side, side, 3], input)?;
+        let [regressions, scores] = <[Vec<f32>; 2]>::try_from(outputs)
+            .map_err(|_| run_error(&name, "expected two outputs, regressions and scores"))?;
+        let to_image = |x: f32, y: f32| [(x - left as f32) / scale, (y - top as f32) / scale];
+        let found = self
+            .anchors
+            .iter()
+            .zip(&scores)
+            .zip(regressions.chunks_exact(self.stride))
+            .filter(|((_, score), _)| **score >= threshold)
+            .map(|((a, &score), r)| {
+                let (cx, cy) = (a[0] + r[0], a[1] + r[1]);
+                let [x1, y1] = to_image(cx - r[2] / 2.0, cy - r[3] / 2.0);
+                let [x2, y2] = to_image(cx + r[2] / 2.0, cy + r[3] / 2.0);
+                Proposal { bbox: BBox { x1, y1, x2, y2 }, score }
+            })
+            .collect();
+        Ok((weighted_nms(found, 0.3), busy))
     }
 }
 

@@ -6,10 +6,17 @@
 //! are O-Net's, the geometry the emotion model's training crops were cut by. R-Net and O-Net see
 //! the candidates of a frame in batched calls.
 //!
+//! On a GPU the streams of a process share one copy of R-Net, O-Net and BlazeFace
+//! ([`SharedSession`]: calls that arrive while another runs go in one batch, as the emotion
+//! model's do); on the CPU each stream keeps its own. P-Net is always the stream's own, its input
+//! being that stream's pyramid (and, on TensorRT, its profile).
+//!
 //! The networks were converted from Caffe weights that read images transposed (x before y):
 //! inputs are laid out `[N, W, H, 3]`, normalised as `(p − 127.5) / 128`, RGB.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
 
 use image::RgbImage;
 use ndarray::ArrayViewD;
@@ -17,8 +24,9 @@ use ort::session::SessionOutputs;
 use ort::value::TensorRef;
 
 use emoedge_inference::onnx::{
-    self, ActiveProvider, ModelSession, OnnxError, ProfileShapes, SessionOptions, open_session,
+    self, ActiveProvider, ModelSession, OnnxError, ProfileShapes, SessionOptions, SharedSession, open_session,
 };
+use emoedge_support::sync::WeakRegistry;
 
 use emoedge_inference::bundle::{BundleError, verify_file};
 use emoedge_models::manifest::DetectorManifest;
@@ -99,29 +107,48 @@ const MAX_BATCH: [usize; 2] = [256, 32];
 pub struct FaceDetector {
     /// Where the networks are, and how their sessions are opened: P-Net is reopened for each
     /// new stream resolution on TensorRT.
-    dir: std::path::PathBuf,
+    dir: PathBuf,
     sessions: SessionOptions,
-    proposer: Proposer,
-    onet: ModelSession,
+    nets: Arc<SharedNets>,
+    /// MTCNN's P-Net (`None` with BlazeFace).
+    pnet: Option<Box<PNet>>,
     options: DetectorOptions,
     resample: Resampler,
     /// The networks' input, reused call after call.
     input: Vec<f32>,
+    /// This stream's share of the shared networks' time in ONNX Runtime.
+    shared_busy: Duration,
 }
 
-/// What finds the candidates that O-Net checks.
+/// The networks the streams of a process share, one copy each.
+struct SharedNets {
+    proposer: Proposer,
+    onet: SharedSession,
+}
+
+/// What finds the candidates that O-Net checks (with P-Net, for MTCNN).
 enum Proposer {
-    /// MTCNN's P-Net over an image pyramid, then R-Net.
-    Pyramid(Box<PyramidNets>),
+    /// MTCNN's R-Net, refining P-Net's candidates.
+    Rnet(Box<SharedSession>),
     BlazeFace(Box<BlazeFace>),
 }
 
-struct PyramidNets {
-    pnet: ModelSession,
-    rnet: ModelSession,
+/// MTCNN's P-Net over a stream's image pyramid.
+struct PNet {
+    session: ModelSession,
     /// The pyramid of the resolution seen last: computed once per stream resolution.
     pyramid: Pyramid,
 }
+
+/// What makes two detectors one set of networks: the folder (canonical) and the sessions.
+#[derive(PartialEq, Eq)]
+struct NetsKey {
+    dir: PathBuf,
+    sessions: SessionOptions,
+}
+
+/// The networks open in this process, by what opened them.
+static OPEN: WeakRegistry<NetsKey, SharedNets> = WeakRegistry::new();
 
 /// Where a BlazeFace box's MTCNN counterpart lies, in units of the BlazeFace box's side: the
 /// centre `CENTRE_SHIFT` higher (MTCNN's box takes in the forehead), the side `SIDE_SCALE` times
@@ -185,7 +212,9 @@ struct Candidate {
 
 impl FaceDetector {
     /// Opens the detector folder `dir`: MTCNN's (`pnet.onnx`, `rnet.onnx`, `onet.onnx`) or one
-    /// that `emoedge-export detector` wrote (`detector.json`: BlazeFace and O-Net).
+    /// that `emoedge-export detector` wrote (`detector.json`: BlazeFace and O-Net). Where a GPU
+    /// provider may run them, R-Net, O-Net and BlazeFace come from another stream's detector on
+    /// the same folder and sessions when one is open in this process, their calls batched.
     ///
     /// Under TensorRT every input shape outside a profile is an engine build (minutes on a
     /// Jetson), so each network gets a profile that covers all it will see: R-Net and O-Net
@@ -193,78 +222,85 @@ impl FaceDetector {
     /// pyramid level — is reopened once per stream resolution with a profile spanning that
     /// resolution's levels.
     pub fn load(dir: &Path, sessions: &SessionOptions, options: DetectorOptions) -> Result<Self, BundleError> {
-        let refiner = |file: &Path, input: &str, side: usize, max: usize| {
-            let shape = |n: usize| [n, side, side, 3];
-            let profile = ProfileShapes::single(input, [&shape(1), &shape(max.min(8)), &shape(max)]);
-            open_net(file, sessions, Some(profile))
-        };
-        let (proposer, onet) = if dir.join(DetectorManifest::FILE).is_file() {
-            let manifest = super::blazeface::read_manifest(dir)?;
-            let onet = verify_file(dir, &manifest.refiner)?;
-            (Proposer::BlazeFace(Box::new(BlazeFace::open(dir, &manifest, sessions)?)), onet)
+        let is_mtcnn = !dir.join(DetectorManifest::FILE).is_file();
+        let key = NetsKey { dir: dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf()), sessions: sessions.clone() };
+        // Shared only where a GPU may serve them: on the CPU a call costs in proportion to its
+        // crops, and streams queueing for one copy idled (14 live streams: p99 delay 1.4 s with
+        // a copy per stream, 2.3 s with one shared, `cargo bench -p emoedge-cli --bench streams`).
+        // The cascade's first net first: a folder without it is named by it.
+        let pnet = is_mtcnn.then(|| open_net(&dir.join("pnet.onnx"), sessions, None)).transpose()?;
+        // Which providers the library has needs it loaded.
+        onnx::environment(None)?;
+        let nets = if onnx::offers_gpu(sessions.provider) {
+            OPEN.get_or_open(key, || SharedNets::open(dir, sessions))?
         } else {
-            let pyramid = Proposer::Pyramid(Box::new(PyramidNets {
-                pnet: open_net(&dir.join("pnet.onnx"), sessions, None)?,
-                rnet: refiner(&dir.join("rnet.onnx"), "input_2", 24, MAX_BATCH[0])?,
-                pyramid: Pyramid::default(),
-            }));
-            (pyramid, dir.join("onet.onnx"))
+            Arc::new(SharedNets::open(dir, sessions)?)
         };
         Ok(Self {
             dir: dir.to_path_buf(),
             sessions: sessions.clone(),
-            proposer,
-            onet: refiner(&onet, "input_3", 48, MAX_BATCH[1])?,
+            nets,
+            pnet: pnet.map(|session| Box::new(PNet { session, pyramid: Pyramid::default() })),
             options,
             resample: Resampler::default(),
             input: Vec::new(),
+            shared_busy: Duration::ZERO,
         })
     }
 
     /// The provider the detector's sessions run on.
     pub fn provider(&self) -> ActiveProvider {
-        self.onet.provider
+        self.nets.onet.with(|s| s.provider)
     }
 
     /// Why faster providers were passed over, when `auto` fell back.
-    pub fn fallbacks(&self) -> &[String] {
-        &self.onet.fallbacks
+    pub fn fallbacks(&self) -> Vec<String> {
+        self.nets.onet.with(|s| s.fallbacks.clone())
     }
 
-    /// The detector's sessions: the proposer's, then O-Net's.
-    pub fn sessions(&self) -> Vec<&ModelSession> {
-        match &self.proposer {
-            Proposer::Pyramid(nets) => vec![&nets.pnet, &nets.rnet, &self.onet],
-            Proposer::BlazeFace(blaze) => vec![&blaze.session, &self.onet],
-        }
+    /// `read` of each of the detector's sessions: P-Net's, the proposer's, then O-Net's.
+    pub fn each_session<R>(&self, mut read: impl FnMut(&ModelSession) -> R) -> Vec<R> {
+        let mut all: Vec<R> = self.pnet.iter().map(|p| read(&p.session)).collect();
+        all.push(match &self.nets.proposer {
+            Proposer::Rnet(rnet) => rnet.with(&mut read),
+            Proposer::BlazeFace(blaze) => blaze.net.with(&mut read),
+        });
+        all.push(self.nets.onet.with(read));
+        all
     }
 
-    /// Wall time spent inside ONNX Runtime by the detector's networks so far.
-    pub fn busy(&self) -> std::time::Duration {
-        self.sessions().iter().map(|s| s.busy).sum()
+    /// Wall time this stream's detector spent inside ONNX Runtime so far (of a batch that
+    /// carried several streams' crops, its share by crops).
+    pub fn busy(&self) -> Duration {
+        self.pnet.as_ref().map_or(Duration::ZERO, |p| p.session.busy) + self.shared_busy
     }
 
     /// All faces in `image`, best first.
     pub fn detect(&mut self, image: &RgbImage) -> Result<Vec<Face>, OnnxError> {
-        let candidates = match &mut self.proposer {
-            Proposer::BlazeFace(blaze) => blaze
-                .propose(image, self.options.proposal_threshold)?
-                .into_iter()
-                .map(|p| {
-                    let side = (p.bbox.width() + p.bbox.height()) / 2.0;
-                    let (cx, cy) = p.bbox.center();
-                    let cy = cy - CENTRE_SHIFT * side;
-                    let half = side * SIDE_SCALE / 2.0;
-                    Candidate { b: [cx - half, cy - half, cx + half, cy + half], score: p.score, reg: [0.0; 4] }
-                })
-                .collect(),
-            Proposer::Pyramid(_) => {
+        let nets = Arc::clone(&self.nets);
+        let candidates = match &nets.proposer {
+            Proposer::BlazeFace(blaze) => {
+                let (proposals, busy) =
+                    blaze.propose(&mut self.resample, &mut self.input, image, self.options.proposal_threshold)?;
+                self.shared_busy += busy;
+                proposals
+                    .into_iter()
+                    .map(|p| {
+                        let side = (p.bbox.width() + p.bbox.height()) / 2.0;
+                        let (cx, cy) = p.bbox.center();
+                        let cy = cy - CENTRE_SHIFT * side;
+                        let half = side * SIDE_SCALE / 2.0;
+                        Candidate { b: [cx - half, cy - half, cx + half, cy + half], score: p.score, reg: [0.0; 4] }
+                    })
+                    .collect()
+            }
+            Proposer::Rnet(rnet) => {
                 let candidates = self.propose(image)?;
-                self.refine(image, candidates)?
+                self.refine(rnet, image, candidates)?
             }
         };
         let mut faces = self.output(image, candidates)?;
-        if matches!(self.proposer, Proposer::BlazeFace(_)) {
+        if matches!(nets.proposer, Proposer::BlazeFace(_)) {
             // O-Net's box from a BlazeFace proposal is one regression step from where it
             // started; more steps from O-Net's own box land where MTCNN's cascade does.
             for _ in 0..REFINE_STEPS {
@@ -297,14 +333,14 @@ impl FaceDetector {
 
     /// Stage 1: P-Net over the pyramid.
     fn propose(&mut self, image: &RgbImage) -> Result<Vec<Candidate>, OnnxError> {
-        let Proposer::Pyramid(nets) = &mut self.proposer else { return Ok(Vec::new()) };
-        let PyramidNets { pnet, pyramid, .. } = nets.as_mut();
+        let Some(pnet) = self.pnet.as_mut() else { return Ok(Vec::new()) };
+        let PNet { session, pyramid } = pnet.as_mut();
         let frame = (image.width(), image.height());
         if pyramid.frame != frame {
             *pyramid = Pyramid::new(frame, &self.options);
-            if pnet.provider == ActiveProvider::TensorRt {
+            if session.provider == ActiveProvider::TensorRt {
                 let profile = pyramid.profile("input_1");
-                *pnet = open_net(&self.dir.join("pnet.onnx"), &self.sessions, profile)?;
+                *session = open_net(&self.dir.join("pnet.onnx"), &self.sessions, profile)?;
             }
         }
         let threshold = self.options.thresholds[0];
@@ -313,7 +349,7 @@ impl FaceDetector {
             let shape = [1, sw as usize, sh as usize, 3];
             self.input.resize(shape.iter().product(), 0.0);
             self.resample.level(image, sw, sh, &mut self.input).map_err(|e| run_error("pnet.onnx", e))?;
-            let level = infer(pnet, shape, &self.input, |outputs| {
+            let level = infer(session, shape, &self.input, |outputs| {
                 let [reg, prob] = outputs_named(outputs, "pnet.onnx", ["conv2d_4", "softmax"])?;
                 let mut level = Vec::new();
                 let (cells_x, cells_y) = (prob.shape()[1], prob.shape()[2]);
@@ -347,30 +383,29 @@ impl FaceDetector {
             .collect())
     }
 
-    /// Stage 2: R-Net on 24×24 crops of all candidates, in calls of up to [`MAX_BATCH`].
-    fn refine(&mut self, image: &RgbImage, candidates: Vec<Candidate>) -> Result<Vec<Candidate>, OnnxError> {
+    /// Stage 2: R-Net on 24×24 crops of all candidates (in calls of up to [`MAX_BATCH`]).
+    fn refine(
+        &mut self,
+        rnet: &SharedSession,
+        image: &RgbImage,
+        candidates: Vec<Candidate>,
+    ) -> Result<Vec<Candidate>, OnnxError> {
         let candidates: Vec<Candidate> =
             candidates.into_iter().filter(|c| c.b[2] > c.b[0] && c.b[3] > c.b[1]).collect();
         if candidates.is_empty() {
             return Ok(candidates);
         }
         let threshold = self.options.thresholds[1];
-        let mut passed = Vec::new();
-        for chunk in candidates.chunks(MAX_BATCH[0]) {
-            let shape = crops(&mut self.resample, &mut self.input, image, chunk, 24, "rnet.onnx")?;
-            let Proposer::Pyramid(nets) = &mut self.proposer else { break };
-            passed.extend(infer(&mut nets.rnet, shape, &self.input, |outputs| {
-                let [reg, prob] = outputs_named(outputs, "rnet.onnx", ["dense_2", "softmax_1"])?;
-                Ok((0..chunk.len())
-                    .filter(|&k| prob[[k, 1]] > threshold)
-                    .map(|k| Candidate {
-                        b: chunk[k].b,
-                        score: prob[[k, 1]],
-                        reg: std::array::from_fn(|j| reg[[k, j]]),
-                    })
-                    .collect::<Vec<_>>())
-            })?);
-        }
+        let shape = crops(&mut self.resample, &mut self.input, image, &candidates, 24, "rnet.onnx")?;
+        let (outputs, busy) = rnet.run(&shape, &mut self.input)?;
+        self.shared_busy += busy;
+        let [reg, prob] = rows(outputs, [4, 2], candidates.len(), "rnet.onnx")?;
+        let passed: Vec<Candidate> = candidates
+            .iter()
+            .enumerate()
+            .filter(|&(k, _)| prob[k][1] > threshold)
+            .map(|(k, c)| Candidate { b: c.b, score: prob[k][1], reg: std::array::from_fn(|j| reg[k][j]) })
+            .collect();
         Ok(nms(&passed, 0.7, Overlap::Union)
             .into_iter()
             .map(|i| Candidate { b: square(regress(&passed[i])), ..passed[i] })
@@ -399,33 +434,62 @@ impl FaceDetector {
         }
         let threshold = self.options.thresholds[2];
         let (w, h) = (image.width() as f32, image.height() as f32);
-        let mut found = Vec::with_capacity(cut.len());
-        for chunk in cut.chunks(MAX_BATCH[1]) {
-            let shape = crops(&mut self.resample, &mut self.input, image, chunk, 48, "onet.onnx")?;
-            found.extend(infer(&mut self.onet, shape, &self.input, |outputs| {
-                let [reg, points, prob] = outputs_named(outputs, "onet.onnx", ["dense_5", "dense_6", "softmax_2"])?;
-                Ok(chunk
-                    .iter()
-                    .enumerate()
-                    .map(|(k, c)| {
-                        let score = prob[[k, 1]];
-                        (score > threshold).then(|| {
-                            let (bw, bh) = (c.b[2] - c.b[0] + 1.0, c.b[3] - c.b[1] + 1.0);
-                            let landmarks = std::array::from_fn(|i| {
-                                [bw * points[[k, i]] + c.b[0] - 1.0, bh * points[[k, i + 5]] + c.b[1] - 1.0]
-                            });
-                            let reg = std::array::from_fn(|j| reg[[k, j]]);
-                            let b = regress(&Candidate { b: c.b, score, reg });
-                            let bbox = BBox { x1: b[0].max(0.0), y1: b[1].max(0.0), x2: b[2].min(w), y2: b[3].min(h) };
-                            Face { bbox, score, landmarks }
-                        })
-                    })
-                    .collect::<Vec<_>>())
-            })?);
-        }
-        let mut found = found.into_iter();
+        let shape = crops(&mut self.resample, &mut self.input, image, &cut, 48, "onet.onnx")?;
+        let (outputs, busy) = self.nets.onet.run(&shape, &mut self.input)?;
+        self.shared_busy += busy;
+        let [reg, points, prob] = rows(outputs, [4, 10, 2], cut.len(), "onet.onnx")?;
+        let mut found = cut.iter().enumerate().map(|(k, c)| {
+            let score = prob[k][1];
+            (score > threshold).then(|| {
+                let (bw, bh) = (c.b[2] - c.b[0] + 1.0, c.b[3] - c.b[1] + 1.0);
+                let landmarks =
+                    std::array::from_fn(|i| [bw * points[k][i] + c.b[0] - 1.0, bh * points[k][i + 5] + c.b[1] - 1.0]);
+                let b = regress(&Candidate { b: c.b, score, reg: std::array::from_fn(|j| reg[k][j]) });
+                let bbox = BBox { x1: b[0].max(0.0), y1: b[1].max(0.0), x2: b[2].min(w), y2: b[3].min(h) };
+                Face { bbox, score, landmarks }
+            })
+        });
         Ok(candidates.iter().map(|c| if valid(c) { found.next().flatten() } else { None }).collect())
     }
+}
+
+impl SharedNets {
+    /// Opens the shared networks of the detector folder `dir`.
+    fn open(dir: &Path, sessions: &SessionOptions) -> Result<Self, BundleError> {
+        let refiner = |file: &Path, input: &str, side: usize, max: usize, outputs: &[&str]| {
+            let shape = |n: usize| [n, side, side, 3];
+            let profile = ProfileShapes::single(input, [&shape(1), &shape(max.min(8)), &shape(max)]);
+            Ok::<_, BundleError>(SharedSession::new(open_net(file, sessions, Some(profile))?, outputs, max))
+        };
+        let (proposer, onet) = if dir.join(DetectorManifest::FILE).is_file() {
+            let manifest = super::blazeface::read_manifest(dir)?;
+            let onet = verify_file(dir, &manifest.refiner)?;
+            (Proposer::BlazeFace(Box::new(BlazeFace::open(dir, &manifest, sessions)?)), onet)
+        } else {
+            let rnet = refiner(&dir.join("rnet.onnx"), "input_2", 24, MAX_BATCH[0], &["dense_2", "softmax_1"])?;
+            (Proposer::Rnet(Box::new(rnet)), dir.join("onet.onnx"))
+        };
+        let onet = refiner(&onet, "input_3", 48, MAX_BATCH[1], &["dense_5", "dense_6", "softmax_2"])?;
+        Ok(Self { proposer, onet })
+    }
+}
+
+/// A shared network's outputs (each flattened over `n` items) as `n` rows of `widths[i]`
+/// values each.
+fn rows<const N: usize>(
+    outputs: Vec<Vec<f32>>,
+    widths: [usize; N],
+    n: usize,
+    model: &str,
+) -> Result<[Vec<Vec<f32>>; N], OnnxError> {
+    let mut all = Vec::with_capacity(N);
+    for (values, width) in outputs.into_iter().zip(widths) {
+        if values.len() != n * width {
+            return Err(run_error(model, format!("{} output values for {n} items of {width}", values.len())));
+        }
+        all.push(values.chunks_exact(width.max(1)).map(<[f32]>::to_vec).collect::<Vec<_>>());
+    }
+    all.try_into().map_err(|_| run_error(model, "fewer outputs than expected"))
 }
 
 /// The candidates' boxes cut to `side`×`side` as one batch of network input in `input`.
