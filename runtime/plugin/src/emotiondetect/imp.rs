@@ -28,7 +28,7 @@ use emoedge_inference::assets;
 use emoedge_inference::onnx::{ActiveProvider, Provider};
 use emoedge_vision::analyzer::{Analyzer, AnalyzerFiles, AnalyzerSettings, FaceResult, FaceSource, ranges};
 use emoedge_vision::face::{BBox, Detector};
-use emoedge_vision::video::{FORMATS, to_frame};
+use emoedge_vision::video::{FORMATS, Frame, refill, to_frame};
 use gstreamer as gst;
 use gstreamer::glib;
 use gstreamer::prelude::*;
@@ -112,6 +112,8 @@ struct State {
     info: Option<gst_video::VideoInfo>,
     frames: u64,
     track_id_base: u64,
+    /// The frame analysed in sync mode, its pixels reused from buffer to buffer.
+    frame: Frame,
 }
 
 #[derive(Default)]
@@ -487,6 +489,12 @@ impl EmotionDetect {
         }
     }
 
+    /// A buffer that cannot be read as the caps say: an error on the bus, the stream ends.
+    fn unreadable(&self, problem: &str) -> gst::FlowError {
+        gst::element_imp_error!(self, gst::StreamError::Format, ("{}", problem));
+        gst::FlowError::Error
+    }
+
     fn fail(&self, message: &str) -> gst::FlowError {
         gst::element_imp_error!(self, gst::StreamError::Failed, ("inference failed: {}", message));
         gst::FlowError::Error
@@ -554,7 +562,8 @@ impl BaseTransformImpl for EmotionDetect {
         };
         let upstream = settings.analyzer.face_source == FaceSource::Upstream;
         let track_id_base = settings.track_id_base;
-        *lock(&self.state) = Some(State { mode, upstream, labels, info: None, frames: 0, track_id_base });
+        let frame = Frame { index: 0, pts_ns: None, image: Default::default() };
+        *lock(&self.state) = Some(State { mode, upstream, labels, info: None, frames: 0, track_id_base, frame });
         Ok(())
     }
 
@@ -597,17 +606,16 @@ impl BaseTransformImpl for EmotionDetect {
         let upstream = state.upstream;
         let job = |buffer: &gst::BufferRef| -> Result<Job, gst::FlowError> {
             let boxes = if upstream { upstream_boxes(buffer) } else { Vec::new() };
-            let frame = to_frame(buffer, info, index).map_err(|e| {
-                gst::element_imp_error!(self, gst::StreamError::Format, ("{}", e));
-                gst::FlowError::Error
-            })?;
+            let frame = to_frame(buffer, info, index).map_err(|e| self.unreadable(&e))?;
             Ok(Job { frame, upstream: boxes })
         };
         let track_id_base = state.track_id_base;
         let (mut faces, exact) = match &mut state.mode {
             Mode::Sync(analyzer) => {
-                let Job { frame, upstream } = job(buffer)?;
-                let faces = analyzer.analyze(&frame, &upstream).map_err(|e| self.fail(&e.to_string()))?;
+                let frame = &mut state.frame;
+                refill(frame, buffer, info, index).map_err(|e| self.unreadable(&e))?;
+                let boxes = if upstream { upstream_boxes(buffer) } else { Vec::new() };
+                let faces = analyzer.analyze(frame, &boxes).map_err(|e| self.fail(&e.to_string()))?;
                 lock(&self.stats).analyzed(analyzer);
                 (faces, true)
             }

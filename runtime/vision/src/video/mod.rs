@@ -7,7 +7,7 @@
 mod convert;
 mod encode;
 
-pub use convert::{FORMATS, Frame, to_frame};
+pub use convert::{FORMATS, Frame, refill, to_frame};
 pub use encode::mpeg4_encoder;
 
 use std::path::Path;
