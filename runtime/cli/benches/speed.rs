@@ -4,7 +4,8 @@
 //! detector on every frame (MTCNN and BlazeFace), (c) the whole `emoedge run` at several
 //! `--detect-interval`s and with BlazeFace, each with its result count and its agreement with
 //! MTCNN detecting on every frame (same frame, box IoU ≥ 0.5: same label?), and (d) the Python
-//! baseline (MTCNN, as the package ships it). (c) at the default settings, with
+//! baseline (MTCNN, as the package ships it); (e) first, start-up: the whole process on a
+//! one-frame video. (c) at the default settings, with
 //! re-identification, with BlazeFace, at interval 1 and (d) run in alternation,
 //! `EMOEDGE_BENCH_ROUNDS` rounds (default 3); their medians are compared. Wall times are whole
 //! processes, start-up included. Prints Markdown.
@@ -187,6 +188,27 @@ fn agreement(reference: &[Labelled], other: &[Labelled]) -> (f64, f64) {
     (same as f64 / reference.len().max(1) as f64, mean)
 }
 
+/// (e) What a run costs before and after its frames: `emoedge run` on a one-frame video, whole
+/// process (loading ONNX Runtime and GStreamer, opening and checking every model, writing the
+/// outputs), median of `rounds`.
+fn start_up(root: &Path, rounds: usize, tmp: &Path) {
+    let one = tmp.join("one_frame.mp4");
+    frozen_video(&root.join("assets/media/single_face.jpg"), 1, &one);
+    println!("| start-up and shut-down: `emoedge run` on a one-frame video | wall (s), median |");
+    println!("|---|---:|");
+    for (what, extra) in [("default", &[][..]), ("`--detector blazeface-back`", &["--detector", "blazeface-back"][..])]
+    {
+        let walls = (0..rounds.max(3))
+            .map(|_| {
+                let out = tempfile::tempdir().unwrap();
+                emoedge(&one, DEFAULT_DETECT_INTERVAL, extra, out.path()).0.as_secs_f64()
+            })
+            .collect();
+        println!("| {what} | {:.3} |", median(walls));
+    }
+    println!();
+}
+
 fn main() {
     gst::init().unwrap();
     let root = emoedge_tests::workspace_root();
@@ -199,6 +221,7 @@ fn main() {
         ("multi_face.jpg frozen, 300 frames (960×640, 5 faces)", many),
     ];
     let default = DEFAULT_DETECT_INTERVAL;
+    start_up(&root, rounds, tmp.path());
     println!("rounds: {rounds}; wall = whole process, median of the rounds where marked");
     println!();
     println!(

@@ -52,9 +52,12 @@ pub mod ranges {
 #[cfg_attr(feature = "glib", derive(glib::Enum), enum_type(name = "GstEmoedgeFaceSource"))]
 #[repr(i32)]
 pub enum FaceSource {
-    /// The runtime's MTCNN detector and IoU tracker.
+    /// The runtime's face detector (MTCNN, or BlazeFace with O-Net: `detector`) and IoU tracker.
     #[default]
-    #[cfg_attr(feature = "glib", enum_value(name = "Built-in MTCNN detector and IoU tracker", nick = "builtin"))]
+    #[cfg_attr(
+        feature = "glib",
+        enum_value(name = "Built-in face detector (the detector property) and IoU tracker", nick = "builtin")
+    )]
     Builtin,
     /// Boxes given with each frame (an upstream detector's region-of-interest metas); not a
     /// command-line choice, where nothing is upstream.
@@ -122,7 +125,7 @@ pub enum AnalyzerError {
         "clip-length is {requested} but the model {bundle} classifies clips of {model} frames; set clip-length to 0 or {model}"
     )]
     ClipLength { requested: usize, model: usize, bundle: String },
-    #[error("face-source builtin needs the MTCNN detector folder, and none was given")]
+    #[error("face-source builtin needs the face detector folder, and none was given")]
     NoDetector,
     #[error("re-identification needs the face embedder folder, and none was given")]
     NoEmbedder,

@@ -43,7 +43,12 @@ pub fn to_frame(buffer: &gst::BufferRef, info: &gst_video::VideoInfo, index: u64
 
 /// Like [`to_frame`], into `frame`: its pixel buffer is reused, so a stream of one size
 /// allocates nothing per frame.
-pub fn refill(frame: &mut Frame, buffer: &gst::BufferRef, info: &gst_video::VideoInfo, index: u64) -> Result<(), String> {
+pub fn refill(
+    frame: &mut Frame,
+    buffer: &gst::BufferRef,
+    info: &gst_video::VideoInfo,
+    index: u64,
+) -> Result<(), String> {
     let (bytes, order) =
         layout(info.format()).ok_or_else(|| format!("unsupported video format {:?}", info.format()))?;
     let mapped = gst_video::VideoFrameRef::from_buffer_ref_readable(buffer, info)
