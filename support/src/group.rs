@@ -69,6 +69,12 @@ impl<W, A> GroupCommit<W, A> {
             pending = lock(&self.pending);
         }
     }
+
+    /// Requests queued and not yet taken into a batch (for tests).
+    #[cfg(test)]
+    fn queued(&self) -> usize {
+        lock(&self.pending).waiting.len()
+    }
 }
 
 /// Ends a running batch, also when its run unwinds.
@@ -127,9 +133,12 @@ mod tests {
         let first = {
             let (group, sizes, started) = (group.clone(), sizes.clone(), started.clone());
             std::thread::spawn(move || {
+                let waiting = group.clone();
                 group.submit(0, |batch| {
                     started.wait();
-                    std::thread::sleep(std::time::Duration::from_millis(200));
+                    while waiting.queued() < 4 {
+                        std::thread::yield_now();
+                    }
                     lock(&sizes).push(batch.len());
                     batch
                 })

@@ -67,6 +67,12 @@ impl SharedSession {
     /// buffer `input` travels with the call and comes back (empty after a failed call): a lone
     /// stream's call copies nothing.
     pub fn run(&self, shape: &[usize], input: &mut Vec<f32>) -> Result<(Vec<Vec<f32>>, Duration), OnnxError> {
+        // A caller's input of another length than its shape would shift every other caller's
+        // rows in a shared batch: refused here, before it is queued.
+        if input.len() != shape.iter().product::<usize>() || shape.len() < 2 {
+            let message = format!("an input of {} values for the shape {shape:?}", input.len());
+            return Err(OnnxError::Run { model: self.name.clone(), message });
+        }
         let request = Request { shape: shape.to_vec(), input: std::mem::take(input) };
         let answer = self.calls.submit(request, |batch| self.run_batch(batch));
         let answer = answer.unwrap_or_else(|| Err("the batch carrying this call failed on another stream".into()));
@@ -120,6 +126,11 @@ impl SharedSession {
             }
         }
         let elapsed = started.elapsed();
+        if failed.is_none() && members.len() == 1 {
+            // A lone caller takes the outputs whole.
+            let lone = members.into_iter().next();
+            return lone.map(|(id, request)| (id, Ok((outputs, elapsed, request.input)))).into_iter().collect();
+        }
         let mut offsets = vec![0; outputs.len()];
         let rows: Vec<usize> = outputs.iter().map(|o| o.len() / total.max(1)).collect();
         members
@@ -218,6 +229,15 @@ mod tests {
                 assert!((together - apart).abs() < 1e-5, "caller {id}: {together} batched, {apart} alone");
             }
         }
+    }
+
+    #[test]
+    fn an_input_that_does_not_fill_its_shape_is_refused_before_it_is_queued() {
+        let net = onet();
+        let runs = net.with(|s| s.runs);
+        let error = net.run(&[2, 48, 48, 3], &mut crops(1, 0.0)).unwrap_err().to_string();
+        assert!(error.contains("an input of 6912 values for the shape [2, 48, 48, 3]"), "{error}");
+        assert_eq!(net.with(|s| s.runs), runs, "nothing ran");
     }
 
     #[test]

@@ -399,12 +399,12 @@ impl FaceDetector {
         let shape = crops(&mut self.resample, &mut self.input, image, &candidates, 24, "rnet.onnx")?;
         let (outputs, busy) = rnet.run(&shape, &mut self.input)?;
         self.shared_busy += busy;
-        let [reg, prob] = rows(outputs, [4, 2], candidates.len(), "rnet.onnx")?;
+        let [reg, prob] = rows(&outputs, [4, 2], candidates.len(), "rnet.onnx")?;
         let passed: Vec<Candidate> = candidates
             .iter()
             .enumerate()
-            .filter(|&(k, _)| prob[k][1] > threshold)
-            .map(|(k, c)| Candidate { b: c.b, score: prob[k][1], reg: std::array::from_fn(|j| reg[k][j]) })
+            .filter(|&(k, _)| prob[2 * k + 1] > threshold)
+            .map(|(k, c)| Candidate { b: c.b, score: prob[2 * k + 1], reg: std::array::from_fn(|j| reg[4 * k + j]) })
             .collect();
         Ok(nms(&passed, 0.7, Overlap::Union)
             .into_iter()
@@ -437,14 +437,15 @@ impl FaceDetector {
         let shape = crops(&mut self.resample, &mut self.input, image, &cut, 48, "onet.onnx")?;
         let (outputs, busy) = self.nets.onet.run(&shape, &mut self.input)?;
         self.shared_busy += busy;
-        let [reg, points, prob] = rows(outputs, [4, 10, 2], cut.len(), "onet.onnx")?;
+        let [reg, points, prob] = rows(&outputs, [4, 10, 2], cut.len(), "onet.onnx")?;
         let mut found = cut.iter().enumerate().map(|(k, c)| {
-            let score = prob[k][1];
+            let score = prob[2 * k + 1];
             (score > threshold).then(|| {
                 let (bw, bh) = (c.b[2] - c.b[0] + 1.0, c.b[3] - c.b[1] + 1.0);
+                let point = |i: usize| points[10 * k + i];
                 let landmarks =
-                    std::array::from_fn(|i| [bw * points[k][i] + c.b[0] - 1.0, bh * points[k][i + 5] + c.b[1] - 1.0]);
-                let b = regress(&Candidate { b: c.b, score, reg: std::array::from_fn(|j| reg[k][j]) });
+                    std::array::from_fn(|i| [bw * point(i) + c.b[0] - 1.0, bh * point(i + 5) + c.b[1] - 1.0]);
+                let b = regress(&Candidate { b: c.b, score, reg: std::array::from_fn(|j| reg[4 * k + j]) });
                 let bbox = BBox { x1: b[0].max(0.0), y1: b[1].max(0.0), x2: b[2].min(w), y2: b[3].min(h) };
                 Face { bbox, score, landmarks }
             })
@@ -474,22 +475,23 @@ impl SharedNets {
     }
 }
 
-/// A shared network's outputs (each flattened over `n` items) as `n` rows of `widths[i]`
-/// values each.
-fn rows<const N: usize>(
-    outputs: Vec<Vec<f32>>,
+/// A shared network's outputs (each flattened over `n` items), checked to hold `widths[i]`
+/// values per item: row `k` of output `i` is `outputs[i][k * widths[i]..]`.
+fn rows<'o, const N: usize>(
+    outputs: &'o [Vec<f32>],
     widths: [usize; N],
     n: usize,
     model: &str,
-) -> Result<[Vec<Vec<f32>>; N], OnnxError> {
-    let mut all = Vec::with_capacity(N);
-    for (values, width) in outputs.into_iter().zip(widths) {
+) -> Result<[&'o [f32]; N], OnnxError> {
+    if outputs.len() != N {
+        return Err(run_error(model, format!("{} outputs, expected {N}", outputs.len())));
+    }
+    for (values, width) in outputs.iter().zip(widths) {
         if values.len() != n * width {
             return Err(run_error(model, format!("{} output values for {n} items of {width}", values.len())));
         }
-        all.push(values.chunks_exact(width.max(1)).map(<[f32]>::to_vec).collect::<Vec<_>>());
     }
-    all.try_into().map_err(|_| run_error(model, "fewer outputs than expected"))
+    Ok(std::array::from_fn(|i| outputs[i].as_slice()))
 }
 
 /// The candidates' boxes cut to `side`×`side` as one batch of network input in `input`.
