@@ -18,7 +18,7 @@ pub const FACE: &str = "face";
 /// A result as the element attaches it to a frame: the record, and whether this frame computed
 /// it (a new clip) or carries the track's latest result over. Its structure (`emotion`) has
 /// the record's fields in kebab case — `track`, `pts-ns`, `label`, `confidence`,
-/// `probabilities`, `labels`, `gate`, `bbox`, `clips` — and `fresh`.
+/// `probabilities`, `labels`, `gate`, `bbox`, `clips`, `model` — and `fresh`.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Attached {
     #[serde(flatten)]
@@ -26,9 +26,22 @@ pub struct Attached {
     pub fresh: bool,
 }
 
+/// What a result says about the model that computed it: its labels and version.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModelTag {
+    pub labels: Vec<String>,
+    pub version: String,
+}
+
+impl ModelTag {
+    pub fn of(model: &emoedge_inference::shared::SharedModel) -> Self {
+        model.with(|m| Self { labels: m.labels().to_vec(), version: m.manifest.model_version.clone() })
+    }
+}
+
 impl Attached {
     /// The result of `face`'s track on the frame at `pts`, if the track has one yet.
-    pub fn of_face(face: &FaceResult, labels: &[String], pts: Option<gst::ClockTime>) -> Option<Self> {
+    pub fn of_face(face: &FaceResult, model: &ModelTag, pts: Option<gst::ClockTime>) -> Option<Self> {
         let emotion = face.track.emotion.as_ref()?;
         let b = face.bbox;
         let record = EmotionRecord {
@@ -38,10 +51,11 @@ impl Attached {
             label: emotion.label.clone(),
             confidence: emotion.confidence,
             probabilities: emotion.probabilities.clone(),
-            labels: labels.to_vec(),
+            labels: model.labels.clone(),
             gate: emotion.gate,
             bbox: [b.x1, b.y1, b.width(), b.height()],
             clips: emotion.clips,
+            model: Some(model.version.clone()),
         };
         Some(Self { record, fresh: face.track.fresh })
     }
@@ -98,6 +112,7 @@ mod tests {
             gate: [0.25, 0.75],
             bbox: [10.0, 20.0, 64.5, 80.0],
             clips: 2,
+            model: Some("default-2".into()),
         }
     }
 
@@ -113,7 +128,7 @@ mod tests {
         gst::init().unwrap();
         let record = record();
         let expected = fields(serde_json::to_value(&record).unwrap(), &[]);
-        assert_eq!(expected.len(), 10, "{expected:?}");
+        assert_eq!(expected.len(), 11, "{expected:?}");
 
         let attached = Attached { record: record.clone(), fresh: true };
         let structure = attached.to_structure();

@@ -236,3 +236,100 @@ fn async_results_land_on_the_buffer_after_their_frame() {
     // Every analysed frame's face classified alone (the default window: the mean of frames).
     assert_eq!((stat("frames"), stat("analyzed-frames"), stat("clips-classified")), (12, 12, 12));
 }
+
+/// A copy of the default bundle whose manifest names `version`.
+fn bundle_versioned(version: &str) -> tempfile::TempDir {
+    let copy = common::bundle_copy();
+    let manifest = copy.path().join("manifest.json");
+    let text = std::fs::read_to_string(&manifest).unwrap();
+    std::fs::write(
+        &manifest,
+        text.replace("\"model_version\": \"default-2\"", &format!("\"model_version\": \"{version}\"")),
+    )
+    .unwrap();
+    copy
+}
+
+/// The model versions of the fresh results on `out`, and their track ids.
+fn fresh_versions(out: &gst::BufferRef) -> Vec<(u64, Option<String>)> {
+    Attached::from_buffer(out).into_iter().filter(|a| a.fresh).map(|a| (a.record.track, a.record.model)).collect()
+}
+
+/// Sets `model` on the playing element, then pushes `buffers`: the results' versions and
+/// tracks, and the bus's warnings.
+fn swap_and_push(
+    harness: &mut Harness,
+    bus: &gst::Bus,
+    model: &std::path::Path,
+    buffers: Vec<gst::Buffer>,
+    wait: bool,
+) -> (Vec<(u64, Option<String>)>, Vec<String>) {
+    let element = harness.element().unwrap();
+    element.set_property("model", model.display().to_string());
+    let mut results = Vec::new();
+    for buffer in buffers {
+        let analysed =
+            element.property::<Option<gst::Structure>>("stats").unwrap().get::<u64>("analyzed-frames").unwrap();
+        results.extend(fresh_versions(&harness.push_and_pull(buffer).unwrap()));
+        // In async mode, let the worker finish each frame so that every frame is analysed.
+        let started = std::time::Instant::now();
+        while wait
+            && element.property::<Option<gst::Structure>>("stats").unwrap().get::<u64>("analyzed-frames").unwrap()
+                <= analysed
+        {
+            assert!(started.elapsed().as_secs() < 60, "a frame not analysed within a minute");
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+    }
+    let warnings = std::iter::from_fn(|| bus.pop_filtered(&[gst::MessageType::Warning]))
+        .map(|m| match m.view() {
+            gst::MessageView::Warning(w) => w.error().to_string(),
+            _ => unreachable!(),
+        })
+        .collect();
+    (results, warnings)
+}
+
+#[test]
+fn the_model_swaps_while_playing_and_a_damaged_one_is_refused() {
+    for asynchronous in ["false", "true"] {
+        let (w, h, mut buffers) = rgb_buffers(&media("single_face.mp4"), 40);
+        let mut harness = harness(&[("async", asynchronous)], w, h);
+        let bus = gst::Bus::new();
+        harness.element().unwrap().set_bus(Some(&bus));
+        harness.play();
+        let wait = asynchronous == "true";
+        let (before, _) = swap_and_push(&mut harness, &bus, &bundle(), buffers.drain(..10).collect(), wait);
+        assert!(!before.is_empty() && before.iter().all(|(_, v)| v.as_deref() == Some("default-2")), "{before:?}");
+        let track = before[0].0;
+
+        // A damaged bundle: refused with the reason, the running model classifies on.
+        let damaged = bundle_versioned("damaged-1");
+        let frame = damaged.path().join("fp32/frame.onnx");
+        let mut bytes = std::fs::read(&frame).unwrap();
+        bytes.truncate(bytes.len() / 2);
+        std::fs::write(&frame, bytes).unwrap();
+        let (kept, warnings) = swap_and_push(&mut harness, &bus, damaged.path(), buffers.drain(..10).collect(), wait);
+        assert_eq!(kept.len(), 10, "async={asynchronous}: the old model goes on without a pause: {kept:?}");
+        assert!(kept.iter().all(|r| *r == (track, Some("default-2".to_string()))), "{kept:?}");
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert!(
+            warnings[0].contains("keeps model default-2")
+                && warnings[0].contains(&damaged.path().display().to_string()),
+            "{warnings:?}"
+        );
+
+        // A good one: the same track, its window filled again, then the new version.
+        let swapped = bundle_versioned("swapped-7");
+        let (after, warnings) = swap_and_push(&mut harness, &bus, swapped.path(), buffers.drain(..20).collect(), wait);
+        assert!(warnings.is_empty(), "{warnings:?}");
+        // In async mode the first buffer after the swap carries the frame before it, classified
+        // by the old model (and labelled so).
+        let old = after.iter().take_while(|r| **r == (track, Some("default-2".to_string()))).count();
+        assert!(old <= usize::from(wait), "async={asynchronous}: {after:?}");
+        assert!(
+            after.len() >= 10 + old && after[old..].iter().all(|r| *r == (track, Some("swapped-7".to_string()))),
+            "async={asynchronous}: {after:?}"
+        );
+    }
+}

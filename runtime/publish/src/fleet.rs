@@ -309,6 +309,7 @@ mod tests {
                 gate: [0.0, 1.0],
                 bbox: [0.0; 4],
                 clips: 1,
+                model: None,
             },
         }
     }

@@ -29,6 +29,10 @@ pub struct EmotionRecord {
     /// may still wait in a spool).
     #[serde(default)]
     pub clips: u64,
+    /// The `model_version` of the bundle that produced it (a model swapped while a stream runs
+    /// shows here); absent from messages of earlier versions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
 }
 
 /// One line of `results.jsonl`: a record and the stream (0, 1, … in the order the inputs were

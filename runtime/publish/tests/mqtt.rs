@@ -33,6 +33,7 @@ fn record(track: u64) -> EmotionRecord {
         gate: [0.1, 0.9],
         bbox: [1.0, 2.0, 30.0, 40.0],
         clips: track,
+        model: Some("test-1".into()),
     }
 }
 

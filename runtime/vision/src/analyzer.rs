@@ -125,6 +125,11 @@ pub enum AnalyzerError {
         "clip-length is {requested} but the model {bundle} classifies clips of {model} frames; set clip-length to 0 or {model}"
     )]
     ClipLength { requested: usize, model: usize, bundle: String },
+    #[error(
+        "the model {bundle} takes {}-pixel crops and {}-frame clips, the running one {}-pixel crops and {}-frame clips; a model of another shape needs the stream restarted",
+        new.0, new.1, old.0, old.1
+    )]
+    Unswappable { bundle: String, new: (usize, usize), old: (usize, usize) },
     #[error("face-source builtin needs the face detector folder, and none was given")]
     NoDetector,
     #[error("re-identification needs the face embedder folder, and none was given")]
@@ -205,6 +210,20 @@ pub struct Timing {
     pub embedder: Duration,
 }
 
+/// Whether an analyzer running `old` can take `new` without stopping: the same crop size
+/// (the face capture cuts crops for it) and clip length.
+pub fn swappable(old: &SharedModel, new: &SharedModel) -> Result<(), AnalyzerError> {
+    let shape = |m: &SharedModel| (m.crop_size(), m.clip_length());
+    if shape(old) == shape(new) {
+        return Ok(());
+    }
+    Err(AnalyzerError::Unswappable {
+        bundle: new.with(|m| m.bundle.display().to_string()),
+        new: shape(new),
+        old: shape(old),
+    })
+}
+
 impl Analyzer {
     pub fn load(settings: &AnalyzerSettings, files: &AnalyzerFiles) -> Result<Self, AnalyzerError> {
         let (bundle, precision, session) = (files.bundle.as_path(), settings.precision, &settings.session);
@@ -258,6 +277,15 @@ impl Analyzer {
     /// The emotion model (shared with the process's other streams unless asked otherwise).
     pub fn model(&self) -> &SharedModel {
         self.engine.backend()
+    }
+
+    /// Classifies with `model` from the next frame on (tracks keep their ids; their emotion
+    /// windows start again). Refused, the old model kept, when `model` wants other crops or
+    /// clips ([`swappable`]).
+    pub fn swap_model(&mut self, model: SharedModel) -> Result<(), AnalyzerError> {
+        swappable(self.model(), &model)?;
+        self.engine.replace_backend(model);
+        Ok(())
     }
 
     /// The provider that runs the emotion model.

@@ -373,6 +373,7 @@ mod tests {
             labels: vec!["a".into(), "b".into()],
             gate: [0.5, 0.5],
             clips: 1,
+            model: None,
         }
     }
 

@@ -112,6 +112,14 @@ impl<B: EmotionBackend> EmotionEngine<B> {
         &self.backend
     }
 
+    /// Runs on `backend` from the next frame on. Every track's window and smoothed result
+    /// start again: another model's encodings and probabilities do not mix with these. The
+    /// counters go on.
+    pub fn replace_backend(&mut self, backend: B) {
+        self.tracks.clear();
+        self.backend = backend;
+    }
+
     pub fn stats(&self) -> EngineStats {
         let (frame_model, clip_model) = self.backend.busy();
         EngineStats { frame_model, clip_model, ..self.stats }

@@ -20,13 +20,21 @@
  *
  * Several `emotiondetect` elements of one process share one emotion model (`share-model`), its
  * calls batched across streams; `track-id-base` keeps a restarted stream's track ids unique.
+ *
+ * `model` may change while the element plays: the next buffer is classified with the new
+ * bundle (loaded then, unless the process already holds it open; tracks keep their ids, their
+ * emotion windows start again, results name the new `model_version`). A bundle that cannot be
+ * loaded, or that wants other crops or clips, leaves the running model in place and posts a
+ * warning saying why.
  */
 use std::path::PathBuf;
 use std::sync::{Arc, LazyLock, Mutex};
 
 use emoedge_inference::assets;
-use emoedge_inference::onnx::{ActiveProvider, Provider};
-use emoedge_vision::analyzer::{Analyzer, AnalyzerFiles, AnalyzerSettings, FaceResult, FaceSource, ranges};
+use emoedge_inference::model::Precision;
+use emoedge_inference::onnx::{ActiveProvider, Provider, SessionOptions};
+use emoedge_inference::shared::SharedModel;
+use emoedge_vision::analyzer::{Analyzer, AnalyzerFiles, AnalyzerSettings, FaceResult, FaceSource, ranges, swappable};
 use emoedge_vision::face::{BBox, Detector};
 use emoedge_vision::video::{FORMATS, Frame, refill, to_frame};
 use gstreamer as gst;
@@ -39,7 +47,7 @@ use gstreamer_video as gst_video;
 
 use super::worker::{AsyncWorker, Delivery, Job, Stats};
 use crate::lock;
-use crate::meta::{Attached, FACE, roi_box};
+use crate::meta::{Attached, FACE, ModelTag, roi_box};
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new("emotiondetect", gst::DebugColorFlags::empty(), Some("emoedge video emotion recognition"))
@@ -59,6 +67,8 @@ const MAX_TRACK_ID_BASE: u64 = u64::MAX / 2;
 struct Settings {
     /// The `model` property; unset: the bundled default model, found at start.
     model: Option<PathBuf>,
+    /// Times `model` was set: a playing element compares it, not paths, on every buffer.
+    model_sets: u64,
     /// The `detector` property: which face detector's folder is found at start.
     detector: Detector,
     /// The `detector-dir` property; unset: the `detector`'s folder from scripts/setup.
@@ -108,7 +118,16 @@ struct State {
     mode: Mode,
     /// Faces come from upstream metas (fixed at start, like the rest of the settings).
     upstream: bool,
-    labels: Arc<[String]>,
+    /// The model classifying now (in async mode: the last one handed to the worker).
+    model: SharedModel,
+    tag: Arc<ModelTag>,
+    /// The running model's bundle, and the `model_sets` last acted on.
+    bundle: PathBuf,
+    model_sets: u64,
+    /// How models are opened (fixed at start): a swapped-in model is opened the same way.
+    open: (Precision, SessionOptions),
+    /// A model to hand to the worker with its next frame (async mode).
+    pending: Option<(SharedModel, Arc<ModelTag>)>,
     info: Option<gst_video::VideoInfo>,
     frames: u64,
     track_id_base: u64,
@@ -136,8 +155,8 @@ fn model_properties(d: &AnalyzerSettings) -> Vec<glib::ParamSpec> {
     vec![
         glib::ParamSpecString::builder("model")
             .nick("Model bundle")
-            .blurb("Folder of an emoedge model bundle (manifest.json + ONNX files); empty = the bundled default model")
-            .mutable_ready()
+            .blurb("Folder of an emoedge model bundle (manifest.json + ONNX files); empty = the bundled default model. May change while playing: the next buffer uses the new model")
+            .mutable_playing()
             .build(),
         glib::ParamSpecEnum::builder_with_default("detector", Detector::default())
             .nick("Face detector")
@@ -322,7 +341,10 @@ impl ObjectImpl for EmotionDetect {
             v.get::<Option<String>>().expect("type checked upstream").filter(|s| !s.is_empty()).map(PathBuf::from)
         };
         match pspec.name() {
-            "model" => settings.model = path(value),
+            "model" => {
+                settings.model = path(value);
+                settings.model_sets += 1;
+            }
             "detector" => settings.detector = value.get().expect("type checked upstream"),
             "detector-dir" => settings.detector_dir = path(value),
             "embedder-dir" => settings.embedder_dir = path(value),
@@ -420,11 +442,11 @@ impl ElementImpl for EmotionDetect {
 impl EmotionDetect {
     /// Attaches `faces` to `buffer` — new "face" metas, or parameters on the upstream metas
     /// they name — and posts one element message per fresh result.
-    fn attach(&self, buffer: &mut gst::BufferRef, faces: &[FaceResult], labels: &[String], state: AttachMode) {
+    fn attach(&self, buffer: &mut gst::BufferRef, faces: &[FaceResult], model: &ModelTag, state: AttachMode) {
         let pts = buffer.pts();
         let mut messages = Vec::new();
         let mut describe = |face: &FaceResult| {
-            let attached = Attached::of_face(face, labels, pts)?;
+            let attached = Attached::of_face(face, model, pts)?;
             let s = attached.to_structure();
             if attached.fresh {
                 messages.push(s.clone());
@@ -486,6 +508,60 @@ impl EmotionDetect {
                     ("{placement}: not all nodes run on {}", placement.provider)
                 );
             }
+        }
+    }
+
+    /// Swaps in the bundle the `model` property names, if it changed since the last buffer:
+    /// at once in sync mode, with the worker's next frame in async mode. A bundle that cannot
+    /// be opened or does not fit leaves the running model in place, with a warning on the bus.
+    fn swap_if_asked(&self, state: &mut State) {
+        let settings = lock(&self.settings);
+        if settings.model_sets == state.model_sets {
+            return;
+        }
+        state.model_sets = settings.model_sets;
+        let files = settings.files();
+        drop(settings);
+        let asked = match files {
+            Ok(files) if files.bundle != state.bundle => files.bundle,
+            Ok(_) => return,
+            Err(e) => {
+                gst::element_imp_warning!(
+                    self,
+                    gst::ResourceError::NotFound,
+                    ("emotiondetect keeps model {}: {e}", state.tag.version)
+                );
+                return;
+            }
+        };
+        let (precision, session) = &state.open;
+        let opened = SharedModel::open(&asked, *precision, session)
+            .map_err(|e| e.to_string())
+            .and_then(|new| swappable(&state.model, &new).map(|()| new).map_err(|e| e.to_string()));
+        let new = match opened {
+            Ok(new) => new,
+            Err(reason) => {
+                gst::element_imp_warning!(
+                    self,
+                    gst::ResourceError::OpenRead,
+                    (
+                        "emotiondetect keeps model {}: {} cannot be swapped in: {reason}",
+                        state.tag.version,
+                        asked.display()
+                    )
+                );
+                return;
+            }
+        };
+        let tag = Arc::new(ModelTag::of(&new));
+        gst::info!(CAT, imp = self, "model {} → {} ({})", state.tag.version, tag.version, asked.display());
+        state.bundle = asked;
+        state.model = new.clone();
+        state.tag = tag.clone();
+        match &mut state.mode {
+            // Checked by `swappable` above: the swap cannot be refused.
+            Mode::Sync(analyzer) => drop(analyzer.swap_model(new)),
+            Mode::Async(_) => state.pending = Some((new, tag)),
         }
     }
 
@@ -551,9 +627,10 @@ impl BaseTransformImpl for EmotionDetect {
         *lock(&self.active_provider) = Some(provider.to_string());
         let stats = Arc::new(Stats::new(provider));
         *lock(&self.stats) = stats.clone();
-        let labels: Arc<[String]> = analyzer.model().with(|m| m.labels().into());
+        let model = analyzer.model().clone();
+        let tag = Arc::new(ModelTag::of(&model));
         let mode = if settings.asynchronous {
-            let worker = AsyncWorker::spawn(analyzer, stats).map_err(|e| {
+            let worker = AsyncWorker::spawn(analyzer, tag.clone(), stats).map_err(|e| {
                 gst::error_msg!(gst::CoreError::Thread, ("emotiondetect cannot start its inference thread: {}", e))
             })?;
             Mode::Async(worker)
@@ -563,7 +640,21 @@ impl BaseTransformImpl for EmotionDetect {
         let upstream = settings.analyzer.face_source == FaceSource::Upstream;
         let track_id_base = settings.track_id_base;
         let frame = Frame { index: 0, pts_ns: None, image: Default::default() };
-        *lock(&self.state) = Some(State { mode, upstream, labels, info: None, frames: 0, track_id_base, frame });
+        let open = (settings.analyzer.precision, settings.analyzer.session.clone());
+        *lock(&self.state) = Some(State {
+            mode,
+            upstream,
+            model,
+            tag,
+            bundle: files.bundle,
+            model_sets: settings.model_sets,
+            open,
+            pending: None,
+            info: None,
+            frames: 0,
+            track_id_base,
+            frame,
+        });
         Ok(())
     }
 
@@ -596,6 +687,7 @@ impl BaseTransformImpl for EmotionDetect {
             );
             return Err(gst::FlowError::Error);
         };
+        self.swap_if_asked(state);
         let Some(info) = state.info.as_ref() else {
             gst::element_imp_error!(self, gst::CoreError::Negotiation, ("emotiondetect got a buffer before caps"));
             return Err(gst::FlowError::NotNegotiated);
@@ -607,30 +699,30 @@ impl BaseTransformImpl for EmotionDetect {
         let job = |buffer: &gst::BufferRef| -> Result<Job, gst::FlowError> {
             let boxes = if upstream { upstream_boxes(buffer) } else { Vec::new() };
             let frame = to_frame(buffer, info, index).map_err(|e| self.unreadable(&e))?;
-            Ok(Job { frame, upstream: boxes })
+            Ok(Job { frame, upstream: boxes, swap: None })
         };
         let track_id_base = state.track_id_base;
-        let (mut faces, exact) = match &mut state.mode {
+        let (mut faces, exact, model) = match &mut state.mode {
             Mode::Sync(analyzer) => {
                 let frame = &mut state.frame;
                 refill(frame, buffer, info, index).map_err(|e| self.unreadable(&e))?;
                 let boxes = if upstream { upstream_boxes(buffer) } else { Vec::new() };
                 let faces = analyzer.analyze(frame, &boxes).map_err(|e| self.fail(&e.to_string()))?;
                 lock(&self.stats).analyzed(analyzer);
-                (faces, true)
+                (faces, true, state.tag.clone())
             }
             Mode::Async(worker) => {
                 // What the worker finished before this buffer arrived goes onto it …
-                let faces = match worker.deliver() {
-                    Delivery::Faces(faces) => faces,
+                let (faces, model) = match worker.deliver() {
+                    Delivery::Faces(faces, model) => (faces, model),
                     Delivery::Failed(error) => return Err(self.fail(&error)),
                 };
                 // … and this frame is analysed only if the worker is free: otherwise it is not
                 // even converted.
                 if worker.is_idle() {
-                    worker.submit(job(buffer)?);
+                    worker.submit(Job { swap: state.pending.take(), ..job(buffer)? });
                 }
-                (faces, false)
+                (faces, false, model)
             }
         };
         let mode = if upstream { AttachMode::Upstream { exact } } else { AttachMode::NewMetas };
@@ -640,11 +732,10 @@ impl BaseTransformImpl for EmotionDetect {
                 self.fail(&format!("track ids ran out above {track_id_base}; restart the stream with track-id-base 0"))
             })?;
         }
-        let labels = state.labels.clone();
         drop(guard);
         self.report_placements();
         gst::trace!(CAT, imp = self, "frame {index}: {} faces", faces.len());
-        self.attach(buffer, &faces, &labels, mode);
+        self.attach(buffer, &faces, &model, mode);
         Ok(gst::FlowSuccess::Ok)
     }
 }

@@ -7,10 +7,12 @@ use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
 use std::sync::{Arc, Mutex};
 
 use crate::lock;
+use crate::meta::ModelTag;
 use crate::stats::DetectStats;
 use std::thread::JoinHandle;
 
 use emoedge_inference::onnx::ActiveProvider;
+use emoedge_inference::shared::SharedModel;
 use emoedge_vision::analyzer::{Analyzer, FaceResult, SessionPlacement};
 use emoedge_vision::face::BBox;
 use emoedge_vision::video::Frame;
@@ -105,21 +107,24 @@ impl Stats {
 pub struct Job {
     pub frame: Frame,
     pub upstream: Vec<BBox>,
+    /// A model to classify with from this frame on (checked to fit: [`emoedge_vision::analyzer::swappable`]).
+    pub swap: Option<(SharedModel, Arc<ModelTag>)>,
 }
 
-/// What the worker knows: the faces of the last frame it analysed, and whether they were
-/// already attached to a buffer.
-#[derive(Default)]
+/// What the worker knows: the faces of the last frame it analysed, the model that classified
+/// them, and whether they were already attached to a buffer.
 struct Latest {
     faces: Vec<FaceResult>,
+    model: Arc<ModelTag>,
     delivered: bool,
     error: Option<String>,
 }
 
 /// The results a buffer gets in asynchronous mode.
 pub enum Delivery {
-    /// The latest results; `fresh` is kept only the first time they are delivered.
-    Faces(Vec<FaceResult>),
+    /// The latest results and their model; `fresh` is kept only the first time they are
+    /// delivered.
+    Faces(Vec<FaceResult>, Arc<ModelTag>),
     /// The worker failed and stopped.
     Failed(String),
 }
@@ -135,16 +140,23 @@ pub struct AsyncWorker {
 }
 
 impl AsyncWorker {
-    pub fn spawn(mut analyzer: Analyzer, stats: Arc<Stats>) -> std::io::Result<Self> {
+    /// The worker for `analyzer`, whose model `model` describes.
+    pub fn spawn(mut analyzer: Analyzer, model: Arc<ModelTag>, stats: Arc<Stats>) -> std::io::Result<Self> {
         let (jobs, receiver): (SyncSender<Job>, Receiver<Job>) = sync_channel(1);
         let busy = Arc::new(AtomicBool::new(false));
-        let latest = Arc::new(Mutex::new(Latest::default()));
+        let latest = Latest { faces: Vec::new(), model: model.clone(), delivered: false, error: None };
+        let latest = Arc::new(Mutex::new(latest));
         let (worker_busy, shared) = (busy.clone(), latest.clone());
         let thread = std::thread::Builder::new().name("emotiondetect".into()).spawn(move || {
+            let mut current = model;
             for job in receiver {
                 // A panic must not end the thread silently (the element would skip every later
                 // frame and the run would "succeed"): it becomes the worker's error.
                 let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    if let Some((model, tag)) = job.swap {
+                        analyzer.swap_model(model).map_err(|e| e.to_string())?;
+                        current = tag;
+                    }
                     analyzer.analyze(&job.frame, &job.upstream).map_err(|e| e.to_string())
                 }))
                 .unwrap_or_else(|panic| Err(format!("inference panicked: {}", panic_message(&panic))));
@@ -154,6 +166,7 @@ impl AsyncWorker {
                 match result {
                     Ok(faces) => {
                         latest.faces = faces;
+                        latest.model = current.clone();
                         latest.delivered = false;
                     }
                     Err(e) => latest.error = Some(e),
@@ -193,17 +206,16 @@ impl AsyncWorker {
         }
         let first_time = !latest.delivered;
         latest.delivered = true;
-        Delivery::Faces(
-            latest
-                .faces
-                .iter()
-                .cloned()
-                .map(|mut f| {
-                    f.track.fresh &= first_time;
-                    f
-                })
-                .collect(),
-        )
+        let faces = latest
+            .faces
+            .iter()
+            .cloned()
+            .map(|mut f| {
+                f.track.fresh &= first_time;
+                f
+            })
+            .collect();
+        Delivery::Faces(faces, latest.model.clone())
     }
 
     /// Ends the worker; the error says why its analyzer could not finish.
