@@ -6,6 +6,7 @@ mod info;
 mod interrupt;
 mod run;
 mod selftest;
+mod serve;
 mod watch;
 
 use std::path::PathBuf;
@@ -38,6 +39,9 @@ pub enum Command {
     /// The main job: emotion per face track over a video — live summary, DIR/results.jsonl,
     /// DIR/timeline-<track>.png, optionally an annotated MP4.
     Run(Box<run::RunArgs>),
+    /// The device service: streams from a TOML file, run until SIGTERM; a local HTTP API adds
+    /// and removes streams and swaps the model, `/metrics` serves Prometheus, SIGHUP reloads.
+    Serve(serve::ServeArgs),
     /// The fleet view: subscribe to an MQTT broker and show every device's and stream's latest
     /// results as a live table.
     Watch(watch::WatchArgs),
@@ -69,6 +73,7 @@ fn execute(cli: Cli) -> anyhow::Result<()> {
         Command::Faces(args) => faces::execute(args),
         Command::Run(args) => run::execute(*args),
         Command::Selftest(args) => selftest::execute(args),
+        Command::Serve(args) => serve::execute(args),
         Command::Watch(args) => watch::execute(args),
         Command::Forget { file } => {
             let people = emoedge_vision::reid::Gallery::forget(&file)?;

@@ -125,6 +125,12 @@ impl SharedModel {
         lock(&self.inner.tally).stats
     }
 
+    /// Time inside ONNX Runtime in the frame and the clip part so far, as of the last batch
+    /// (read without waiting for a running one).
+    pub fn busy(&self) -> (Duration, Duration) {
+        lock(&self.inner.tally).busy
+    }
+
     /// Queues `work` and returns its result, running the model for everything queued when no
     /// other caller is.
     fn submit(&self, work: Work) -> Result<Done, OnnxError> {

@@ -100,6 +100,11 @@ impl RunArgs {
         }
         self.reid.resolve()
     }
+
+    /// How long a lost live source waits before it is opened again (none: it ends its stream).
+    pub fn reconnect(&self) -> Option<Duration> {
+        (self.reconnect_interval > 0).then(|| Duration::from_secs(self.reconnect_interval.into()))
+    }
 }
 
 impl PublishArgs {

@@ -6,10 +6,10 @@
 
 mod annotate;
 mod args;
-mod pipeline;
+pub mod pipeline;
 mod results;
 mod session;
-mod stream;
+pub mod stream;
 mod summary;
 mod timeline;
 
@@ -56,13 +56,14 @@ pub fn execute(mut args: RunArgs) -> anyhow::Result<()> {
     // The annotator draws on BGRx; otherwise RGB, which the element reads without a shuffle.
     let format =
         if args.annotate.is_some() { gstreamer_video::VideoFormat::Bgrx } else { gstreamer_video::VideoFormat::Rgb };
-    let reconnect = (args.reconnect_interval > 0).then(|| Duration::from_secs(args.reconnect_interval.into()));
+    let reconnect = args.reconnect();
     let (tx, rx) = std::sync::mpsc::sync_channel(4 * inputs.len());
     let stop = Arc::new(AtomicBool::new(false));
     let mut threads = Vec::new();
     for ((index, input), publish) in inputs.into_iter().enumerate().zip(leases) {
-        let stream = Stream { index, input, format, reconnect, publish };
-        threads.push(stream.spawn(pipeline::filters(Arc::clone(&args), index), tx.clone(), Arc::clone(&stop))?);
+        let stream = Stream { index, input, format, reconnect, publish, replay: false, paced: false };
+        let filters = pipeline::filters(Arc::clone(&args), index.to_string());
+        threads.push(stream.spawn(filters, tx.clone(), Arc::clone(&stop))?);
     }
     drop(tx);
     let started = Instant::now();

@@ -10,17 +10,22 @@ use super::args::{PublishArgs, RunArgs};
 use super::stream::{Filters, MakeFilters};
 use crate::args::MqttArgs;
 
-/// The filters of stream `index` (its `emotiondetect`, and its `emotionpublish` when publishing).
-pub fn filters(args: Arc<RunArgs>, index: usize) -> Arc<MakeFilters> {
+/// The filters of stream `stream` (its `emotiondetect`, and its `emotionpublish` when publishing).
+pub fn filters(args: Arc<RunArgs>, stream: String) -> Arc<MakeFilters> {
     Arc::new(move |first_track| {
-        let detect = emotiondetect(&args, index, first_track)?;
-        let publish = emotionpublish(&args.publish, &args.out, &index.to_string())?;
+        let detect = emotiondetect(&args, &stream, first_track, args.model.model.as_deref())?;
+        let publish = emotionpublish(&args.publish, &args.out, &stream)?;
         Ok(Filters { detect, publish })
     })
 }
 
-/// Stream `stream`'s `emotiondetect`, its track ids starting at `first_track`.
-fn emotiondetect(args: &RunArgs, stream: usize, first_track: u64) -> anyhow::Result<gst::Element> {
+/// Stream `stream`'s `emotiondetect` on `model`, its track ids starting at `first_track`.
+pub fn emotiondetect(
+    args: &RunArgs,
+    stream: &str,
+    first_track: u64,
+    model: Option<&Path>,
+) -> anyhow::Result<gst::Element> {
     let session = args.ort.session_options();
     let mut detect = gst::ElementFactory::make("emotiondetect")
         .name(format!("detect-{stream}"))
@@ -38,7 +43,7 @@ fn emotiondetect(args: &RunArgs, stream: usize, first_track: u64) -> anyhow::Res
         .property("reid", args.reid.reid)
         .property("reid-window", args.reid.reid_window)
         .property("reid-threshold", f64::from(args.reid.reid_threshold));
-    if let Some(model) = &args.model.model {
+    if let Some(model) = model {
         detect = detect.property("model", model.display().to_string());
     }
     if let Some(dir) = &args.detector.detector_dir {
@@ -57,7 +62,7 @@ fn emotiondetect(args: &RunArgs, stream: usize, first_track: u64) -> anyhow::Res
 }
 
 /// Stream `stream`'s `emotionpublish`, spooling under `out`, if asked for.
-fn emotionpublish(args: &PublishArgs, out: &Path, stream: &str) -> anyhow::Result<Option<gst::Element>> {
+pub fn emotionpublish(args: &PublishArgs, out: &Path, stream: &str) -> anyhow::Result<Option<gst::Element>> {
     let Some(url) = &args.publish else { return Ok(None) };
     let mut publish = gst::ElementFactory::make("emotionpublish")
         .name(format!("publish-{stream}"))

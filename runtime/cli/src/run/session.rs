@@ -99,7 +99,7 @@ impl Session {
 
     fn handle(&mut self, i: usize, event: Event) -> anyhow::Result<()> {
         match event {
-            Event::Sample { sample, results, progress } => return self.on_sample(i, &sample, results, progress),
+            Event::Sample { sample, results, progress, .. } => return self.on_sample(i, &sample, results, progress),
             Event::Lost { reason, retry_in } => self.on_lost(i, &reason, retry_in),
             Event::Reopened => self.note(format!("{} is back", self.label(i))),
             Event::Warning(text) => self.note(format!("{}: warning: {text}", self.label(i))),

@@ -36,6 +36,8 @@ pub enum Event {
         sample: gst::Sample,
         results: Vec<Attached>,
         progress: Option<f64>,
+        /// How long ago the frame entered the pipeline (live and paced sources).
+        age: Option<Duration>,
     },
     /// A live source was lost: its tracks are over, and it is opened again, first after 0.25 s,
     /// then waiting twice as long each time up to `retry_in`.
@@ -79,6 +81,10 @@ pub struct Stream {
     /// may send nothing before it counts as lost).
     pub reconnect: Option<Duration>,
     pub publish: Option<Lease>,
+    /// A file starts again at its end, forever (`emoedge serve`'s `loop`); its track ids go on.
+    pub replay: bool,
+    /// Frames are released at their own pace, as from a camera (`emoedge serve` plays files so).
+    pub paced: bool,
 }
 
 /// How long a stopping stream may pass nothing on before it counts as ended.
@@ -145,6 +151,10 @@ impl Stream {
             let opened_frames = outcome.frames;
             let result = self.open_once(make, tx, stop, &mut outcome, &mut last_track);
             let stopped = stop.load(Ordering::Relaxed);
+            // A file that gave frames starts again; one that gave none ends (no busy loop).
+            if self.replay && !stopped && matches!(result, Ok(Opening::Ended)) && outcome.frames > opened_frames {
+                continue;
+            }
             let Some(retry_in) = self.reconnect.filter(|_| live && !stopped) else {
                 // An opening the user interrupted before its first frame did not fail.
                 if let Err(e) = result
@@ -193,7 +203,7 @@ impl Stream {
     ) -> anyhow::Result<Opening> {
         let filters = make(*last_track)?;
         let elements = std::iter::once(filters.detect.clone()).chain(filters.publish.clone()).collect();
-        let options = SourceOptions { format: self.format, filters: elements, ..Default::default() };
+        let options = SourceOptions { format: self.format, filters: elements, paced: self.paced, ..Default::default() };
         // Whatever happens to this opening, its detector's statistics go into the outcome.
         let stats = || DetectStats::from_element(&filters.detect).map_err(anyhow::Error::msg);
         let mut video = match self.input.open(options) {
@@ -274,7 +284,8 @@ impl Stream {
                 };
             let results = sample.buffer().map(Attached::from_buffer).unwrap_or_default();
             *last_track = results.iter().map(|a| a.record.track).fold(*last_track, u64::max);
-            if !send(tx, self.index, Event::Sample { sample, results, progress }) {
+            let age = video.age(&sample);
+            if !send(tx, self.index, Event::Sample { sample, results, progress, age }) {
                 return Ok(Opening::Unheard);
             }
         }
@@ -304,6 +315,8 @@ mod tests {
             format: gstreamer_video::VideoFormat::Rgb,
             reconnect: None,
             publish: None,
+            replay: false,
+            paced: false,
         };
         let make: Arc<MakeFilters> = Arc::new(|_| panic!("an element refused a property"));
         let (tx, rx) = std::sync::mpsc::sync_channel(4);

@@ -274,11 +274,7 @@ impl EmotionPublish {
     /// (for a live source, its capture); `None` without a clock or a timestamp.
     fn age(&self, buffer: &gst::BufferRef) -> Option<Duration> {
         let obj = self.obj();
-        let now = obj.clock()?.time().checked_sub(obj.base_time()?)?;
-        let segment = obj.segment();
-        let segment = segment.downcast_ref::<gst::ClockTime>()?;
-        let running = segment.to_running_time(buffer.pts()?)?;
-        now.checked_sub(running).map(|age| Duration::from_nanos(age.nseconds()))
+        emoedge_vision::video::age(obj.upcast_ref(), &obj.segment(), buffer.pts())
     }
 }
 

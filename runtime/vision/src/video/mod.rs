@@ -80,12 +80,24 @@ pub struct SourceOptions {
     /// Elements between the conversion and the appsink, linked in order.
     pub filters: Vec<gst::Element>,
     pub stall: Stall,
+    /// Release frames at their own times, as a camera would (`clocksync` after the decoder),
+    /// instead of as fast as they decode.
+    pub paced: bool,
 }
 
 impl Default for SourceOptions {
     fn default() -> Self {
-        Self { format: gst_video::VideoFormat::Rgb, filters: Vec::new(), stall: Stall::DECODE }
+        Self { format: gst_video::VideoFormat::Rgb, filters: Vec::new(), stall: Stall::DECODE, paced: false }
     }
+}
+
+/// How long ago `pts` (in `segment`) entered `element`'s pipeline: the running time of its
+/// clock now minus the buffer's — for a live or paced source, since its capture. `None`
+/// without a clock or a timestamp, or for a buffer not due yet (a file read ahead).
+pub fn age(element: &gst::Element, segment: &gst::Segment, pts: Option<gst::ClockTime>) -> Option<Duration> {
+    let now = element.clock()?.time().checked_sub(element.base_time()?)?;
+    let running = segment.downcast_ref::<gst::ClockTime>()?.to_running_time(pts?)?;
+    now.checked_sub(running).map(|age| Duration::from_nanos(age.nseconds()))
 }
 
 /// What one poll of the appsink gave.
@@ -128,7 +140,7 @@ pub fn is_live(input: &str) -> bool {
 /// The URI of a file path, or `input` itself when it is already a URI; a file (by path or
 /// `file://`) must be a regular file: a FIFO or a device would block the pipeline's start, where
 /// nothing can interrupt it.
-fn to_uri(input: &str) -> Result<String, VideoError> {
+pub fn to_uri(input: &str) -> Result<String, VideoError> {
     if input.contains("://") {
         if input.starts_with("file://") {
             let (path, _) = gst::glib::filename_from_uri(input)
@@ -211,18 +223,20 @@ impl VideoSource {
             .build()
             .map_err(|e| source_error(e.to_string()))?;
         let sink = gst_app::AppSink::builder().max_buffers(4).sync(false).build();
+        let pace = if options.paced { Some(make("clocksync", input)?) } else { None };
         let chain: Vec<&gst::Element> =
-            [&convert, &raw, &ahead].into_iter().chain(&options.filters).chain([sink.upcast_ref()]).collect();
+            pace.iter().chain([&convert, &raw, &ahead]).chain(&options.filters).chain([sink.upcast_ref()]).collect();
+        let first = chain[0].clone();
         pipeline.add(&source).map_err(|e| source_error(e.to_string()))?;
         pipeline.add_many(chain.iter().copied()).map_err(|e| source_error(e.to_string()))?;
         gst::Element::link_many(chain.iter().copied()).map_err(|e| source_error(e.to_string()))?;
         if source.static_pad("src").is_some() {
-            source.link(&convert).map_err(|e| source_error(e.to_string()))?;
+            source.link(&first).map_err(|e| source_error(e.to_string()))?;
         } else {
             // Decoders expose their pads once they know the stream: link the first video pad.
-            let convert_weak = convert.downgrade();
+            let first_weak = first.downgrade();
             source.connect_pad_added(move |_, pad| {
-                let Some(sink_pad) = convert_weak.upgrade().and_then(|c| c.static_pad("sink")) else { return };
+                let Some(sink_pad) = first_weak.upgrade().and_then(|c| c.static_pad("sink")) else { return };
                 let is_video = pad
                     .current_caps()
                     .and_then(|caps| caps.structure(0).map(|s| s.name().starts_with("video/")))
@@ -256,6 +270,12 @@ impl VideoSource {
     /// The pipeline (to send it events or query it).
     pub fn pipeline(&self) -> &gst::Pipeline {
         &self.pipeline
+    }
+
+    /// How long ago `sample` entered the pipeline (see [`age`]).
+    pub fn age(&self, sample: &gst::Sample) -> Option<Duration> {
+        let pts = sample.buffer().and_then(|b| b.pts());
+        age(self.pipeline.upcast_ref(), sample.segment()?, pts)
     }
 
     /// Changes when the stream counts as stalled (e.g. once the pipeline knows it runs TensorRT).
