@@ -5,7 +5,9 @@
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
 pub mod fuzz;
+pub mod http;
 pub mod mqtt;
+pub mod prometheus;
 
 use std::path::PathBuf;
 
@@ -81,4 +83,20 @@ pub fn interrupt(mut child: std::process::Child) -> std::process::Output {
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
     child.wait_with_output().expect("the child can be waited for")
+}
+
+/// A service's binary (Debian's `mosquitto`, `prometheus`, …), which `scripts/setup` installs.
+pub fn binary(name: &str) -> String {
+    for dir in ["/usr/sbin", "/usr/bin", "/usr/local/sbin", "/usr/local/bin"] {
+        let path = std::path::Path::new(dir).join(name);
+        if path.exists() {
+            return path.display().to_string();
+        }
+    }
+    panic!("{name} is not installed: run scripts/setup (it installs the services the tests start)")
+}
+
+/// A loopback port nobody listens on (right now).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }

@@ -2,26 +2,12 @@
 //! by the test that owns it, and `mosquitto_sub` as an independent consumer.
 
 use std::io::{BufRead, BufReader};
-use std::net::{TcpListener, TcpStream};
-use std::path::Path;
+use std::net::TcpStream;
+
+use crate::{binary, free_port};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
-
-/// The broker binary; `scripts/setup` installs Debian's `mosquitto` and `mosquitto-clients`.
-fn binary(name: &str) -> String {
-    for dir in ["/usr/sbin", "/usr/bin", "/usr/local/sbin", "/usr/local/bin"] {
-        let path = Path::new(dir).join(name);
-        if path.exists() {
-            return path.display().to_string();
-        }
-    }
-    panic!("{name} is not installed: run scripts/setup (it installs Debian's mosquitto and mosquitto-clients)")
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
 
 /// A broker that lives as long as this value (killed on drop). It keeps subscriptions and
 /// queued messages across a kill and restart (persistence saved every second), as a site's
@@ -169,7 +155,7 @@ impl Mosquitto {
 }
 
 /// A CA and a server certificate for 127.0.0.1 signed by it, with Debian's `openssl`.
-fn make_certificates(dir: &Path) {
+fn make_certificates(dir: &std::path::Path) {
     let openssl = |args: &[&str]| {
         let output = Command::new("openssl").args(args).current_dir(dir).output().unwrap();
         assert!(output.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&output.stderr));

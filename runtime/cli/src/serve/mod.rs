@@ -13,7 +13,7 @@ mod systemd;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
-use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::sync::mpsc::Receiver;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -232,10 +232,13 @@ pub fn execute(args: ServeArgs) -> anyhow::Result<()> {
 fn turn(service: &Service, rx: &Receiver<(usize, Event)>, watchdog: &mut systemd::Watchdog) {
     service.beat();
     watchdog.tick();
-    match rx.recv_timeout(Duration::from_millis(100)) {
-        Ok((id, event)) => service.streams().on_event(id, event),
-        Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => {}
+    let event = rx.recv_timeout(Duration::from_millis(100));
+    let mut streams = service.streams();
+    if let Ok((id, event)) = event {
+        streams.on_event(id, event);
     }
+    // Publishers closing in the background free their streams' names when done.
+    streams.reap();
 }
 
 /// SIGTERM: every stream ends as `run`'s do (end-of-stream through its elements), then each
@@ -254,9 +257,6 @@ fn shut_down(
         turn(service, rx, watchdog);
     }
     let left = service.streams().active();
-    for closer in service.streams().take_closers() {
-        let _ = closer.join();
-    }
     anyhow::ensure!(left == 0, "{left} streams did not stop within {} s of SIGTERM", grace.as_secs());
     log("stopped");
     Ok(())

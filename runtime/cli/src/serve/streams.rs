@@ -115,6 +115,8 @@ struct Entry {
     counts: Counts,
     /// Started again with this once it has stopped (a reloaded file changed it).
     then: Option<StreamSpec>,
+    /// Joins the stream's thread and closes its publisher, once the stream has ended.
+    closer: Option<JoinHandle<()>>,
 }
 
 /// One stream as `GET /streams` and the metrics show it.
@@ -152,8 +154,6 @@ pub struct Streams {
     run: Arc<RunArgs>,
     model: Arc<LiveModel>,
     latency: Family<StreamLabels, Histogram>,
-    /// Threads closing ended streams' publishers (each within the flush timeout).
-    closers: Vec<JoinHandle<()>>,
 }
 
 impl Streams {
@@ -164,17 +164,17 @@ impl Streams {
         tx: SyncSender<(usize, Event)>,
         latency: Family<StreamLabels, Histogram>,
     ) -> Self {
-        let (entries, names, closers) = Default::default();
-        Self { entries, names, next_id: 0, max_streams, tx, run, model, latency, closers }
+        let (entries, names) = Default::default();
+        Self { entries, names, next_id: 0, max_streams, tx, run, model, latency }
     }
 
     /// Starts `spec`, unless its name is running or stopping or the service is full.
     pub fn add(&mut self, spec: StreamSpec) -> Result<(), Refused> {
         spec.check().map_err(|e| Refused::Invalid(format!("{e:#}")))?;
-        match self.entries.get(&spec.name).map(|e| &e.state) {
-            Some(State::Running) => return Err(Refused::Exists(spec.name)),
-            Some(State::Stopping) => return Err(Refused::Stopping(spec.name)),
-            Some(State::Ended(_)) => self.forget(&spec.name),
+        match self.entries.get(&spec.name) {
+            Some(e) if matches!(e.state, State::Running) => return Err(Refused::Exists(spec.name)),
+            Some(e) if Self::busy(e) => return Err(Refused::Stopping(spec.name)),
+            Some(_) => drop(self.forget(&spec.name)),
             None => {}
         }
         let running = self.active();
@@ -194,7 +194,8 @@ impl Streams {
                 entry.state = State::Stopping;
             }
             State::Stopping => {}
-            State::Ended(_) => self.forget(name),
+            State::Ended(_) if Self::busy(entry) => entry.state = State::Stopping,
+            State::Ended(_) => drop(self.forget(name)),
         }
         Ok(())
     }
@@ -226,14 +227,9 @@ impl Streams {
         }
     }
 
-    /// Streams running or stopping.
+    /// Streams running, stopping, or closing their publisher.
     pub fn active(&self) -> usize {
-        self.entries.values().filter(|e| !matches!(e.state, State::Ended(_))).count()
-    }
-
-    /// The threads still closing publishers (to wait for at the end).
-    pub fn take_closers(&mut self) -> Vec<JoinHandle<()>> {
-        std::mem::take(&mut self.closers)
+        self.entries.values().filter(|e| Self::busy(e)).count()
     }
 
     fn start(&mut self, spec: StreamSpec) -> Result<(), Refused> {
@@ -276,6 +272,7 @@ impl Streams {
             publisher,
             counts: Counts::default(),
             then: None,
+            closer: None,
         };
         self.entries.insert(name.clone(), entry);
         log(format!("{name}: started"));
@@ -327,6 +324,7 @@ impl Streams {
     /// own, and the stream is forgotten, kept as ended, or started again with its new spec.
     fn finished(&mut self, id: usize, name: &str, outcome: Outcome) {
         self.names.remove(&id);
+        let flush = std::time::Duration::from_secs(self.run.publish.publish_timeout.into());
         let Some(entry) = self.entries.get_mut(name) else { return };
         let error = outcome.error.map(|e| format!("{e:#}"));
         match &error {
@@ -334,47 +332,48 @@ impl Streams {
             None => log(format!("{name} ended after {} frames, {} results", entry.counts.frames, entry.counts.results)),
         }
         entry.counts.up = false;
-        let flush = std::time::Duration::from_secs(self.run.publish.publish_timeout.into());
-        let (thread, publisher) = (entry.thread.take(), entry.publisher.take());
+        let (thread, publisher, closing) = (entry.thread.take(), entry.publisher.take(), name.to_string());
         let closer = std::thread::Builder::new().name(format!("close-{id}")).spawn(move || {
             if let Some(thread) = thread {
                 let _ = thread.join();
             }
             if let Some(publisher) = publisher {
                 let stats = Publisher::release(publisher, flush);
-                if stats.pending > 0 {
-                    log(format!("{} results wait in the spool for the broker", stats.pending));
-                }
+                log(format!(
+                    "{closing}: {} results queued, {} delivered, {} wait in the spool for the broker",
+                    stats.queued, stats.delivered, stats.pending
+                ));
             }
         });
-        self.closers.retain(|c| !c.is_finished());
-        self.closers.extend(closer.ok());
-        match (&entry.state, entry.then.take()) {
-            (_, Some(spec)) => {
-                self.forget(name);
-                if let Err(e) = self.start(spec) {
-                    log(format!("{e}"));
-                }
-            }
-            (State::Stopping, None) => self.forget(name),
-            _ => {
-                entry.state = State::Ended(error);
-                self.prune_ended();
+        entry.closer = closer.ok();
+        if matches!(entry.state, State::Running) {
+            entry.state = State::Ended(error);
+        }
+        self.reap();
+    }
+
+    /// Forgets the removed streams whose publisher is closed (their name and spool are free
+    /// again) and starts the ones a reload changed; keeps at most `max_streams` ended streams
+    /// listed (the oldest go first).
+    pub fn reap(&mut self) {
+        let closed = |e: &Entry| e.thread.is_none() && e.closer.as_ref().is_none_or(JoinHandle::is_finished);
+        let removed: Vec<String> = self
+            .entries
+            .values()
+            .filter(|e| matches!(e.state, State::Stopping) && closed(e))
+            .map(|e| e.spec.name.clone())
+            .collect();
+        for name in removed {
+            if let Some(then) = self.forget(&name).and_then(|e| e.then)
+                && let Err(e) = self.start(then)
+            {
+                log(format!("{e}"));
             }
         }
-    }
-
-    fn forget(&mut self, name: &str) {
-        self.entries.remove(name);
-        self.latency.remove(&labels(name));
-    }
-
-    /// Keeps at most `max_streams` ended streams listed (the oldest go first).
-    fn prune_ended(&mut self) {
         let mut ended: Vec<(usize, String)> = self
             .entries
             .values()
-            .filter(|e| matches!(e.state, State::Ended(_)))
+            .filter(|e| matches!(e.state, State::Ended(_)) && closed(e))
             .map(|e| (e.id, e.spec.name.clone()))
             .collect();
         ended.sort();
@@ -382,6 +381,16 @@ impl Streams {
         for (_, name) in ended.into_iter().take(excess) {
             self.forget(&name);
         }
+    }
+
+    /// Whether stream `name` holds its name: running, stopping, or closing its publisher.
+    fn busy(entry: &Entry) -> bool {
+        !matches!(entry.state, State::Ended(_)) || entry.closer.as_ref().is_some_and(|c| !c.is_finished())
+    }
+
+    fn forget(&mut self, name: &str) -> Option<Entry> {
+        self.latency.remove(&labels(name));
+        self.entries.remove(name)
     }
 
     pub fn views(&self) -> Vec<StreamView> {
