@@ -296,6 +296,12 @@ fn a_service_is_changed_over_http_while_its_streams_run_and_everything_reaches_t
     );
     assert!(started > 32 && started_again > 32, "the churn started streams again once the earlier ones had closed");
     assert!(second < first + 100e6, "resident memory grew from {first} to {second} bytes in the second round");
+    // Nor do their spools stay behind on disk once everything in them was delivered.
+    let spools: Vec<String> = std::fs::read_dir(serve.dir.path().join("out/spool"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+        .collect();
+    assert!(spools.iter().all(|s| s == "cam0" || s == "cam1"), "{spools:?}");
     assert_eq!(serve.get("/healthz").status, 200);
 
     // SIGTERM: every stream ends, every result is delivered, exit 0.

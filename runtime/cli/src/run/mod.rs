@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use emoedge_support::FolderLock;
 
-pub use args::RunArgs;
+pub use args::{PublishArgs, RunArgs};
 use results::ResultsFile;
 use session::Session;
 use stream::{Lease, Outcome, Stream};

@@ -333,6 +333,7 @@ impl Streams {
         }
         entry.counts.up = false;
         let (thread, publisher, closing) = (entry.thread.take(), entry.publisher.take(), name.to_string());
+        let spool = crate::run::PublishArgs::spool_dir(&self.run.out, name);
         let closer = std::thread::Builder::new().name(format!("close-{id}")).spawn(move || {
             if let Some(thread) = thread {
                 let _ = thread.join();
@@ -343,6 +344,10 @@ impl Streams {
                     "{closing}: {} results queued, {} delivered, {} wait in the spool for the broker",
                     stats.queued, stats.delivered, stats.pending
                 ));
+                // A service's streams come and go: an emptied spool is not left behind.
+                if stats.pending == 0 {
+                    let _ = std::fs::remove_dir_all(&spool);
+                }
             }
         });
         entry.closer = closer.ok();
