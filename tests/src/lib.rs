@@ -50,6 +50,17 @@ pub fn bundle_copy() -> tempfile::TempDir {
     dir
 }
 
+/// A copy of the default bundle whose manifest names `version` (a model to swap in).
+pub fn bundle_versioned(version: &str) -> tempfile::TempDir {
+    let copy = bundle_copy();
+    let manifest = copy.path().join("manifest.json");
+    let text = std::fs::read_to_string(&manifest).expect("the bundle has a manifest");
+    let renamed = text.replace("\"model_version\": \"default-2\"", &format!("\"model_version\": \"{version}\""));
+    assert_ne!(text, renamed, "the default bundle's version is default-2");
+    std::fs::write(&manifest, renamed).expect("a writable temp folder");
+    copy
+}
+
 fn copy_tree(from: &std::path::Path, to: &std::path::Path) {
     for entry in std::fs::read_dir(from).expect("the bundle is readable") {
         let path = entry.expect("a readable entry").path();

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use emoedge_tests::http::{self, Reply};
 use emoedge_tests::mqtt::{Mosquitto, Subscriber};
 use emoedge_tests::prometheus::Prometheus;
-use emoedge_tests::{bundle_copy, free_port, media};
+use emoedge_tests::{bundle_versioned, free_port, media};
 
 const TOKEN: &str = "test-token-0123456789abcdef";
 
@@ -134,17 +134,6 @@ impl Drop for Serve {
 
 fn stream(name: &str, video: &str, replay: bool) -> String {
     format!("[[stream]]\nname = \"{name}\"\nuri = \"{}\"\nloop = {replay}\n", media(video))
-}
-
-/// A copy of the default bundle whose manifest names `version`.
-fn bundle_versioned(version: &str) -> tempfile::TempDir {
-    let copy = bundle_copy();
-    let manifest = copy.path().join("manifest.json");
-    let text = std::fs::read_to_string(&manifest).unwrap();
-    let renamed = text.replace("\"model_version\": \"default-2\"", &format!("\"model_version\": \"{version}\""));
-    assert_ne!(text, renamed, "the default bundle's version is default-2");
-    std::fs::write(&manifest, renamed).unwrap();
-    copy
 }
 
 /// The messages on `topic` so far, as JSON.

@@ -237,19 +237,6 @@ fn async_results_land_on_the_buffer_after_their_frame() {
     assert_eq!((stat("frames"), stat("analyzed-frames"), stat("clips-classified")), (12, 12, 12));
 }
 
-/// A copy of the default bundle whose manifest names `version`.
-fn bundle_versioned(version: &str) -> tempfile::TempDir {
-    let copy = common::bundle_copy();
-    let manifest = copy.path().join("manifest.json");
-    let text = std::fs::read_to_string(&manifest).unwrap();
-    std::fs::write(
-        &manifest,
-        text.replace("\"model_version\": \"default-2\"", &format!("\"model_version\": \"{version}\"")),
-    )
-    .unwrap();
-    copy
-}
-
 /// The model versions of the fresh results on `out`, and their track ids.
 fn fresh_versions(out: &gst::BufferRef) -> Vec<(u64, Option<String>)> {
     Attached::from_buffer(out).into_iter().filter(|a| a.fresh).map(|a| (a.record.track, a.record.model)).collect()
@@ -304,7 +291,7 @@ fn the_model_swaps_while_playing_and_a_damaged_one_is_refused() {
         let track = before[0].0;
 
         // A damaged bundle: refused with the reason, the running model classifies on.
-        let damaged = bundle_versioned("damaged-1");
+        let damaged = common::bundle_versioned("damaged-1");
         let frame = damaged.path().join("fp32/frame.onnx");
         let mut bytes = std::fs::read(&frame).unwrap();
         bytes.truncate(bytes.len() / 2);
@@ -320,7 +307,7 @@ fn the_model_swaps_while_playing_and_a_damaged_one_is_refused() {
         );
 
         // A good one: the same track, its window filled again, then the new version.
-        let swapped = bundle_versioned("swapped-7");
+        let swapped = common::bundle_versioned("swapped-7");
         let (after, warnings) = swap_and_push(&mut harness, &bus, swapped.path(), buffers.drain(..20).collect(), wait);
         assert!(warnings.is_empty(), "{warnings:?}");
         // In async mode the first buffer after the swap carries the frame before it, classified

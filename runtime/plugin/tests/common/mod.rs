@@ -2,7 +2,7 @@
 // Test helpers stop the test loudly on a failed precondition.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-pub use emoedge_tests::{bundle_copy, default_bundle as bundle, media};
+pub use emoedge_tests::{bundle_copy, bundle_versioned, default_bundle as bundle, media};
 
 /// GStreamer initialised with the plugin registered in-process, as applications link it.
 pub fn gst_init() {
