@@ -57,7 +57,11 @@ impl From<Refused> for ApiError {
 }
 
 /// Writes need the token; without one configured, writes are refused saying how to set it.
+/// A stopping service takes no more changes.
 fn authorize(app: &App, headers: &HeaderMap) -> Result<(), ApiError> {
+    if app.service.stopping() {
+        return Err(ApiError(StatusCode::SERVICE_UNAVAILABLE, "the service is stopping".into()));
+    }
     let Some(token) = app.service.token() else {
         return Err(ApiError(
             StatusCode::UNAUTHORIZED,

@@ -85,7 +85,7 @@ impl Service {
         lock(&self.token).clone()
     }
 
-    fn stopping(&self) -> bool {
+    pub fn stopping(&self) -> bool {
         self.interrupts.load(Ordering::SeqCst) > 0
     }
 
@@ -143,7 +143,7 @@ impl Service {
         {
             return log(format!("reload: {path} refused: {e:#}; nothing changed"));
         }
-        let mut later: Vec<&str> = config
+        let mut later: std::collections::BTreeSet<&str> = config
             .options
             .keys()
             .chain(file.options.keys())
@@ -151,9 +151,9 @@ impl Service {
             .map(String::as_str)
             .collect();
         later.extend((file.listen != config.listen).then_some("listen"));
-        later.dedup();
         if !later.is_empty() {
-            log(format!("reload: {} changed; that takes a restart (systemctl restart emoedge)", later.join(", ")));
+            let keys: Vec<&str> = later.into_iter().collect();
+            log(format!("reload: {} changed; that takes a restart (systemctl restart emoedge)", keys.join(", ")));
         }
         *lock(&self.token) = config.token.clone();
         let mut streams = self.streams();
