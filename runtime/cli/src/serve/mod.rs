@@ -27,6 +27,7 @@ use crate::run::stream::Event;
 use config::{ServeConfig, StreamSpec};
 use model::{LiveModel, ModelView, Swapped};
 use streams::{StreamView, Streams};
+use systemd::log;
 
 #[derive(Args, Debug)]
 pub struct ServeArgs {
@@ -35,11 +36,6 @@ pub struct ServeArgs {
     /// (`detect_interval = 2`, `publish = "mqtt://…"`, `reid = true`). See the README.
     #[arg(long)]
     pub config: PathBuf,
-}
-
-/// A line on stderr (the journal under systemd), user text escaped.
-fn log(message: impl AsRef<str>) {
-    eprintln!("emoedge serve: {}", emoedge_support::printable(message.as_ref()));
 }
 
 /// The event loop may miss its turn this long before `/healthz` says it is stuck.

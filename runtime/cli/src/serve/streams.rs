@@ -17,8 +17,8 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::histogram::Histogram;
 
 use super::config::StreamSpec;
-use super::log;
 use super::model::LiveModel;
+use super::systemd::log;
 use crate::args::Input;
 use crate::run::RunArgs;
 use crate::run::pipeline;

@@ -1,12 +1,16 @@
-//! systemd's `Type=notify` protocol (sd-notify): READY once the service answers, WATCHDOG from
-//! the event loop while it turns (a hung loop gets the service restarted), STOPPING at the end.
-//! Without `$NOTIFY_SOCKET` (not under systemd) every call does nothing.
+//! The journal (a log line on stderr) and systemd's `Type=notify` protocol (sd-notify): READY
+//! once the service answers, WATCHDOG from the event loop while it turns (a hung loop gets the
+//! service restarted), STOPPING at the end. Without `$NOTIFY_SOCKET` (not under systemd) every
+//! notification does nothing.
 
 use std::time::{Duration, Instant};
 
 use sd_notify::NotifyState;
 
-use super::log;
+/// A line on stderr (the journal under systemd), user text escaped.
+pub fn log(message: impl AsRef<str>) {
+    eprintln!("emoedge serve: {}", emoedge_support::printable(message.as_ref()));
+}
 
 /// Tells systemd `state`; a failure is logged, never fatal.
 pub fn notify(state: NotifyState) {
