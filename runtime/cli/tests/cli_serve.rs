@@ -60,6 +60,9 @@ impl Serve {
             .arg(dir.path().join("serve.toml"))
             .env("NOTIFY_SOCKET", &socket)
             .env("WATCHDOG_USEC", "1000000")
+            // As the systemd unit runs it (cross/JETSON.md): without the cap glibc keeps one arena
+            // per thread that ever allocated, and the churn's memory bound measures glibc, not us.
+            .env("MALLOC_ARENA_MAX", "2")
             .env_remove("EMOEDGE_API_TOKEN")
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
