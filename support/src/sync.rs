@@ -4,6 +4,16 @@
 
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
+/// The text a panic was raised with, when it was a string: for the error that reports a worker
+/// thread's panic as a failure.
+pub fn panic_message(panic: &(dyn std::any::Any + Send)) -> &str {
+    panic
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("(no message)")
+}
+
 /// Locks `mutex`, also when a panicking thread left it poisoned.
 pub fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)

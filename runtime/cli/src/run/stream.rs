@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use emoedge_inference::onnx::ActiveProvider;
 use emoedge_publish::{PublishStats, Publisher, PublisherConfig};
 use emoedge_support::Backoff;
+use emoedge_support::sync::panic_message;
 use emoedge_vision::video::{Pulled, SourceOptions, Stall, VideoSource};
 use gstemoedge::meta::Attached;
 use gstemoedge::stats::DetectStats;
@@ -90,15 +91,6 @@ pub struct Stream {
 /// How long a stopping stream may pass nothing on before it counts as ended.
 const STOP_QUIET: Duration = Duration::from_secs(3);
 
-/// What a panic carried, for the message that reports it.
-fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
-    panic
-        .downcast_ref::<String>()
-        .cloned()
-        .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
-        .unwrap_or_else(|| "no message".into())
-}
-
 /// Sends to the run; false once the run has stopped listening.
 fn send(tx: &SyncSender<(usize, Event)>, index: usize, event: Event) -> bool {
     tx.send((index, event)).is_ok()
@@ -116,7 +108,7 @@ impl Stream {
         std::thread::Builder::new().name(format!("stream-{}", self.index)).spawn(move || {
             let run = std::panic::AssertUnwindSafe(|| self.run(&*make, &tx, &stop));
             let outcome = std::panic::catch_unwind(run).unwrap_or_else(|panic| Outcome {
-                error: Some(anyhow::anyhow!("the stream's thread failed: {}", panic_text(&*panic))),
+                error: Some(anyhow::anyhow!("the stream's thread failed: {}", panic_message(&*panic))),
                 ..Outcome::default()
             });
             send(&tx, self.index, Event::Finished(outcome));

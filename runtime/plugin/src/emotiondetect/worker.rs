@@ -7,6 +7,7 @@ use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
 use std::sync::{Arc, Mutex};
 
 use crate::lock;
+use emoedge_support::sync::panic_message;
 use crate::meta::ModelTag;
 use crate::stats::DetectStats;
 use std::thread::JoinHandle;
@@ -234,13 +235,4 @@ impl Drop for AsyncWorker {
         // Whatever could not be finished was already reported by an explicit stop.
         let _ = self.stop();
     }
-}
-
-/// The text a panic was raised with, when it was a string.
-pub fn panic_message(panic: &(dyn std::any::Any + Send)) -> &str {
-    panic
-        .downcast_ref::<&str>()
-        .copied()
-        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
-        .unwrap_or("(no message)")
 }
