@@ -109,7 +109,10 @@ pub fn write_detector(source: &DetectorSource, dir: &Path, refiner: &Path, out: 
         .with_context(|| format!("cannot write beside {}; check the path and permissions", out.display()))?;
     let variants = write_float_variants(staging.path(), "detector", |arithmetic| source.graph(dir, arithmetic))?;
     let onet = std::fs::read(refiner).with_context(|| {
-        format!("cannot read MTCNN's O-Net at {}; pass --refiner assets/mtcnn/onet.onnx", refiner.display())
+        format!(
+            "cannot read MTCNN's O-Net at {}; run scripts/setup (it writes assets/detectors/mtcnn) or pass --refiner",
+            refiner.display()
+        )
     })?;
     std::fs::write(staging.path().join(REFINER), &onet)?;
     let refiner = FileEntry { file: REFINER.into(), sha256: sha256_hex(onet.as_slice())?, bytes: onet.len() as u64 };

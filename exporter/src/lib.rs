@@ -15,6 +15,7 @@ pub mod face_inputs;
 pub mod faceapi;
 pub mod frame;
 pub mod graph;
+pub mod mtcnn;
 pub mod tfjs;
 pub mod weights;
 

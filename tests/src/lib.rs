@@ -40,7 +40,7 @@ pub fn default_bundle() -> PathBuf {
 
 /// The MTCNN detector folder that scripts/setup fills.
 pub fn detector_dir() -> PathBuf {
-    workspace_root().join("assets/mtcnn")
+    workspace_root().join("assets/detectors/mtcnn")
 }
 
 /// A copy of the default bundle in a temp folder, for a test to damage.

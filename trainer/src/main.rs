@@ -194,13 +194,19 @@ fn assets_dir(given: Option<PathBuf>) -> anyhow::Result<PathBuf> {
 
 /// The face detector under the assets, when they are found (needed only to cut video).
 fn detector_dir(assets: Option<PathBuf>) -> Option<PathBuf> {
-    assets_dir(assets).ok().map(|assets| assets.join("mtcnn"))
+    assets_dir(assets).ok().map(|assets| mtcnn_dir(&assets))
+}
+
+/// MTCNN as the runtime opens it (`emoedge-export mtcnn`, run by scripts/setup): training crops
+/// are cut by the detector that inference uses.
+fn mtcnn_dir(assets: &std::path::Path) -> PathBuf {
+    assets.join("detectors/mtcnn")
 }
 
 /// The runtime's face capture with the detector that scripts/setup put under `assets`.
 fn face_capture(assets: &std::path::Path) -> anyhow::Result<FaceCapture> {
     let size = emoedge_models::Config::default().crop_size as u32;
-    Ok(FaceCapture::open(&CaptureOptions::new(assets.join("mtcnn"), size))?)
+    Ok(FaceCapture::open(&CaptureOptions::new(mtcnn_dir(assets), size))?)
 }
 
 fn execute(cli: Cli) -> anyhow::Result<()> {
@@ -323,7 +329,7 @@ impl LabelledArgs {
             faces: self.faces,
             labels: self.labels.clone().unwrap_or_default(),
             split_by: self.split_by,
-            detector_dir: Some(assets.join("mtcnn")),
+            detector_dir: Some(mtcnn_dir(assets)),
             size: emoedge_models::Config::default().crop_size as u32,
         };
         read_labelled(images, &options)

@@ -365,7 +365,8 @@ fn files_it_cannot_find_are_errors_that_name_the_flag_that_gives_them() {
     let bundle = bundle();
     let stderr = run(&["--model", bundle.to_str().unwrap()]);
     assert!(
-        stderr.contains("the face detector (assets/mtcnn) was not found") && stderr.contains("pass --detector-dir DIR"),
+        stderr.contains("the face detector (assets/detectors/mtcnn) was not found")
+            && stderr.contains("pass --detector-dir DIR"),
         "{stderr}"
     );
     let stderr = run(&["--model", bundle.to_str().unwrap(), "--detector", "blazeface-back"]);

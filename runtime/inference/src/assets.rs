@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-/// `relative` (e.g. `assets/mtcnn`) under the current folder, any folder above it, or any
+/// `relative` (e.g. `assets/detectors/mtcnn`) under the current folder, any folder above it, or any
 /// folder above the running executable — a checkout where `scripts/setup` ran, or an install
 /// that ships `assets/`.
 pub fn find(relative: &Path) -> Option<PathBuf> {
@@ -40,7 +40,7 @@ pub fn given_or(
     given.map_or_else(|| find(fix), |path| Ok(path.to_path_buf()))
 }
 
-/// The face detector folder `relative` (e.g. `assets/mtcnn`) that `scripts/setup` fills.
+/// The face detector folder `relative` (e.g. `assets/detectors/mtcnn`) that `scripts/setup` fills.
 pub fn detector_dir(relative: &'static str, fix: &str) -> Result<PathBuf, Missing> {
     bundled("the face detector", relative, fix)
 }

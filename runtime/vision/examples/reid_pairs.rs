@@ -72,7 +72,7 @@ fn main() {
     let dir = std::env::args().nth(1).expect("usage: reid_pairs EMBEDDER_DIR");
     let assets = emoedge_tests::assets();
     let mut embedder = FaceEmbedder::open(Path::new(&dir), Precision::Fp32, &SessionOptions::default()).unwrap();
-    let mut capture = FaceCapture::open(&CaptureOptions::new(assets.join("mtcnn"), 64)).unwrap();
+    let mut capture = FaceCapture::open(&CaptureOptions::new(assets.join("detectors/mtcnn"), 64)).unwrap();
     let (side, template) = (embedder.side() as u32, embedder.template());
     let (mut samples, mut busy, mut faces) = (Vec::new(), Duration::ZERO, 0u32);
     for &(file, label, step) in MEDIA {

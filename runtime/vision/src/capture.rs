@@ -80,7 +80,7 @@ pub enum CaptureError {
 /// How to build a [`FaceCapture`]; [`CaptureOptions::new`] has the defaults everyone uses.
 #[derive(Debug, Clone)]
 pub struct CaptureOptions {
-    /// The detector folder: MTCNN's `pnet.onnx`, `rnet.onnx`, `onet.onnx` (`assets/mtcnn` from
+    /// The detector folder: MTCNN's `pnet.onnx`, `rnet.onnx`, `onet.onnx` (`assets/detectors/mtcnn` from
     /// scripts/setup) or one `emoedge-export detector` wrote (`assets/detectors/blazeface`).
     pub detector_dir: PathBuf,
     pub session: SessionOptions,

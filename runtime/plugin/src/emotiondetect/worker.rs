@@ -7,9 +7,9 @@ use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
 use std::sync::{Arc, Mutex};
 
 use crate::lock;
-use emoedge_support::sync::panic_message;
 use crate::meta::ModelTag;
 use crate::stats::DetectStats;
+use emoedge_support::sync::panic_message;
 use std::thread::JoinHandle;
 
 use emoedge_inference::onnx::ActiveProvider;

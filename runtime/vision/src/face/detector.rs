@@ -71,7 +71,7 @@ impl Detector {
     /// Its folder as scripts/setup writes it.
     pub fn folder(self) -> &'static str {
         match self {
-            Detector::Mtcnn => "assets/mtcnn",
+            Detector::Mtcnn => "assets/detectors/mtcnn",
             Detector::BlazefaceBack => "assets/detectors/blazeface-back",
             Detector::BlazefaceFront => "assets/detectors/blazeface-front",
         }
