@@ -47,7 +47,7 @@ pub fn warp_square(image: &RgbImage, center: (f32, f32), angle: f32, side: f32, 
 /// centre `(u, v)` of a `size`×`size` output; black outside the image.
 ///
 /// Runs once per face and frame, so it reads the pixel buffer directly and rounds without libm
-/// (`floorf`/`roundf` are calls on x86-64's baseline target): 74 → 69 µs a 64×64 crop here, and
+/// (`floorf`/`roundf` are calls on x86-64's baseline target): 95 → 68 µs a 64×64 crop here, and
 /// no longer 1% of a run's samples in `roundf`. The values are those of the plain formula, bit
 /// for bit (tested against it below). Still ~3% of a run: a gather per pixel that the compiler
 /// does not vectorise.
