@@ -25,6 +25,7 @@ pub const NETS: [&str; 3] = ["pnet.onnx", "rnet.onnx", "onet.onnx"];
 /// values; returns how many were replaced.
 pub fn without_prelu(model: &mut ModelProto) -> usize {
     let graph = model.graph.mut_or_insert_default();
+    let zero = "emoedge_prelu_zero".to_string();
     let mut nodes = Vec::with_capacity(graph.node.len());
     let mut replaced = 0;
     for node in std::mem::take(&mut graph.node) {
@@ -34,25 +35,28 @@ pub fn without_prelu(model: &mut ModelProto) -> usize {
         }
         let (x, slope, y) = (&node.input[0], &node.input[1], &node.output[0]);
         let name = |part: &str| format!("{y}__{part}");
+        let op = |op: &str, inputs: &[&String], output: String| NodeProto {
+            op_type: op.into(),
+            name: output.clone(),
+            input: inputs.iter().map(|i| (*i).clone()).collect(),
+            output: vec![output],
+            ..Default::default()
+        };
+        let (positive, negative, sloped) = (name("positive"), name("negative"), name("sloped"));
+        nodes.push(op("Relu", &[x], positive.clone()));
+        nodes.push(op("Min", &[x, &zero], negative.clone()));
+        nodes.push(op("Mul", &[&negative, slope], sloped.clone()));
+        nodes.push(op("Add", &[&positive, &sloped], y.clone()));
+        replaced += 1;
+    }
+    if replaced > 0 {
         graph.initializer.push(TensorProto {
-            name: name("zero"),
+            name: zero,
             dims: vec![1],
             data_type: onnx_protobuf::tensor_proto::DataType::FLOAT as i32,
             float_data: vec![0.0],
             ..Default::default()
         });
-        let op = |op: &str, inputs: [&str; 2], output: String| NodeProto {
-            op_type: op.into(),
-            name: output.clone(),
-            input: inputs.iter().filter(|i| !i.is_empty()).map(|i| (*i).to_string()).collect(),
-            output: vec![output],
-            ..Default::default()
-        };
-        nodes.push(op("Relu", [x, ""], name("positive")));
-        nodes.push(op("Min", [x, &name("zero")], name("negative")));
-        nodes.push(op("Mul", [&name("negative"), slope], name("sloped")));
-        nodes.push(op("Add", [&name("positive"), &name("sloped")], y.clone()));
-        replaced += 1;
     }
     graph.node = nodes;
     replaced
