@@ -75,7 +75,7 @@ impl Jitter {
         let size = crop.width();
         let s = size as f32;
         let center = (s * (0.5 + self.shift[0]), s * (0.5 + self.shift[1]));
-        let mut out = warp_square(crop, center, self.angle, s * self.scale, size);
+        let mut out = warp_square(crop, center, self.angle, s * self.scale, size, Vec::new());
         if self.flip {
             image::imageops::flip_horizontal_in_place(&mut out);
         }

@@ -365,7 +365,7 @@ impl Analyzer {
             }
             None => vec![None; captured.len()],
         };
-        Ok(captured
+        let results = captured
             .iter()
             .zip(emotions)
             .zip(persons)
@@ -376,6 +376,11 @@ impl Analyzer {
                 track,
                 person,
             })
-            .collect())
+            .collect();
+        match &mut self.capture {
+            Capture::Detector(capture) => capture.recycle(captured),
+            Capture::Boxes(tracks) => tracks.recycle(captured),
+        }
+        Ok(results)
     }
 }

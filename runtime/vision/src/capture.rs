@@ -10,7 +10,7 @@ use emoedge_inference::onnx::{OnnxError, SessionOptions};
 use image::RgbImage;
 
 use crate::face::tracker::TrackerOptions;
-use crate::face::{AlignedCrop, BBox, DetectorOptions, Face, FaceDetector, IouTracker, aligned_crop};
+use crate::face::{AlignedCrop, BBox, DetectorOptions, Face, FaceDetector, IouTracker, aligned_crop_reusing};
 use crate::video::Frame;
 
 /// One face of one frame, with its track and its model-ready crop.
@@ -35,11 +35,17 @@ impl CapturedFace {
 pub struct CropTracker {
     tracker: IouTracker,
     crop: AlignedCrop,
+    /// Pixel buffers of crops handed back with [`Self::recycle`], cut into again: a stream
+    /// allocates no crop per face and frame.
+    spare: Vec<Vec<u8>>,
 }
+
+/// The most crop buffers kept for reuse: a crowd that left does not hold its crops' memory.
+const MAX_SPARE: usize = 64;
 
 impl CropTracker {
     pub fn new(crop: AlignedCrop, tracker: TrackerOptions) -> Self {
-        Self { tracker: IouTracker::new(tracker), crop }
+        Self { tracker: IouTracker::new(tracker), crop, spare: Vec::new() }
     }
 
     /// Assigns track ids to `faces` of `frame` and cuts their crops, in the order of `faces`.
@@ -48,14 +54,24 @@ impl CropTracker {
         faces
             .into_iter()
             .zip(tracks)
-            .map(|(face, track)| CapturedFace {
-                frame: frame.index,
-                pts_ns: frame.pts_ns,
-                track,
-                crop: aligned_crop(&frame.image, &face, self.crop),
-                face,
+            .map(|(face, track)| {
+                let buffer = self.spare.pop().unwrap_or_default();
+                CapturedFace {
+                    frame: frame.index,
+                    pts_ns: frame.pts_ns,
+                    track,
+                    crop: aligned_crop_reusing(&frame.image, &face, self.crop, buffer),
+                    face,
+                }
             })
             .collect()
+    }
+
+    /// Takes back faces that [`Self::assign`] returned, once their crops are no longer needed:
+    /// the next frames' crops are cut into the same memory.
+    pub fn recycle(&mut self, faces: Vec<CapturedFace>) {
+        let room = MAX_SPARE.saturating_sub(self.spare.len());
+        self.spare.extend(faces.into_iter().take(room).map(|f| f.crop.into_raw()));
     }
 
     /// The ids of the tracks alive now (seen, or missed for fewer frames than the tracker waits).
@@ -149,6 +165,11 @@ impl FaceCapture {
     /// Frames on which the full detector ran so far.
     pub fn detections(&self) -> u64 {
         self.detections
+    }
+
+    /// Takes back faces that [`Self::process`] returned (see [`CropTracker::recycle`]).
+    pub fn recycle(&mut self, faces: Vec<CapturedFace>) {
+        self.tracks.recycle(faces);
     }
 
     /// Finds the faces of `frame` (detected or followed), assigns track ids and cuts their crops.

@@ -5,8 +5,8 @@
 
 use emoedge_tests::media;
 use emoedge_vision::capture::{CaptureOptions, FaceCapture};
-use emoedge_vision::face::{BBox, aligned_crop};
-use emoedge_vision::video::VideoSource;
+use emoedge_vision::face::{AlignedCrop, BBox, aligned_crop};
+use emoedge_vision::video::{Frame, VideoSource};
 
 fn capture() -> FaceCapture {
     FaceCapture::open(&CaptureOptions::new(emoedge_tests::detector_dir(), 64))
@@ -180,4 +180,33 @@ fn aligned_crop_levels_the_eyes_of_a_tilted_face() {
     assert_eq!(again.len(), 1);
     let after = eye_angle(&again[0].face);
     assert!(after.abs() < 6.0, "eye line at {after:.1}° after alignment (was {before:.1}°)");
+}
+
+#[test]
+fn recycled_crops_are_cut_into_again_with_the_same_pixels_as_fresh_ones() {
+    let mut source = VideoSource::open(&media("multi_face.jpg")).unwrap();
+    let still = source.next_frame().unwrap().expect("a still decodes to one frame");
+    let mut capture = capture();
+    let first = capture.process(&still).unwrap();
+    let (buffers, crops): (Vec<*const u8>, Vec<_>) = first.iter().map(|f| (f.crop.as_ptr(), f.crop.clone())).unzip();
+    capture.recycle(first);
+    // Were the crops freed instead of kept, the allocator would hand their memory to these
+    // (same size, allocated first), and the next crops could not land in it.
+    let decoys: Vec<Vec<u8>> = (0..5).map(|_| vec![1u8; 64 * 64 * 3]).collect();
+    let again = capture.process(&Frame { index: 1, ..still.clone() }).unwrap();
+    assert_eq!(again.len(), 5);
+    assert!(decoys.iter().all(|d| !buffers.contains(&d.as_ptr())), "the kept buffers were handed out");
+    for face in &again {
+        assert!(buffers.contains(&face.crop.as_ptr()), "track {}: a new buffer instead of a recycled one", face.track);
+    }
+    // The same faces of the same image, cut into the first frame's buffers in another order:
+    // the pixels are those of a fresh cut, nothing of the buffer's last face shows through.
+    let mut fresh: Vec<_> = again.iter().map(|f| aligned_crop(&still.image, &f.face, AlignedCrop::new(64))).collect();
+    let mut reused: Vec<_> = again.into_iter().map(|f| f.crop).collect();
+    let mut first_cut = crops;
+    for set in [&mut fresh, &mut reused, &mut first_cut] {
+        set.sort_by(|a, b| a.as_raw().cmp(b.as_raw()));
+    }
+    assert_eq!(reused, fresh);
+    assert_eq!(reused, first_cut, "the same still gives the same crops");
 }

@@ -101,11 +101,13 @@ pub struct EmotionEngine<B: EmotionBackend> {
     options: EngineOptions,
     tracks: HashMap<u64, TrackState>,
     stats: EngineStats,
+    /// The frame part's input, reused frame after frame.
+    batch: Vec<f32>,
 }
 
 impl<B: EmotionBackend> EmotionEngine<B> {
     pub fn new(backend: B, options: EngineOptions) -> Self {
-        Self { backend, options, tracks: HashMap::new(), stats: EngineStats::default() }
+        Self { backend, options, tracks: HashMap::new(), stats: EngineStats::default(), batch: Vec::new() }
     }
 
     pub fn backend(&self) -> &B {
@@ -162,7 +164,8 @@ impl<B: EmotionBackend> EmotionEngine<B> {
     fn encode_and_classify(&mut self, faces: &[TrackedCrop], due: &[usize]) -> Result<Vec<u64>, OnnxError> {
         let (s, t) = (self.backend.crop_size(), self.backend.clip_length());
         let plane = 3 * s * s;
-        let mut batch = vec![0.0f32; due.len() * plane];
+        // Every value is written below: the resize only sets the length.
+        self.batch.resize(due.len() * plane, 0.0);
         for (slot, &i) in due.iter().enumerate() {
             let crop = faces[i].crop;
             if (crop.width() as usize, crop.height() as usize) != (s, s) {
@@ -171,9 +174,9 @@ impl<B: EmotionBackend> EmotionEngine<B> {
                     message: format!("a {}×{} crop; the model takes {s}×{s}", crop.width(), crop.height()),
                 });
             }
-            self.backend.preprocessing().rgb8_to_planar(crop.as_raw(), s, &mut batch[slot * plane..][..plane]);
+            self.backend.preprocessing().rgb8_to_planar(crop.as_raw(), s, &mut self.batch[slot * plane..][..plane]);
         }
-        let encoded = self.backend.frame_features(&batch, due.len())?;
+        let encoded = self.backend.frame_features(&self.batch, due.len())?;
         self.stats.faces_encoded += encoded.len() as u64;
         let tracks: Vec<u64> = due.iter().map(|&i| faces[i].track).collect();
         let ready = match self.options.window {

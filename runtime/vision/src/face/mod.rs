@@ -11,7 +11,7 @@ pub mod tracker;
 
 use serde::{Deserialize, Serialize};
 
-pub use align::{AlignedCrop, aligned_crop, identity_crop, warp_affine, warp_square};
+pub use align::{AlignedCrop, aligned_crop, aligned_crop_reusing, identity_crop, warp_affine, warp_square};
 pub use detector::{Detector, DetectorOptions, FaceDetector};
 pub use tracker::{IouTracker, Track};
 
