@@ -63,12 +63,13 @@ pub fn warp_square(
 ///
 /// Runs once per face and frame, so it is written for SIMD: each row is sampled in groups of
 /// [`LANES`] pixels whose coordinates, weights and mixes are computed lane by lane over
-/// fixed-size arrays (the compiler's vector code: AVX2/SSE here, NEON on a Jetson); only the
-/// four neighbours' reads stay one pixel at a time (a gather). No libm calls (`floorf`/`roundf`
-/// are calls on x86-64's baseline target). The values are those of the plain formula, bit for
-/// bit (tested against it below): the same operations in the same order. A 64×64 crop of a
-/// 640×360 frame, alternating builds: 161–171 µs one pixel at a time, 103–160 µs in groups
-/// (8 lanes: 181 µs, slower; 32: 150 µs) on this shared 2-core machine at a slow hour.
+/// fixed-size arrays (the compiler's vector code: SSE2 on x86-64's baseline target, NEON on a
+/// Jetson); only the four neighbours' reads stay one pixel at a time (a gather). No libm calls
+/// (`floorf`/`roundf` are calls on x86-64's baseline target). The values are those of the plain
+/// formula, bit for bit (tested against it below): the same operations in the same order. A
+/// 64×64 crop (`cargo run --release -p emoedge-vision --example crop_timing`, old and new build
+/// in turn, a slow hour): 161–171 µs one pixel at a time, 103–160 µs in groups of 16 (8: 181 µs,
+/// slower; 32: 150 µs).
 pub fn warp_affine(image: &RgbImage, m: [f32; 6], size: u32, mut buffer: Vec<u8>) -> RgbImage {
     let side = size as usize;
     buffer.resize(side * side * 3, 0);
