@@ -10,7 +10,7 @@ use emoedge_inference::model::{EmotionModel, Precision};
 use emoedge_inference::onnx::{ActiveProvider, OnnxError, Placement, SessionOptions};
 use emoedge_inference::shared::{BatchStats, SharedModel};
 
-use crate::capture::{CaptureError, CaptureOptions, CropTracker, FaceCapture};
+use crate::capture::{CaptureError, CaptureOptions, CapturedFace, CropTracker, FaceCapture};
 use crate::face::tracker::TrackerOptions;
 use crate::face::{AlignedCrop, BBox, DetectorOptions, Face};
 use crate::reid::{GalleryError, ReidError, ReidSettings, Reidentifier};
@@ -156,6 +156,24 @@ pub struct FaceResult {
 enum Capture {
     Detector(Box<FaceCapture>),
     Boxes(CropTracker),
+}
+
+impl Capture {
+    /// The tracks, whichever source found their faces.
+    fn tracks(&self) -> &CropTracker {
+        match self {
+            Capture::Detector(capture) => capture.tracks(),
+            Capture::Boxes(tracks) => tracks,
+        }
+    }
+
+    /// Takes back the crops of faces `analyze` is done with.
+    fn recycle(&mut self, faces: Vec<CapturedFace>) {
+        match self {
+            Capture::Detector(capture) => capture.recycle(faces),
+            Capture::Boxes(tracks) => tracks.recycle(faces),
+        }
+    }
 }
 
 pub struct Analyzer {
@@ -356,13 +374,7 @@ impl Analyzer {
         let crops: Vec<_> = captured.iter().map(|c| c.tracked_crop()).collect();
         let emotions = self.engine.process(frame.index, &crops)?;
         let persons = match &mut self.reid {
-            Some(reid) => {
-                let live = match &self.capture {
-                    Capture::Detector(capture) => capture.live_tracks(),
-                    Capture::Boxes(tracks) => tracks.live_tracks(),
-                };
-                reid.observe(frame, &captured, &live)?
-            }
+            Some(reid) => reid.observe(frame, &captured, &self.capture.tracks().live_tracks())?,
             None => vec![None; captured.len()],
         };
         let results = captured
@@ -377,10 +389,7 @@ impl Analyzer {
                 person,
             })
             .collect();
-        match &mut self.capture {
-            Capture::Detector(capture) => capture.recycle(captured),
-            Capture::Boxes(tracks) => tracks.recycle(captured),
-        }
+        self.capture.recycle(captured);
         Ok(results)
     }
 }

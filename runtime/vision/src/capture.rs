@@ -157,9 +157,9 @@ impl FaceCapture {
         &self.detector
     }
 
-    /// The ids of the tracks alive now.
-    pub fn live_tracks(&self) -> Vec<u64> {
-        self.tracks.live_tracks()
+    /// The tracks of the faces found so far.
+    pub fn tracks(&self) -> &CropTracker {
+        &self.tracks
     }
 
     /// Frames on which the full detector ran so far.
