@@ -122,7 +122,7 @@ impl DetectorArgs {
 pub struct ReidArgs {
     /// Re-identification: each track also gets a person id, the same on all of that person's
     /// tracks and on every stream of the run (face embeddings stay in memory). Off by default:
-    /// it made the sample video's run 17% slower (README, Speed).
+    /// it made the sample video's run 17–20% slower (README, Speed).
     #[arg(long)]
     pub reid: bool,
     /// Seconds a person nobody sees is remembered; after it a return is a new person.

@@ -39,7 +39,7 @@ const FALLBACK_FRAME_NS: u64 = 40_000_000;
 #[derive(Debug, Clone, PartialEq)]
 pub struct ReidSettings {
     /// Off by default: opening the embedder and its calls made the default run of the sample
-    /// video 17% slower (README, speed table) — over the 10% a default may cost.
+    /// video 17–20% slower (README, speed table) — over the 10% a default may cost.
     pub enabled: bool,
     pub matching: MatchSettings,
     /// Keep the gallery in this file across runs (opt-in, 0600).
