@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 use emoedge_inference::onnx::{Provider, SessionOptions};
 use emoedge_vision::analyzer::DEFAULT_DETECT_INTERVAL;
 use emoedge_vision::face::{BBox, Detector, DetectorOptions, FaceDetector};
-use emoedge_vision::video::VideoSource;
+use emoedge_vision::video::{Frame, VideoSource};
 use gstreamer as gst;
 use gstreamer::prelude::*;
 use serde_json::Value;
@@ -86,8 +86,8 @@ fn frozen_video(still: &Path, frames: i32, out: &Path) {
 fn decode_only(video: &Path) -> (u64, Duration) {
     let started = Instant::now();
     let mut source = VideoSource::open(video.to_str().unwrap()).unwrap();
-    let mut frames = 0;
-    while source.next_frame().unwrap().is_some() {
+    let (mut frames, mut frame) = (0, Frame::default());
+    while source.next_frame_into(&mut frame).unwrap() {
         frames += 1;
     }
     (frames, started.elapsed())
@@ -99,8 +99,8 @@ fn detect_only(video: &Path, detector: Detector) -> (u64, u64, Duration) {
     let started = Instant::now();
     let mut detector = FaceDetector::load(&root.join(detector.folder()), &cpu(), DetectorOptions::default()).unwrap();
     let mut source = VideoSource::open(video.to_str().unwrap()).unwrap();
-    let (mut frames, mut faces) = (0, 0);
-    while let Some(frame) = source.next_frame().unwrap() {
+    let (mut frames, mut faces, mut frame) = (0, 0, Frame::default());
+    while source.next_frame_into(&mut frame).unwrap() {
         frames += 1;
         faces += detector.detect(&frame.image).unwrap().len() as u64;
     }

@@ -11,7 +11,7 @@ use emoedge_support::{AtomicFile, FolderLock};
 use emoedge_vision::analyzer::ranges;
 use emoedge_vision::capture::{CaptureOptions, CapturedFace, FaceCapture};
 use emoedge_vision::face::DetectorOptions;
-use emoedge_vision::video::{SourceOptions, VideoSource};
+use emoedge_vision::video::{Frame, SourceOptions, VideoSource};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 
@@ -136,13 +136,16 @@ fn write_index(
     let start = Instant::now();
     let mut tracks = std::collections::BTreeSet::new();
     let mut stopping = false;
+    let mut frame = Frame::default();
     loop {
         if !stopping && interrupts.requested() {
             stopping = true;
             progress.println("interrupted: ending the stream and writing the index (Ctrl-C again to quit at once)");
             video.stop();
         }
-        let Some(frame) = video.next_frame()? else { break };
+        if !video.next_frame_into(&mut frame)? {
+            break;
+        }
         if progress.length().is_none()
             && let Some(total) = video.estimated_frames()
         {
@@ -152,12 +155,15 @@ fn write_index(
         if frame.index % args.every != 0 {
             continue;
         }
-        for captured in capture.process(&frame)? {
-            write_face(index, crops_dir, &captured)?;
-            tracks.insert(captured.track);
+        let captured = capture.process(&frame)?;
+        for face in &captured {
+            write_face(index, crops_dir, face)?;
+            tracks.insert(face.track);
             summary.faces += 1;
             summary.tracks = tracks.len();
         }
+        // Written: their pixel buffers are cut into again (no allocation per crop).
+        capture.recycle(captured);
         summary.frames += 1;
         summary.seconds = start.elapsed().as_secs_f64().max(1e-9);
         progress.set_message(format!("{} faces, {} tracks", summary.faces, tracks.len()));

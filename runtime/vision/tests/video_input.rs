@@ -4,7 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use emoedge_tests::media;
-use emoedge_vision::video::{VideoError, VideoSource};
+use emoedge_vision::video::{Frame, VideoError, VideoSource};
 use proptest::prelude::*;
 
 #[test]
@@ -21,6 +21,24 @@ fn file_frames_are_rgb_with_increasing_timestamps() {
         count += 1;
     }
     assert_eq!(count, 72);
+}
+
+#[test]
+fn frames_read_into_one_buffer_are_the_frames_read_fresh() {
+    let (mut fresh, mut reused) =
+        (VideoSource::open(&media("single_face.mp4")).unwrap(), VideoSource::open(&media("single_face.mp4")).unwrap());
+    let mut frame = Frame::default();
+    let mut buffer = None;
+    while let Some(expected) = fresh.next_frame().unwrap() {
+        assert!(reused.next_frame_into(&mut frame).unwrap(), "frame {} missing", expected.index);
+        assert_eq!((frame.index, frame.pts_ns), (expected.index, expected.pts_ns));
+        assert!(frame.image == expected.image, "frame {} differs", expected.index);
+        let pixels = frame.image.as_ptr();
+        assert!(buffer.is_none_or(|b| b == pixels), "frame {}: a new pixel buffer", frame.index);
+        buffer = Some(pixels);
+    }
+    assert!(!reused.next_frame_into(&mut frame).unwrap(), "both end together");
+    assert_eq!(frame.index, 71, "the last frame stays in the buffer");
 }
 
 #[test]

@@ -7,7 +7,7 @@ use gstreamer_video::prelude::*;
 use image::RgbImage;
 
 /// One decoded frame.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Frame {
     /// 0-based position in the stream.
     pub index: u64,
@@ -36,7 +36,7 @@ fn layout(format: gst_video::VideoFormat) -> Option<(usize, [usize; 3])> {
 
 /// Frame `index` of a stream from `buffer` laid out as `info` says, as packed RGB.
 pub fn to_frame(buffer: &gst::BufferRef, info: &gst_video::VideoInfo, index: u64) -> Result<Frame, String> {
-    let mut frame = Frame { index, pts_ns: None, image: RgbImage::default() };
+    let mut frame = Frame::default();
     refill(&mut frame, buffer, info, index)?;
     Ok(frame)
 }

@@ -358,12 +358,20 @@ impl VideoSource {
 
     /// The next frame as packed RGB, `Ok(None)` at the end of the stream, or the pipeline's error.
     pub fn next_frame(&mut self) -> Result<Option<Frame>, VideoError> {
-        let Some(sample) = self.next_sample()? else { return Ok(None) };
+        let mut frame = Frame::default();
+        Ok(self.next_frame_into(&mut frame)?.then_some(frame))
+    }
+
+    /// Like [`Self::next_frame`], into `frame`, whose pixel buffer is reused: a loop over a
+    /// stream of one size allocates no image per frame. `Ok(false)` at the end of the stream.
+    pub fn next_frame_into(&mut self, frame: &mut Frame) -> Result<bool, VideoError> {
+        let Some(sample) = self.next_sample()? else { return Ok(false) };
         let decode = |message: String| VideoError::Decode { input: self.input.clone(), message };
         let caps = sample.caps().ok_or_else(|| decode("a frame without caps".into()))?;
         let info = gst_video::VideoInfo::from_caps(caps).map_err(|e| decode(e.to_string()))?;
         let buffer = sample.buffer().ok_or_else(|| decode("a sample without a buffer".into()))?;
-        to_frame(buffer, &info, self.next_index - 1).map(Some).map_err(decode)
+        refill(frame, buffer, &info, self.next_index - 1).map_err(decode)?;
+        Ok(true)
     }
 
     /// Frames in the stream, estimated from duration and frame rate when both are known.
